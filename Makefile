@@ -1,0 +1,31 @@
+# The two quickstart commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check lint demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/monitor --config config.yaml run
+
+test: $(STAMP)
+	$(BIN)/ruff check monitor tests benchmarks
+	$(BIN)/ruff format --check monitor tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/monitor demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_classify.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

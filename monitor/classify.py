@@ -1,0 +1,325 @@
+"""Article -> verdicts, one per topic. Topics are data (YAML), not code.
+
+A topic names vocabularies (``terms``: lists of regular expressions) and ``rules`` that fire
+on a sentence when all of their vocabularies match in it and none of their ``none``
+vocabularies do. Each firing rule adds its weight (negative weights subtract); repeated hits
+of one rule count with diminishing returns, a hit in the headline counts ``title_weight``
+times. The total becomes a score in [0, 1) as ``1 - exp(-total / scale)``; the story is flagged
+when the score reaches ``threshold``. The sentences that contributed most are the evidence.
+
+Deterministic: no randomness, no clock, no state between calls.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from .errors import TopicError
+from .records import Verdict
+
+log = logging.getLogger(__name__)
+
+BUILTIN_TOPICS = ("missile_launch", "sanctions")
+TOPIC_KEYS = {
+    "label",
+    "description",
+    "enabled",
+    "threshold",
+    "scale",
+    "title_weight",
+    "terms",
+    "rules",
+}
+RULE_KEYS = {"name", "all", "none", "weight", "in", "max_hits"}
+EVIDENCE_CHARS = 240
+MAX_EVIDENCE = 3
+MAX_TEXT = 60_000  # classify the first 60k characters; a story's substance is at the top
+_DECAY = 0.5
+
+# Sentence ends: ., ! or ? followed by space and a capital, quote or digit; or a blank line.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z•\-])")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    all: tuple[str, ...]
+    none: tuple[str, ...]
+    weight: float
+    where: str  # "any" | "title" | "text"
+    max_hits: int
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    label: str
+    threshold: float
+    scale: float
+    title_weight: float
+    terms: dict[str, re.Pattern[str]]
+    rules: tuple[Rule, ...]
+    version: str
+    enabled: bool = True
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override keys replace the base's; ``terms`` merge per vocabulary; ``rules`` merge by name."""
+    merged = dict(base)
+    for key, value in override.items():
+        if key == "terms" and isinstance(value, dict) and isinstance(base.get("terms"), dict):
+            merged["terms"] = {**base["terms"], **value}
+        elif key == "rules" and isinstance(value, list) and isinstance(base.get("rules"), list):
+            by_name = {r.get("name"): r for r in base["rules"] if isinstance(r, dict)}
+            extra = []
+            for rule in value:
+                if isinstance(rule, dict) and rule.get("name") in by_name:
+                    by_name[rule["name"]] = rule
+                else:
+                    extra.append(rule)
+            merged["rules"] = list(by_name.values()) + extra
+        else:
+            merged[key] = value
+    return merged
+
+
+def _number(spec: dict[str, Any], key: str, where: str, default: float, lo: float, hi: float) -> float:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise TopicError(f"{where}.{key}: expected a number from {lo:g} to {hi:g}, got {value!r}")
+    return float(value)
+
+
+def _compile_terms(raw: object, where: str) -> dict[str, re.Pattern[str]]:
+    if not isinstance(raw, dict) or not raw:
+        raise TopicError(f"{where}.terms: expected a mapping of vocabulary name -> list of patterns")
+    terms = {}
+    for name, patterns in raw.items():
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+            raise TopicError(f"{where}.terms.{name}: expected a list of patterns (strings)")
+        for i, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {exc}") from None
+        alternation = "|".join(f"(?:{p})" for p in patterns)
+        terms[str(name)] = re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])", re.IGNORECASE)
+    return terms
+
+
+def _compile_rules(raw: object, terms: dict[str, re.Pattern[str]], where: str) -> tuple[Rule, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise TopicError(f"{where}.rules: expected a list of rules")
+    rules = []
+    for i, spec in enumerate(raw):
+        here = f"{where}.rules[{i}]"
+        if not isinstance(spec, dict):
+            raise TopicError(f"{here}: expected a mapping")
+        unknown = sorted(set(spec) - RULE_KEYS)
+        if unknown:
+            raise TopicError(f"{here}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(RULE_KEYS))})")
+        names: dict[str, tuple[str, ...]] = {}
+        for key in ("all", "none"):
+            value = spec.get(key, [])
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TopicError(f"{here}.{key}: expected a list of vocabulary names")
+            for name in value:
+                if name not in terms:
+                    raise TopicError(f"{here}.{key}: no vocabulary named {name!r} in terms")
+            names[key] = tuple(value)
+        if not names["all"]:
+            raise TopicError(f"{here}.all: a rule needs at least one vocabulary")
+        where_ = spec.get("in", "any")
+        if where_ not in ("any", "title", "text"):
+            raise TopicError(f"{here}.in: expected any, title or text, got {where_!r}")
+        rules.append(
+            Rule(
+                name=str(spec.get("name") or f"rule{i}"),
+                all=names["all"],
+                none=names["none"],
+                weight=_number(spec, "weight", here, 1.0, -100, 100),
+                where=where_,
+                max_hits=int(_number(spec, "max_hits", here, 3, 1, 100)),
+            )
+        )
+    return tuple(rules)
+
+
+def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
+    """Validate and compile one topic definition; errors name the key that is wrong."""
+    where = where or f"topics.{name}"
+    if not isinstance(spec, dict):
+        raise TopicError(f"{where}: expected a mapping")
+    unknown = sorted(set(spec) - TOPIC_KEYS)
+    if unknown:
+        raise TopicError(f"{where}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(TOPIC_KEYS))})")
+    terms = _compile_terms(spec.get("terms"), where)
+    rules = _compile_rules(spec.get("rules"), terms, where)
+    enabled = spec.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise TopicError(f"{where}.enabled: expected true or false")
+    canonical = json.dumps({k: v for k, v in spec.items() if k != "enabled"}, sort_keys=True, default=str)
+    return Topic(
+        name=name,
+        label=str(spec.get("label") or name.replace("_", " ").capitalize()),
+        threshold=_number(spec, "threshold", where, 0.5, 0, 1),
+        scale=_number(spec, "scale", where, 3.0, 0.01, 1000),
+        title_weight=_number(spec, "title_weight", where, 1.5, 0, 100),
+        terms=terms,
+        rules=rules,
+        version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
+        enabled=enabled,
+    )
+
+
+def builtin_definition(name: str) -> dict[str, Any]:
+    text = resources.files("monitor").joinpath("topics", f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def load_topics(overrides: dict[str, dict[str, Any]] | None = None) -> tuple[Topic, ...]:
+    """The built-in topics with ``config.yaml`` overrides applied, plus user-defined topics.
+
+    Raises TopicError listing every problem (each with its key path).
+    """
+    overrides = overrides or {}
+    problems: list[str] = []
+    topics: list[Topic] = []
+    names = list(BUILTIN_TOPICS) + [n for n in overrides if n not in BUILTIN_TOPICS]
+    for name in names:
+        override = overrides.get(name) or {}
+        if not isinstance(override, dict):
+            problems.append(f"topics.{name}: expected a mapping")
+            continue
+        try:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise TopicError(f"topics.{name}: a topic name is lower-case letters, digits and _")
+            spec = _merge(builtin_definition(name), override) if name in BUILTIN_TOPICS else override
+            topic = compile_topic(name, spec)
+        except TopicError as exc:
+            problems.extend(exc.problems)
+            continue
+        if topic.enabled:
+            topics.append(topic)
+    if problems:
+        raise TopicError(problems)
+    return tuple(topics)
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of ``text``."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        if match.start() > start:
+            spans.append((start, match.start()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    """A headline and body prepared once, shared by every topic."""
+
+    text: str
+    title_end: int  # sentence 0 .. title_sentences-1 are the headline
+    starts: list[int]
+    spans: list[tuple[int, int]]
+    title_sentences: int
+
+
+def _prepare(title: str, text: str) -> _Doc:
+    title = " ".join(title.split())
+    body = text[:MAX_TEXT]
+    # The headline is its own segment: a rule must not straddle headline and body.
+    full = f"{title}\n\n{body}" if title else body
+    title_spans = split_sentences(title) if title else []
+    offset = len(title) + 2 if title else 0
+    body_spans = [(s + offset, e + offset) for s, e in split_sentences(body)]
+    spans = title_spans + body_spans
+    return _Doc(
+        text=full,
+        title_end=len(title),
+        starts=[s for s, _ in spans],
+        spans=spans,
+        title_sentences=len(title_spans),
+    )
+
+
+def _sentences_matching(doc: _Doc, pattern: re.Pattern[str]) -> set[int]:
+    found = set()
+    for match in pattern.finditer(doc.text):
+        i = bisect.bisect_right(doc.starts, match.start()) - 1
+        if i >= 0 and match.start() < doc.spans[i][1]:
+            found.add(i)
+    return found
+
+
+def _quote(doc: _Doc, i: int) -> str:
+    start, end = doc.spans[i]
+    sentence = " ".join(doc.text[start:end].split())
+    if len(sentence) > EVIDENCE_CHARS:
+        sentence = sentence[: EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return sentence
+
+
+def _score_topic(topic: Topic, doc: _Doc, cache: dict[tuple[str, str], set[int]]) -> Verdict:
+    def hits(term: str) -> set[int]:
+        key = (topic.name, term)
+        if key not in cache:
+            cache[key] = _sentences_matching(doc, topic.terms[term])
+        return cache[key]
+
+    total = 0.0
+    contribution: dict[int, float] = {}
+    for rule in topic.rules:
+        sentences = set.intersection(*(hits(t) for t in rule.all))
+        for t in rule.none:
+            if not sentences:
+                break
+            sentences -= hits(t)
+        if rule.where == "title":
+            sentences = {i for i in sentences if i < doc.title_sentences}
+        elif rule.where == "text":
+            sentences = {i for i in sentences if i >= doc.title_sentences}
+        if not sentences:
+            continue
+        # Headline first, then document order; diminishing returns for repeats.
+        for rank, i in enumerate(sorted(sentences)[: rule.max_hits]):
+            weight = rule.weight * (_DECAY**rank)
+            if i < doc.title_sentences:
+                weight *= topic.title_weight
+            total += weight
+            contribution[i] = contribution.get(i, 0.0) + weight
+    score = 1.0 - math.exp(-total / topic.scale) if total > 0 else 0.0
+    score = round(score, 4)
+    flagged = score >= topic.threshold
+    best = sorted((i for i, w in contribution.items() if w > 0), key=lambda i: (-contribution[i], i))
+    quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once
+    for i in sorted(best):
+        quotes.setdefault(_quote(doc, i))
+    evidence = tuple(quotes)[:MAX_EVIDENCE] if score > 0 else ()
+    return Verdict(topic=topic.name, score=score, flagged=flagged, evidence=evidence, version=topic.version)
+
+
+def classify(title: str, text: str, topics: tuple[Topic, ...]) -> tuple[Verdict, ...]:
+    """Score one article against every topic. Pure and deterministic."""
+    doc = _prepare(title or "", text or "")
+    cache: dict[tuple[str, str], set[int]] = {}
+    return tuple(_score_topic(topic, doc, cache) for topic in topics)

@@ -1,0 +1,141 @@
+"""The long-running daemon: APScheduler 3 drives one job per feed on the asyncio loop.
+
+The database is the source of truth for when a feed is next due (``feeds.next_poll_at``,
+which includes backoff): on start every feed is scheduled at its stored time, and after
+each poll the job is moved to the time the poll recorded. A restart, or another worker
+reading the same table, picks up where the last one left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .config import Feed
+from .fetch import Fetcher
+from .pipeline import Pipeline, Runtime, utcnow
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DELIVERY_INTERVAL = 10.0  # seconds between outbox sweeps
+STARTUP_SPREAD = 10.0  # seconds over which overdue feeds are spread at start
+SHUTDOWN_GRACE = 5.0
+
+
+class Daemon:
+    def __init__(
+        self, runtime: Runtime, store: Store, *, delivery_interval: float = DELIVERY_INTERVAL
+    ) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.delivery_interval = delivery_interval
+        self._stop = asyncio.Event()
+        self._scheduler: AsyncIOScheduler | None = None
+        self._pipeline: Pipeline | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _poll_job(self, feed: Feed) -> None:
+        assert self._pipeline is not None and self._scheduler is not None
+        state = await self._pipeline.db(self.store.feed_state, feed.name)
+        now = utcnow()
+        if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack(feed)):
+            self._reschedule(feed, state.next_poll_at)  # backing off, or polled by another worker
+            return
+        await self._pipeline.poll_feed(feed)
+        state = await self._pipeline.db(self.store.feed_state, feed.name)
+        if state and state.next_poll_at:
+            self._reschedule(feed, state.next_poll_at)
+        await self._deliver()
+
+    def _slack(self, feed: Feed) -> float:
+        return self.runtime.settings.schedule.jitter + 1.0
+
+    def _reschedule(self, feed: Feed, when: datetime) -> None:
+        assert self._scheduler is not None
+        if self._stop.is_set():
+            return
+        jitter = self.runtime.settings.schedule.jitter
+        when = when + timedelta(seconds=random.uniform(0, jitter))
+        job = self._scheduler.get_job(feed.name)
+        if job is not None:
+            job.modify(next_run_time=when)
+
+    async def _deliver(self) -> None:
+        assert self._pipeline is not None
+        if self.runtime.channels:
+            await self._pipeline.deliver()
+
+    async def run(self) -> None:
+        """Run until stop() or SIGTERM/SIGINT; then cancel polls in flight and close cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        settings = self.runtime.settings
+        async with Fetcher(settings.fetch) as fetcher:
+            self._pipeline = pipeline = Pipeline(self.runtime, self.store, fetcher)
+            scheduler = AsyncIOScheduler(
+                event_loop=loop,
+                timezone=UTC,
+                executors={"default": AsyncIOExecutor()},
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            )
+            self._scheduler = scheduler
+            try:
+                states = await pipeline.sync_feeds()
+                now = utcnow()
+                for feed in self.runtime.feeds:
+                    state = states[feed.name]
+                    first = max(now, state.next_poll_at or now) + timedelta(
+                        seconds=random.uniform(0, min(STARTUP_SPREAD, feed.interval))
+                    )
+                    scheduler.add_job(
+                        self._poll_job,
+                        IntervalTrigger(seconds=feed.interval, jitter=settings.schedule.jitter, timezone=UTC),
+                        args=[feed],
+                        id=feed.name,
+                        name=f"poll {feed.name}",
+                        next_run_time=first,
+                    )
+                scheduler.add_job(
+                    self._deliver,
+                    IntervalTrigger(seconds=self.delivery_interval, timezone=UTC),
+                    id="deliver",
+                    next_run_time=now,
+                )
+                scheduler.start()
+                log.info(
+                    "monitor running: %d feeds, %d topics, %d channels, database %s",
+                    len(self.runtime.feeds),
+                    len(self.runtime.topics),
+                    len(self.runtime.channels),
+                    self.store.path,
+                )
+                await self._stop.wait()
+                log.info("stopping: cancelling polls in flight")
+            finally:
+                scheduler.shutdown(wait=False)  # cancels running job tasks
+                await _drain(SHUTDOWN_GRACE)
+                pipeline.close()  # waits for a transaction in progress: never half-written
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        log.info("monitor stopped")
+
+
+async def _drain(grace: float) -> None:
+    """Let cancelled job tasks unwind (they only await network and the db thread)."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=grace)

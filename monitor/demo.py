@@ -1,0 +1,158 @@
+"""``monitor demo``: an offline end-to-end run on the bundled seed articles.
+
+Serves a feed built from ``seeds/*.txt`` (first line: headline, rest: body) and one HTML page
+per article on a loopback port, polls it once into a temporary database, and shows what was
+flagged and the alert text that would be sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .notify import render
+from .pipeline import poll_once, prepare
+from .records import Alert, PollReport
+from .store import Store, parse_iso
+
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def load_seeds(folder: Path) -> list[tuple[str, str]]:
+    """(headline, body) of every ``*.txt`` seed, in name order."""
+    seeds = []
+    for path in sorted(folder.glob("*.txt")):
+        head, _, body = path.read_text(encoding="utf-8").strip().partition("\n")
+        seeds.append((head.strip(), body.strip()))
+    return seeds
+
+
+def build_site(seeds: list[tuple[str, str]], base: str, now: datetime) -> dict[str, tuple[str, bytes]]:
+    """path -> (content type, body): an RSS feed and one article page per seed."""
+    site: dict[str, tuple[str, bytes]] = {}
+    items = []
+    for i, (title, body) in enumerate(seeds):
+        path = f"/articles/{i}.html"
+        paragraphs = "".join(
+            f"<p>{html.escape(' '.join(p.split()))}</p>" for p in body.split("\n\n") if p.strip()
+        )
+        page = (
+            f"<!doctype html><html lang='en'><head><title>{html.escape(title)}</title></head><body>"
+            f"<nav><a href='/'>Home</a></nav><article><h1>{html.escape(title)}</h1>{paragraphs}</article>"
+            "<footer>Demo site served by monitor demo</footer></body></html>"
+        )
+        site[path] = ("text/html; charset=utf-8", page.encode())
+        lead = html.escape(" ".join(body.split())[:280])
+        items.append(
+            f"<item><title>{html.escape(title)}</title><link>{base}{path}</link>"
+            f"<guid>{base}{path}</guid><pubDate>{format_datetime(now)}</pubDate>"
+            f"<description>{lead}</description></item>"
+        )
+    feed = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Demo wire</title>"
+        f"<link>{base}/</link><description>Seed articles</description>{''.join(items)}</channel></rss>"
+    )
+    site["/feed.xml"] = ("application/rss+xml; charset=utf-8", feed.encode())
+    return site
+
+
+@contextmanager
+def serve(site: dict[str, tuple[str, bytes]]) -> Iterator[str]:
+    """Serve ``site`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = site.get(self.path)
+            if found is None:
+                self.send_error(404)
+                return
+            ctype, body = found
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def demo_site(seeds_dir: Path = SEEDS_DIR) -> tuple[list[tuple[str, str]], datetime]:
+    seeds = load_seeds(seeds_dir)
+    if not seeds:
+        raise FileNotFoundError(f"no seed articles (*.txt) in {seeds_dir}")
+    return seeds, datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    reports: list[PollReport]
+    flagged: list[tuple[Alert, str, str]]  # (alert as it would be queued, title, body)
+    stored: int
+
+
+def run_demo(seeds_dir: Path, database: Path) -> DemoResult:
+    """Serve the seeds on loopback, poll them once into ``database``, render would-be alerts."""
+    seeds, now = demo_site(seeds_dir)
+    with serve_lazy(seeds, now) as base:
+        settings = Settings.model_validate(
+            {
+                "database": str(database),
+                "fetch": {"allow_private_addresses": True, "timeout": "10s"},
+                "extract": {"workers": 0},
+                "feeds": [{"name": "Demo wire", "url": f"{base}/feed.xml"}],
+            }
+        )
+        runtime = prepare(settings)
+        store = Store(database)
+        try:
+            reports, _ = asyncio.run(poll_once(runtime, store))
+            flagged = []
+            for row in store.db.execute(
+                "SELECT a.id, a.title, a.url, a.published_at FROM articles a "
+                "WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) ORDER BY a.id"
+            ).fetchall():
+                alert = Alert(
+                    id=0,
+                    article_id=row[0],
+                    channel="(demo)",
+                    title=row[1] or "",
+                    url=row[2],
+                    feed_name="Demo wire",
+                    published_at=parse_iso(row[3]),
+                    matches=store.verdicts(row[0]),
+                )
+                title, body = render(alert, topic_labels=runtime.topic_labels)
+                flagged.append((alert, title, body))
+            stored = store.count("articles")
+        finally:
+            store.close()
+    return DemoResult(reports=reports, flagged=flagged, stored=stored)
+
+
+@contextmanager
+def serve_lazy(seeds: list[tuple[str, str]], now: datetime) -> Iterator[str]:
+    """Serve a site whose links need the port, which is known only once the server is bound."""
+    site: dict[str, tuple[str, bytes]] = {}
+    with serve(site) as base:
+        site.update(build_site(seeds, base, now))
+        yield base

@@ -1,0 +1,104 @@
+"""Feed bytes -> entries. Pure: no network (never ``feedparser.parse(url)``), no clock."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from .records import Entry, ParsedFeed
+from .urls import canonical_url
+
+log = logging.getLogger(__name__)
+
+_TAGS = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr)\s*>|<br\s*/?>", re.IGNORECASE)
+MAX_TITLE = 1000
+MAX_SUMMARY = 100_000
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text from an HTML fragment (feed summaries), keeping paragraph breaks."""
+    text = _BLOCK_END.sub("\n\n", markup)
+    text = html.unescape(_TAGS.sub(" ", text))
+    lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _datetime(struct: Any) -> datetime | None:
+    if not struct:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)
+    except (OverflowError, ValueError, TypeError, OSError):
+        return None
+
+
+def entry_identity(guid: str | None, url: str | None, title: str, published: datetime | None) -> str:
+    """guid, else canonical link, else a hash of title and date: stable across re-sends."""
+    if guid:
+        return guid
+    if url:
+        return url
+    digest = hashlib.sha256(f"{title}\x00{published.isoformat() if published else ''}".encode())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+def _entry(raw: Any) -> Entry | None:
+    title = html_to_text(raw.get("title") or "")[:MAX_TITLE]
+    link = (raw.get("link") or "").strip()
+    url = canonical_url(link) if link.lower().startswith(("http://", "https://")) else None
+    guid = (raw.get("id") or raw.get("guid") or "").strip() or None
+    content = raw.get("content") or []
+    body = max((c.get("value") or "" for c in content), key=len, default="")
+    summary = raw.get("summary") or ""
+    summary_text = html_to_text(body if len(body) > len(summary) else summary)[:MAX_SUMMARY]
+    if not (title or url or summary_text):
+        return None
+    published = _datetime(raw.get("published_parsed") or raw.get("updated_parsed"))
+    author = (raw.get("author") or "").strip() or None
+    return Entry(
+        identity=entry_identity(guid, url, title, published),
+        guid=guid,
+        url=url,
+        title=title,
+        summary=summary_text,
+        author=author,
+        published_at=published,
+    )
+
+
+def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse downloaded bytes. A bozo feed that still yields entries is used; its error is kept.
+
+    ``url`` resolves relative links. Entries repeated within one document are kept once.
+    """
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    try:
+        parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True)
+    except Exception as exc:  # feedparser can raise on pathological input; a feed must not crash us
+        log.warning("feedparser failed on %s: %r", url, exc)
+        return ParsedFeed(title=None, entries=(), error=f"parser crashed: {type(exc).__name__}")
+    entries: dict[str, Entry] = {}
+    for raw in parsed.get("entries", []):
+        entry = _entry(raw)
+        if entry is not None:
+            entries.setdefault(entry.identity, entry)
+    error = None
+    if parsed.get("bozo"):
+        problem = parsed.get("bozo_exception")
+        error = f"ill-formed feed: {type(problem).__name__}: {problem}" if problem else "ill-formed feed"
+    if not entries and not parsed.get("version") and error is None:
+        error = "not a feed (no RSS/Atom/RDF found)"
+    title = html_to_text(parsed.get("feed", {}).get("title") or "") or None
+    return ParsedFeed(title=title, entries=tuple(entries.values()), error=error)

@@ -1,0 +1,445 @@
+"""SQLite storage: the only module that touches the database.
+
+WAL mode (readers such as the sqlite3 shell or Datasette never block a poll), a busy timeout,
+foreign keys on, schema version in ``PRAGMA user_version`` with forward migrations on open.
+Each feed poll is written in one ``BEGIN IMMEDIATE`` transaction together with the feed's new
+validators (ETag/Last-Modified), so a crash either keeps the whole poll or none of it: the
+next poll, seeing the old validators, fetches and processes the same entries again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .config import Feed
+from .errors import StoreError
+from .records import Alert, Article, Entry, FeedState, Verdict
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def iso(ts: datetime | None) -> str | None:
+    """UTC ISO 8601 with a Z, to the second: sorts as text, reads in any tool."""
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.table("feeds").create(
+        {
+            "id": int,
+            "name": str,
+            "url": str,
+            "config_url": str,
+            "title": str,
+            "etag": str,
+            "last_modified": str,
+            "last_polled_at": str,
+            "last_status": int,
+            "last_error": str,
+            "consecutive_errors": int,
+            "next_poll_at": str,
+            "interval": float,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name", "url", "config_url", "consecutive_errors"},
+        defaults={"consecutive_errors": 0},
+    )
+    db.table("feeds").create_index(["name"], unique=True)
+    db.table("articles").create(
+        {
+            "id": int,
+            "feed": int,
+            "url": str,
+            "guid": str,
+            "title": str,
+            "author": str,
+            "published_at": str,
+            "discovered_at": str,
+            "summary": str,
+            "text": str,
+            "language": str,
+            "extraction_status": str,
+        },
+        pk="id",
+        not_null={"feed", "guid", "discovered_at", "extraction_status"},
+        foreign_keys=[("feed", "feeds", "id")],
+    )
+    db.table("articles").create_index(["feed", "guid"], unique=True)
+    db.execute("CREATE UNIQUE INDEX idx_articles_url ON articles(url) WHERE url IS NOT NULL")
+    db.table("articles").create_index(["discovered_at"])
+    db.table("articles").create_index(["published_at"])
+    db.table("matches").create(
+        {
+            "article": int,
+            "topic": str,
+            "score": float,
+            "evidence": str,
+            "topic_version": str,
+            "created_at": str,
+        },
+        pk=("article", "topic"),
+        not_null={"score"},
+        foreign_keys=[("article", "articles", "id")],
+    )
+    db.table("matches").create_index(["topic", "score"])
+    db.table("alerts").create(
+        {
+            "id": int,
+            "article": int,
+            "channel": str,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "created_at": str,
+            "next_attempt_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"article", "channel", "status", "attempts", "created_at"},
+        defaults={"status": "pending", "attempts": 0},
+        foreign_keys=[("article", "articles", "id")],
+    )
+    db.table("alerts").create_index(["article", "channel"], unique=True)
+    db.table("alerts").create_index(["status", "next_attempt_at"])
+    db.table("articles").enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """A connection to the monitor database. Not thread-safe: use from one thread at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            parent = Path(self.path).resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot open database {self.path}: folder {parent} does not exist")
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(conn)
+            version = self._user_version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"monitor understands ({SCHEMA_VERSION}); upgrade monitor"
+                )
+            if self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at checkpoint, never corrupt
+            self._migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot use database {self.path}: {exc} (the file was left untouched)"
+            ) from None
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def _user_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self, version: int) -> None:
+        for target in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                MIGRATIONS[target](self.db)
+                self.db.execute(f"PRAGMA user_version = {target + 1}")
+            log.info("migrated %s to schema version %d", self.path, target + 1)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """BEGIN IMMEDIATE: take the write lock up front, so the busy timeout applies."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    # -- feeds -----------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[Feed], now: datetime) -> list[FeedState]:
+        """Make the feeds table agree with the configuration; keep state of known feeds.
+
+        A feed whose configured URL is unchanged keeps its stored URL (which a permanent
+        redirect may have updated); a changed configured URL resets it.
+        """
+        states = []
+        with self.transaction():
+            for feed in feeds:
+                row = self._feed_row(feed.name)
+                if row is None:
+                    self.db.table("feeds").insert(
+                        {
+                            "name": feed.name,
+                            "url": feed.url,
+                            "config_url": feed.url,
+                            "interval": feed.interval,
+                            "consecutive_errors": 0,
+                            "created_at": iso(now),
+                        }
+                    )
+                elif row["config_url"] != feed.url:
+                    self.db.table("feeds").update(
+                        row["id"],
+                        {
+                            "url": feed.url,
+                            "config_url": feed.url,
+                            "etag": None,
+                            "last_modified": None,
+                            "consecutive_errors": 0,
+                            "next_poll_at": None,
+                            "interval": feed.interval,
+                        },
+                    )
+                elif row["interval"] != feed.interval:
+                    self.db.table("feeds").update(row["id"], {"interval": feed.interval})
+                states.append(self.feed_state(feed.name))
+        return [s for s in states if s is not None]
+
+    def _feed_row(self, name: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("feeds").rows_where("name = ?", [name], limit=1))
+        return rows[0] if rows else None
+
+    def feed_state(self, name: str) -> FeedState | None:
+        row = self._feed_row(name)
+        if row is None:
+            return None
+        return FeedState(
+            id=row["id"],
+            name=row["name"],
+            url=row["url"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            consecutive_errors=row["consecutive_errors"] or 0,
+            next_poll_at=parse_iso(row["next_poll_at"]),
+        )
+
+    def feed_rows(self) -> list[dict[str, Any]]:
+        return list(self.db.table("feeds").rows_where(order_by="name"))
+
+    # -- articles --------------------------------------------------------------------------
+
+    def unseen(self, feed_id: int, entries: Iterable[Entry]) -> list[Entry]:
+        """Entries not yet stored: neither this feed's identity nor the canonical URL is known."""
+        entries = list(entries)
+        if not entries:
+            return []
+        seen_ids: set[str] = set()
+        seen_urls: set[str] = set()
+        for batch in _chunks(entries, 400):
+            ids = [e.identity for e in batch]
+            marks = ",".join("?" * len(ids))
+            rows = self.db.execute(
+                f"SELECT guid FROM articles WHERE feed = ? AND guid IN ({marks})",  # noqa: S608
+                [feed_id, *ids],
+            )
+            seen_ids.update(r[0] for r in rows)
+            urls = [e.url for e in batch if e.url]
+            if urls:
+                marks = ",".join("?" * len(urls))
+                rows = self.db.execute(
+                    f"SELECT url FROM articles WHERE url IN ({marks})",  # noqa: S608
+                    urls,
+                )
+                seen_urls.update(r[0] for r in rows)
+        return [
+            e for e in entries if e.identity not in seen_ids and (e.url is None or e.url not in seen_urls)
+        ]
+
+    def record_poll(
+        self,
+        feed_id: int,
+        *,
+        now: datetime,
+        status: int | None,
+        error: str | None,
+        next_poll_at: datetime,
+        consecutive_errors: int,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        new_url: str | None = None,
+        title: str | None = None,
+        articles: Iterable[tuple[Article, list[str]]] = (),
+        keep_validators: bool = False,
+    ) -> list[int]:
+        """Store a poll's articles, their matches and queued alerts, and the feed's new state,
+        all in one transaction. ``articles`` pairs each article with the channels to alert.
+        Returns the ids of the articles inserted (an article another feed stored meanwhile is
+        skipped, not duplicated)."""
+        inserted: list[int] = []
+        with self.transaction():
+            for article, channels in articles:
+                article_id = self._insert_article(article)
+                if article_id is None:
+                    continue
+                inserted.append(article_id)
+                self._write_matches(article_id, article.verdicts, now)
+                for channel in channels:
+                    self.queue_alert(article_id, channel, now)
+            update: dict[str, Any] = {
+                "last_polled_at": iso(now),
+                "last_status": status,
+                "last_error": error,
+                "consecutive_errors": consecutive_errors,
+                "next_poll_at": iso(next_poll_at),
+            }
+            if not keep_validators:
+                update["etag"] = etag
+                update["last_modified"] = last_modified
+            if new_url:
+                update["url"] = new_url
+            if title:
+                update["title"] = title
+            self.db.table("feeds").update(feed_id, update)
+        return inserted
+
+    def _insert_article(self, article: Article) -> int | None:
+        cursor = self.db.execute(
+            """INSERT INTO articles (feed, url, guid, title, author, published_at, discovered_at,
+                   summary, text, language, extraction_status)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT DO NOTHING""",
+            [
+                article.feed_id,
+                article.url,
+                article.guid,
+                article.title,
+                article.author,
+                iso(article.published_at),
+                iso(article.discovered_at),
+                article.summary,
+                article.text,
+                article.language,
+                article.extraction_status,
+            ],
+        )
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    def _write_matches(self, article_id: int, verdicts: Iterable[Verdict], now: datetime) -> None:
+        for v in verdicts:
+            if v.flagged:
+                self.db.execute(
+                    """INSERT INTO matches (article, topic, score, evidence, topic_version, created_at)
+                       VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (article, topic) DO UPDATE SET score = excluded.score,
+                         evidence = excluded.evidence, topic_version = excluded.topic_version""",
+                    [
+                        article_id,
+                        v.topic,
+                        v.score,
+                        json.dumps(list(v.evidence)),
+                        v.version,
+                        iso(now),
+                    ],
+                )
+
+    def queue_alert(self, article_id: int, channel: str, now: datetime) -> None:
+        """Queue an alert once per (article, channel); a second call is a no-op."""
+        self.db.execute(
+            """INSERT INTO alerts (article, channel, status, attempts, created_at, next_attempt_at)
+               VALUES (?, ?, 'pending', 0, ?, ?) ON CONFLICT (article, channel) DO NOTHING""",
+            [article_id, channel, iso(now), iso(now)],
+        )
+
+    def count(self, table: str) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0])  # noqa: S608
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def due_alerts(self, now: datetime, limit: int = 500) -> list[Alert]:
+        rows = self.db.execute(
+            """SELECT alerts.id, alerts.article, alerts.channel, alerts.attempts,
+                      articles.title, articles.url, articles.published_at, feeds.name
+               FROM alerts JOIN articles ON articles.id = alerts.article
+                           JOIN feeds ON feeds.id = articles.feed
+               WHERE alerts.status = 'pending' AND alerts.next_attempt_at <= ?
+               ORDER BY alerts.id LIMIT ?""",
+            [iso(now), limit],
+        ).fetchall()
+        return [
+            Alert(
+                id=r[0],
+                article_id=r[1],
+                channel=r[2],
+                attempts=r[3],
+                title=r[4] or "",
+                url=r[5],
+                published_at=parse_iso(r[6]),
+                feed_name=r[7],
+                matches=self.verdicts(r[1]),
+            )
+            for r in rows
+        ]
+
+    def verdicts(self, article_id: int) -> tuple[Verdict, ...]:
+        rows = self.db.execute(
+            "SELECT topic, score, evidence, topic_version FROM matches WHERE article = ? ORDER BY score DESC",
+            [article_id],
+        ).fetchall()
+        return tuple(
+            Verdict(
+                topic=t,
+                score=s,
+                flagged=True,
+                evidence=tuple(json.loads(e or "[]")),
+                version=v or "",
+            )
+            for t, s, e, v in rows
+        )
+
+    def mark_sent(self, alert_ids: Iterable[int], now: datetime) -> None:
+        with self.transaction():
+            for alert_id in alert_ids:
+                self.db.execute(
+                    "UPDATE alerts SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                    "last_error = NULL WHERE id = ?",
+                    [iso(now), alert_id],
+                )
+
+    def mark_failed(
+        self, alert_ids: Iterable[int], error: str, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """Count a failed attempt; ``retry_at`` None means give up (status ``failed``)."""
+        with self.transaction():
+            for alert_id in alert_ids:
+                self.db.execute(
+                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+                    "status = ? WHERE id = ?",
+                    [error, iso(retry_at or now), "pending" if retry_at else "failed", alert_id],
+                )
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _chunks(items: list[Entry], size: int) -> Iterator[list[Entry]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

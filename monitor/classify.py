@@ -233,93 +233,109 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-@dataclass(frozen=True, slots=True)
 class _Doc:
-    """A headline and body prepared once, shared by every topic."""
+    """A headline and body prepared once and shared by every topic. Sentence offsets are
+    computed only when some vocabulary matches: most news matches none."""
 
-    text: str
-    title_end: int  # sentence 0 .. title_sentences-1 are the headline
-    starts: list[int]
-    spans: list[tuple[int, int]]
-    title_sentences: int
+    __slots__ = ("_spans", "_starts", "text", "title", "title_sentences")
+
+    def __init__(self, title: str, text: str) -> None:
+        self.title = " ".join(title.split())
+        body = text[:MAX_TEXT]
+        # The headline is its own segment: a rule must not straddle headline and body.
+        self.text = f"{self.title}\n\n{body}" if self.title else body
+        self._spans: list[tuple[int, int]] | None = None
+        self._starts: list[int] = []
+        self.title_sentences = 0
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        if self._spans is None:
+            title_spans = split_sentences(self.title) if self.title else []
+            offset = len(self.title) + 2 if self.title else 0
+            body_spans = [(s + offset, e + offset) for s, e in split_sentences(self.text[offset:])]
+            self._spans = title_spans + body_spans
+            self._starts = [s for s, _ in self._spans]
+            self.title_sentences = len(title_spans)
+        return self._spans
+
+    def sentences_matching(self, pattern: re.Pattern[str]) -> set[int]:
+        found: set[int] = set()
+        for match in pattern.finditer(self.text):
+            spans = self.spans
+            i = bisect.bisect_right(self._starts, match.start()) - 1
+            if i >= 0 and match.start() < spans[i][1]:
+                found.add(i)
+        return found
+
+    def sentence_has(self, pattern: re.Pattern[str], i: int) -> bool:
+        start, end = self.spans[i]
+        return pattern.search(self.text, start, end) is not None
+
+    def quote(self, i: int) -> str:
+        start, end = self.spans[i]
+        sentence = " ".join(self.text[start:end].split())
+        if len(sentence) > EVIDENCE_CHARS:
+            sentence = sentence[: EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        return sentence
 
 
-def _prepare(title: str, text: str) -> _Doc:
-    title = " ".join(title.split())
-    body = text[:MAX_TEXT]
-    # The headline is its own segment: a rule must not straddle headline and body.
-    full = f"{title}\n\n{body}" if title else body
-    title_spans = split_sentences(title) if title else []
-    offset = len(title) + 2 if title else 0
-    body_spans = [(s + offset, e + offset) for s, e in split_sentences(body)]
-    spans = title_spans + body_spans
-    return _Doc(
-        text=full,
-        title_end=len(title),
-        starts=[s for s, _ in spans],
-        spans=spans,
-        title_sentences=len(title_spans),
-    )
+def _rule_sentences(rule: Rule, topic: Topic, doc: _Doc, anchors: dict[str, set[int]]) -> list[int]:
+    """Sentences where the rule fires. Only the rule's first vocabulary (its anchor) is searched
+    in the whole text; the others are tried in the anchor's sentences alone."""
+    anchor = rule.all[0]
+    if anchor not in anchors:
+        anchors[anchor] = doc.sentences_matching(topic.terms[anchor])
+    found = anchors[anchor]
+    if not found:
+        return []
+    candidates = [
+        i
+        for i in sorted(found)
+        if all(doc.sentence_has(topic.terms[t], i) for t in rule.all[1:])
+        and not any(doc.sentence_has(topic.terms[t], i) for t in rule.none)
+    ]
+    if rule.where == "title":
+        candidates = [i for i in candidates if i < doc.title_sentences]
+    elif rule.where == "text":
+        candidates = [i for i in candidates if i >= doc.title_sentences]
+    return candidates
 
 
-def _sentences_matching(doc: _Doc, pattern: re.Pattern[str]) -> set[int]:
-    found = set()
-    for match in pattern.finditer(doc.text):
-        i = bisect.bisect_right(doc.starts, match.start()) - 1
-        if i >= 0 and match.start() < doc.spans[i][1]:
-            found.add(i)
-    return found
-
-
-def _quote(doc: _Doc, i: int) -> str:
-    start, end = doc.spans[i]
-    sentence = " ".join(doc.text[start:end].split())
-    if len(sentence) > EVIDENCE_CHARS:
-        sentence = sentence[: EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    return sentence
-
-
-def _score_topic(topic: Topic, doc: _Doc, cache: dict[tuple[str, str], set[int]]) -> Verdict:
-    def hits(term: str) -> set[int]:
-        key = (topic.name, term)
-        if key not in cache:
-            cache[key] = _sentences_matching(doc, topic.terms[term])
-        return cache[key]
-
+def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
+    anchors: dict[str, set[int]] = {}
     total = 0.0
     contribution: dict[int, float] = {}
-    for rule in topic.rules:
-        sentences = set.intersection(*(hits(t) for t in rule.all))
-        for t in rule.none:
-            if not sentences:
-                break
-            sentences -= hits(t)
-        if rule.where == "title":
-            sentences = {i for i in sentences if i < doc.title_sentences}
-        elif rule.where == "text":
-            sentences = {i for i in sentences if i >= doc.title_sentences}
-        if not sentences:
-            continue
-        # Headline first, then document order; diminishing returns for repeats.
-        for rank, i in enumerate(sorted(sentences)[: rule.max_hits]):
-            weight = rule.weight * (_DECAY**rank)
-            if i < doc.title_sentences:
-                weight *= topic.title_weight
-            total += weight
-            contribution[i] = contribution.get(i, 0.0) + weight
-    score = 1.0 - math.exp(-total / topic.scale) if total > 0 else 0.0
-    score = round(score, 4)
-    flagged = score >= topic.threshold
+    # Positive rules first; negative ones can only lower a score, so they run only if there is one.
+    for positive in (True, False):
+        if not positive and total <= 0:
+            break
+        for rule in topic.rules:
+            if (rule.weight > 0) != positive:
+                continue
+            # Headline first, then document order; diminishing returns for repeats.
+            for rank, i in enumerate(_rule_sentences(rule, topic, doc, anchors)[: rule.max_hits]):
+                weight = rule.weight * (_DECAY**rank)
+                if i < doc.title_sentences:
+                    weight *= topic.title_weight
+                total += weight
+                contribution[i] = contribution.get(i, 0.0) + weight
+    score = round(1.0 - math.exp(-total / topic.scale), 4) if total > 0 else 0.0
     best = sorted((i for i, w in contribution.items() if w > 0), key=lambda i: (-contribution[i], i))
     quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once
     for i in sorted(best):
-        quotes.setdefault(_quote(doc, i))
+        quotes.setdefault(doc.quote(i))
     evidence = tuple(quotes)[:MAX_EVIDENCE] if score > 0 else ()
-    return Verdict(topic=topic.name, score=score, flagged=flagged, evidence=evidence, version=topic.version)
+    return Verdict(
+        topic=topic.name,
+        score=score,
+        flagged=score >= topic.threshold,
+        evidence=evidence,
+        version=topic.version,
+    )
 
 
 def classify(title: str, text: str, topics: tuple[Topic, ...]) -> tuple[Verdict, ...]:
     """Score one article against every topic. Pure and deterministic."""
-    doc = _prepare(title or "", text or "")
-    cache: dict[tuple[str, str], set[int]] = {}
-    return tuple(_score_topic(topic, doc, cache) for topic in topics)
+    doc = _Doc(title or "", text or "")
+    return tuple(_score_topic(topic, doc) for topic in topics)

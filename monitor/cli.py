@@ -164,11 +164,11 @@ def check(config_file: str | None) -> None:
 )
 def demo(seeds_dir: Path | None) -> None:
     """Offline end-to-end run: serve the seed articles on loopback, poll, show what is flagged."""
-    from .demo import SEEDS_DIR, run_demo
+    from .demo import default_seeds_dir, run_demo
 
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp:
         try:
-            result = run_demo(seeds_dir or SEEDS_DIR, Path(tmp) / "demo.db")
+            result = run_demo(seeds_dir or default_seeds_dir(), Path(tmp) / "demo.db")
         except (FileNotFoundError, MonitorError) as exc:
             raise click.ClickException(str(exc)) from None
     for r in result.reports:

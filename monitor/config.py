@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import xml.etree.ElementTree as ET
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -35,7 +36,7 @@ _SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     """``30s``, ``15m``, ``2h``, ``1d``, ``1w`` or a bare number of seconds -> seconds."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 30s, 15m, 2h or 1d, got {value!r}")
@@ -46,7 +47,7 @@ def parse_duration(value: object) -> float:
         if not match:
             raise ValueError(f"expected a duration such as 30s, 15m, 2h or 1d, got {value!r}")
         seconds = float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "s").lower()]
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError(f"a duration must be positive, got {value!r}")
     return seconds
 
@@ -69,6 +70,7 @@ def parse_size(value: object) -> int:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+OptionalDelay = Annotated[float, BeforeValidator(partial(parse_duration, allow_zero=True))]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -88,7 +90,7 @@ class FetchSettings(_Model):
 
 class ScheduleSettings(_Model):
     default_interval: Duration = 900.0
-    jitter: Duration = 30.0
+    jitter: OptionalDelay = 30.0
     max_backoff: Duration = 6 * 3600.0
 
 

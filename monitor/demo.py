@@ -25,7 +25,15 @@ from .pipeline import poll_once, prepare
 from .records import Alert, PollReport
 from .store import Store, parse_iso
 
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"  # a source checkout
+
+
+def default_seeds_dir() -> Path:
+    """``seeds/`` beside the package (a checkout), else in the working folder (the container)."""
+    for candidate in (SEEDS_DIR, Path.cwd() / "seeds"):
+        if candidate.is_dir():
+            return candidate
+    return SEEDS_DIR
 
 
 def load_seeds(folder: Path) -> list[tuple[str, str]]:

@@ -71,8 +71,9 @@ def build_channels(channels: Iterable[Channel], known_topics: Iterable[str] = ()
         for topic in channel.topics or []:
             if known and topic not in known:
                 problems.append(f"notify[{i}].topics: unknown topic {topic!r}")
-        if channel.mode == "digest" and not channel.schedule:
-            problems.append(f"notify[{i}].schedule: a digest channel needs a cron schedule")
+        if channel.mode == "digest":
+            # Refused rather than accepted and silently never sent.
+            problems.append(f"notify[{i}].mode: digest delivery is not available yet; use instant")
         handles.append(
             ChannelHandle(
                 name=name,

@@ -22,6 +22,8 @@ _SPACE = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|blockquote|tr)\s*>|<br\s*/?>", re.IGNORECASE)
 MAX_TITLE = 1000
+# A missing or text/html Content-Type on a well-formed feed is common and harmless.
+BENIGN = (feedparser.NonXMLContentType,)
 MAX_SUMMARY = 100_000
 
 
@@ -63,7 +65,8 @@ def _entry(raw: Any) -> Entry | None:
     summary_text = html_to_text(body if len(body) > len(summary) else summary)[:MAX_SUMMARY]
     if not (title or url or summary_text):
         return None
-    published = _datetime(raw.get("published_parsed") or raw.get("updated_parsed"))
+    # dict.get: bypass feedparser's deprecated updated->published key aliasing
+    published = _datetime(dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed"))
     author = (raw.get("author") or "").strip() or None
     return Entry(
         identity=entry_identity(guid, url, title, published),
@@ -95,7 +98,7 @@ def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> 
         if entry is not None:
             entries.setdefault(entry.identity, entry)
     error = None
-    if parsed.get("bozo"):
+    if parsed.get("bozo") and not isinstance(parsed.get("bozo_exception"), BENIGN):
         problem = parsed.get("bozo_exception")
         error = f"ill-formed feed: {type(problem).__name__}: {problem}" if problem else "ill-formed feed"
     if not entries and not parsed.get("version") and error is None:

@@ -90,12 +90,9 @@ def article_from(
     entry: Entry, feed: FeedState, extracted: Extracted, now: datetime, topics: tuple[Topic, ...]
 ) -> Article:
     """Merge a feed entry with its extracted page (or fall back to the summary) and classify."""
-    ok = extracted.status == "ok"
-    text = (
-        extracted.text
-        if ok
-        else (extracted.text if len(extracted.text) > len(entry.summary) else entry.summary)
-    )
+    # A failed or too-short extraction is usually a paywall or cookie wall: the feed's own
+    # summary is the better text whenever there is one.
+    text = extracted.text if extracted.status == "ok" else (entry.summary or extracted.text)
     title = entry.title or extracted.title or ""
     return Article(
         feed_id=feed.id,

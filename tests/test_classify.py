@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.classify import classify, load_topics
+from monitor.errors import TopicError
+from tests.conftest import ROOT
+
+TOPICS = load_topics()
+
+
+def verdict(title: str, text: str = "", topic: str = "missile_launch"):  # type: ignore[no-untyped-def]
+    return {v.topic: v for v in classify(title, text, TOPICS)}[topic]
+
+
+def test_seed_article_is_a_missile_launch() -> None:
+    seed = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
+    title, _, body = seed.partition("\n")
+    v = verdict(title, body)
+    assert v.flagged and v.score >= 0.8
+    assert any("launch of two ballistic missiles" in q for q in v.evidence)
+
+
+def test_title_only_is_enough_for_a_clear_headline() -> None:
+    assert verdict("North Korea fires ballistic missile into sea, Japan says").flagged
+
+
+def test_plain_news_is_not_flagged() -> None:
+    v = verdict("Council approves new budget for parks", "The city council voted to approve the budget.")
+    assert not v.flagged and v.score == 0 and v.evidence == ()
+
+
+def test_topic_can_be_disabled_retuned_and_added() -> None:
+    topics = load_topics(
+        {
+            "sanctions": {"enabled": False},
+            "missile_launch": {"threshold": 0.99},
+            "nuclear_test": {
+                "terms": {
+                    "nuke": ["nuclear tests?", "nuclear detonation"],
+                    "did": ["conducted", "carried out"],
+                },
+                "rules": [{"all": ["nuke", "did"], "weight": 5}],
+            },
+        }
+    )
+    assert [t.name for t in topics] == ["missile_launch", "nuclear_test"]
+    assert topics[0].threshold == 0.99
+    (ml, nt) = classify("North Korea conducted a nuclear test", "", topics)
+    assert nt.flagged and not ml.flagged
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"sanctions": {"treshold": 0.5}}, "topics.sanctions.treshold: unknown key"),
+        ({"sanctions": {"threshold": "high"}}, "topics.sanctions.threshold: expected a number"),
+        ({"x": {"terms": {"a": ["("]}, "rules": [{"all": ["a"]}]}}, "topics.x.terms.a[0]: invalid pattern"),
+        (
+            {"x": {"terms": {"a": ["b"]}, "rules": [{"all": ["z"]}]}},
+            "topics.x.rules[0].all: no vocabulary named 'z'",
+        ),
+        (
+            {"x": {"terms": {"a": ["b"]}, "rules": [{"all": ["a"], "when": 1}]}},
+            "topics.x.rules[0].when: unknown key",
+        ),
+        ({"Bad-Name": {}}, "topics.Bad-Name: a topic name"),
+    ],
+)
+def test_bad_topic_definitions_name_the_key(override: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(TopicError) as info:
+        load_topics(override)
+    assert any(p.startswith(message) for p in info.value.problems), info.value.problems
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=300), st.text(max_size=2000))
+def test_classifier_never_raises_scores_in_range_and_is_deterministic(title: str, text: str) -> None:
+    first = classify(title, text, TOPICS)
+    assert first == classify(title, text, TOPICS)
+    assert all(0.0 <= v.score <= 1.0 for v in first)
+
+
+def test_topic_version_changes_with_definition() -> None:
+    base = {t.name: t.version for t in TOPICS}
+    changed = {t.name: t.version for t in load_topics({"sanctions": {"threshold": 0.9}})}
+    assert base["missile_launch"] == changed["missile_launch"]
+    assert base["sanctions"] != changed["sanctions"]
+
+
+def test_seeds_folder_is_in_the_project() -> None:
+    assert list(Path(ROOT / "seeds").glob("*.txt"))

@@ -1,0 +1,227 @@
+"""The command line and the daemon, as users run them: real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MONITOR, ROOT, write_config
+from tests.loopback import Response, Site, rss, story
+
+
+def monitor(
+    *args: str, env: dict[str, str], timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MONITOR, *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd or ROOT
+    )
+
+
+def count(db: Path, sql: str) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_check_ok_on_shipped_config(cli_env: dict[str, str]) -> None:
+    result = monitor("check", "--config", str(ROOT / "config.yaml"), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and "missile_launch, sanctions" in result.stdout
+
+
+def test_check_reports_every_problem_with_its_key(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "database: x.db\n"
+        "fetch:\n  timeout: soon\n  max_feed_bytes: 10XB\n  colour: blue\n"
+        "feeds:\n  - url: ftp://example.org/feed\n  - url: https://example.org/rss\n    interval: -5m\n"
+        "notify:\n  - url: 'nonsense://${MONITOR_TEST_TOKEN}'\n"
+        "topics:\n  sanctions:\n    threshold: 2\n"
+    )
+    result = monitor("check", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 1
+    out = result.stdout
+    for expected in (
+        "fetch.timeout: expected a duration",
+        "fetch.max_feed_bytes: expected a size",
+        "fetch.colour: unknown key",
+        "feeds[0].url: expected an http(s) URL",
+        "feeds[1].interval: expected a duration",
+        "notify[0].url: environment variable MONITOR_TEST_TOKEN is not set",
+    ):
+        assert expected in out, out
+
+
+def test_check_reports_bad_topic_and_channel(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "notify:\n  - url: 'nonsense://secret-token-123'\n"
+        "topics:\n  sanctions:\n    threshold: 2\n"
+        "  nuclear_test:\n    terms: {t: ['(unclosed']}\n    rules: []\n"
+    )
+    result = monitor("check", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 1
+    assert "topics.sanctions.threshold" in result.stdout
+    assert "topics.nuclear_test.terms.t[0]: invalid pattern" in result.stdout
+    assert "notify[0].url: not a valid apprise URL" in result.stdout
+    assert "secret-token-123" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["poll", "run"])
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path, cli_env: dict[str, str], command: str) -> None:
+    cfg = write_config(tmp_path, schedule={"default_interval": "often"})
+    result = monitor(command, "--config", str(cfg), env=cli_env)
+    assert result.returncode == 2
+    assert "schedule.default_interval" in result.stderr
+
+
+def test_config_from_environment_variable(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = write_config(tmp_path, feeds=[])
+    result = monitor("check", env={**cli_env, "MONITOR_CONFIG": str(cfg)})
+    assert result.returncode == 0 and str(cfg) in result.stdout
+
+
+def test_poll_prints_summary_and_exits_0_even_when_a_feed_fails(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    site.routes["/good.xml"] = Response(rss([story(1, site), story(2, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": "Good", "url": site.url("/good.xml")},
+            {"name": "Broken", "url": site.url("/404.xml")},
+        ],
+    )
+    result = monitor("poll", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "2 feeds polled, 1 failed, 2 new articles" in result.stdout
+    assert "HTTP 404" in result.stdout
+    assert "poll feed='Good' status=200 new=2" in result.stderr  # one log line per poll
+
+    only = monitor("poll", "--config", str(cfg), "--feed", "Broken", env=cli_env)
+    assert "1 feeds polled" in only.stdout
+    missing = monitor("poll", "--config", str(cfg), "--feed", "Nope", env=cli_env)
+    assert missing.returncode == 2 and "no feed named 'Nope'" in missing.stderr
+
+
+def test_unusable_database_is_refused_and_left_untouched(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    db = tmp_path / "monitor.db"
+    garbage = b"this is not a database, and must survive" * 100
+    db.write_bytes(garbage)
+    cfg = write_config(tmp_path, feeds=[])
+    result = monitor("poll", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 1
+    assert "cannot use database" in result.stderr and "not a database" in result.stderr
+    assert db.read_bytes() == garbage
+
+
+def test_demo_flags_the_seed_article(cli_env: dict[str, str], tmp_path: Path) -> None:
+    result = monitor("demo", env=cli_env, cwd=tmp_path)  # works from any folder, offline
+    assert result.returncode == 0, result.stderr
+    assert "FLAGGED: North Korea launches ballistic missiles" in result.stdout
+    assert "missile_launch (" in result.stdout
+    assert (
+        "> On September 13, 2023, North Korea conducted the launch of two ballistic missiles" in result.stdout
+    )
+    assert "http://127.0.0.1:" in result.stdout  # every alert carries its link
+
+
+def test_help_lists_commands(cli_env: dict[str, str]) -> None:
+    result = monitor("--help", env=cli_env)
+    for command in ("run", "poll", "check", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.slow
+def test_daemon_polls_on_schedule_survives_failures_and_stops_on_sigterm(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    served = {"n": 0}
+
+    def growing(_req: object) -> Response:
+        served["n"] += 1
+        return Response(rss([story(i, site) for i in range(served["n"])]))
+
+    site.routes["/feed.xml"] = growing
+    site.routes["/bad.xml"] = Response(b"boom", 500)
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": "Live", "url": site.url("/feed.xml"), "interval": "1s"},
+            {"name": "Bad", "url": site.url("/bad.xml"), "interval": "1s"},
+        ],
+        schedule={"max_backoff": "2s"},
+    )
+    log_path = tmp_path / "daemon.log"
+    log_file = log_path.open("w")
+    proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log_file)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(site.hits("/feed.xml")) < 4:
+            time.sleep(0.2)
+        assert len(site.hits("/feed.xml")) >= 4, "the daemon did not keep polling"
+        assert len(site.hits("/bad.xml")) >= 2, "a failing feed must be retried, not dropped"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        assert time.monotonic() - started < 8
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log_file.close()
+    stderr = log_path.read_text()
+    assert proc.returncode == 0, stderr
+    assert "monitor stopped" in stderr
+    db = tmp_path / "monitor.db"
+    assert count(db, "SELECT count(*) FROM articles") >= 3
+    assert count(db, "SELECT count(*) - count(DISTINCT guid) FROM articles") == 0
+    assert count(db, "SELECT consecutive_errors FROM feeds WHERE name = 'Bad'") >= 2
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_poll_then_repoll_loses_and_duplicates_nothing(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    items = [story(i, site) for i in range(12)]
+    for i in range(12):
+        route = site.routes[f"/a/{i}.html"]
+        assert isinstance(route, Response)
+        route.delay = 0.3  # slow pages: the kill lands while the poll is in flight
+    site.routes["/feed.xml"] = Response(rss(items), headers={"ETag": '"x"'})
+    cfg = write_config(
+        tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}], fetch={"concurrency": 2}
+    )
+    for delay in (0.8, 1.6):
+        proc = subprocess.Popen([*MONITOR, "poll", "--config", str(cfg)], env=cli_env, cwd=ROOT)
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    result = monitor("poll", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 0
+    db = tmp_path / "monitor.db"
+    assert count(db, "SELECT count(*) FROM articles") == 12
+    assert count(db, "SELECT count(DISTINCT guid) FROM articles") == 12
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def test_digest_channels_are_refused_until_supported(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = write_config(
+        tmp_path, notify=[{"url": "json://127.0.0.1:9/x", "mode": "digest", "schedule": "0 8 * * *"}]
+    )
+    result = monitor("check", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 1
+    assert "notify[0].mode: digest delivery is not available yet" in result.stdout

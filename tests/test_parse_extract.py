@@ -1,0 +1,99 @@
+"""Parser and extractor on the project's own examples and on the real corpus (if present)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.extract import extract_article
+from monitor.parse import html_to_text, parse_feed
+
+
+def test_atom_with_relative_links_and_html_summary() -> None:
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom wire</title>
+<entry><id>tag:x,2026:1</id><title type="html">Missiles &amp;amp; talks</title>
+<link href="/news/1?utm_campaign=a"/><updated>2026-11-20T10:00:00Z</updated>
+<summary type="html">&lt;p&gt;First para.&lt;/p&gt;
+&lt;p&gt;Second &lt;b&gt;para&lt;/b&gt;.&lt;/p&gt;</summary></entry>
+</feed>"""
+    parsed = parse_feed(atom, url="https://wire.example/feed.atom")
+    assert parsed.error is None and parsed.title == "Atom wire"
+    (entry,) = parsed.entries
+    assert entry.identity == "tag:x,2026:1"
+    assert entry.url == "https://wire.example/news/1"
+    assert entry.title == "Missiles & talks"
+    assert entry.summary == "First para.\n\nSecond para ."
+    assert entry.published_at is not None and entry.published_at.isoformat() == "2026-11-20T10:00:00+00:00"
+
+
+def test_duplicate_entries_within_one_document_are_kept_once() -> None:
+    item = b"<item><title>A</title><link>https://x.example/a</link></item>"
+    doc = b"<rss version='2.0'><channel><title>t</title>" + item * 3 + b"</channel></rss>"
+    assert len(parse_feed(doc, url="https://x.example/rss").entries) == 1
+
+
+def test_garbage_is_not_a_feed() -> None:
+    parsed = parse_feed(b"\x00\x01 binary junk", url="https://x.example/")
+    assert parsed.entries == () and parsed.error
+
+
+def test_html_to_text_drops_scripts_markup_and_keeps_paragraphs() -> None:
+    assert html_to_text("<p>a &amp; b</p><p>c<br>d</p>") == "a & b\n\nc\n\nd"
+
+
+def test_extract_main_text_and_metadata() -> None:
+    page = (
+        "<html lang='en'><head><title>Launch report</title><meta name='author' content='Anna Writer'>"
+        "<meta property='article:published_time' content='2026-11-20T08:00:00Z'></head><body>"
+        "<nav>Home | World | Sport</nav><article><h1>Launch report</h1>"
+        + "".join(
+            f"<p>Paragraph {i}: North Korea fired a ballistic missile on Thursday, officials said.</p>"
+            for i in range(5)
+        )
+        + "</article><footer>All rights reserved</footer></body></html>"
+    )
+    extracted = extract_article(page.encode(), "https://x.example/a")
+    assert extracted.status == "ok"
+    assert "North Korea fired a ballistic missile" in extracted.text
+    assert "All rights reserved" not in extracted.text
+    assert extracted.author == "Anna Writer"
+    assert extracted.published_at is not None and extracted.published_at.year == 2026
+
+
+@pytest.mark.parametrize("page", [b"", b"<html></html>", b"\xff\xfe\x00garbage", b"<" * 10000])
+def test_extract_never_raises_on_junk(page: bytes) -> None:
+    assert extract_article(page, "https://x.example/").status != "ok"
+
+
+def test_real_feeds_parse(corpus: Path) -> None:
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    checked = 0
+    for record in manifest:
+        if record["kind"] != "feed":
+            continue
+        parsed = parse_feed((corpus / record["file"]).read_bytes(), url="https://example.org/feed")
+        expected = record["feedparser"]["entries"]
+        # Our entries are feedparser's, less exact duplicates and empty items.
+        assert 0.8 * expected <= len(parsed.entries) <= expected, record["file"]
+        assert all(e.identity for e in parsed.entries)
+        checked += 1
+    assert checked >= 60
+
+
+def test_real_pages_extract(corpus: Path) -> None:
+    """Main text comes out of real news pages: most pages yield text, and it is the article."""
+    pages = sorted(p for p in (corpus / "html").iterdir() if (p / "expected.txt").exists())
+    assert len(pages) >= 50
+    ok, overlap = 0, []
+    for folder in pages:
+        extracted = extract_article((folder / "source.html").read_bytes(), "https://example.org/a")
+        if extracted.status == "ok":
+            ok += 1
+            expected = set((folder / "expected.txt").read_text(encoding="utf-8").split())
+            got = set(extracted.text.split())
+            overlap.append(len(expected & got) / max(len(expected), 1))
+    assert ok / len(pages) >= 0.9
+    assert sum(overlap) / len(overlap) >= 0.8  # mean token recall of the expected main text

@@ -1,0 +1,312 @@
+"""End-to-end polls against feeds and pages served on loopback, into a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import load_settings
+from monitor.pipeline import next_poll_time, poll_once, prepare
+from monitor.records import PollReport
+from monitor.store import Store
+from tests.conftest import write_config
+from tests.loopback import FILLER, Response, Site, article_page, rss, story
+
+MISSILE = (
+    "North Korea fired two short-range ballistic missiles into the sea off its east coast on "
+    "Thursday, South Korea's Joint Chiefs of Staff said."
+)
+
+
+def poll(config: Path, names: list[str] | None = None) -> list[PollReport]:
+    runtime = prepare(load_settings(config))
+    store = Store(runtime.settings.database)
+    try:
+        reports, _ = asyncio.run(poll_once(runtime, store, names))
+    finally:
+        store.close()
+    return reports
+
+
+def rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def one_feed(tmp_path: Path, site: Site, path: str = "/feed.xml", **extra: Any) -> Path:
+    return write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url(path)}], **extra)
+
+
+def test_poll_stores_entries_with_extracted_text_then_304(tmp_path: Path, site: Site) -> None:
+    items = [story(i, site) for i in range(3)]
+    site.routes["/feed.xml"] = Response(
+        rss(items), headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"}
+    )
+    cfg = one_feed(tmp_path, site)
+
+    first = poll(cfg)
+    assert first[0].status == 200 and first[0].new == 3
+    db = tmp_path / "monitor.db"
+    stored = rows(db, "SELECT guid, extraction_status, text FROM articles ORDER BY guid")
+    assert [r[0] for r in stored] == ["urn:test:0", "urn:test:1", "urn:test:2"]
+    assert all(r[1] == "ok" for r in stored)
+    assert all("Officials said the situation" in r[2] for r in stored)  # page text, not the summary
+
+    second = poll(cfg)
+    assert second[0].not_modified and second[0].new == 0
+    assert site.hits("/feed.xml")[-1].headers["if-none-match"] == '"v1"'
+    assert len(site.hits("/a/0.html")) == 1  # a 304 costs no page fetches
+    assert rows(db, "SELECT count(*) FROM articles") == [(3,)]
+    assert rows(db, "SELECT last_status, etag FROM feeds") == [(304, '"v1"')]
+
+
+def test_last_modified_is_sent_back(tmp_path: Path, site: Site) -> None:
+    stamp = "Wed, 21 Oct 2026 07:28:00 GMT"
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]), headers={"Last-Modified": stamp})
+    cfg = one_feed(tmp_path, site)
+    poll(cfg)
+    poll(cfg)
+    assert site.hits("/feed.xml")[-1].headers.get("if-modified-since") == stamp
+
+
+def test_reordered_and_resent_entries_are_not_duplicated(tmp_path: Path, site: Site) -> None:
+    items = [story(i, site) for i in range(4)]
+    site.routes["/feed.xml"] = Response(rss(items))  # no validators: full body every time
+    cfg = one_feed(tmp_path, site)
+    poll(cfg)
+    # Same entries reordered, one with tracking parameters and a fragment on its link, plus a new one.
+    items[0] = {**items[0], "link": items[0]["link"] + "?utm_source=rss&utm_medium=feed#top"}
+    site.routes["/feed.xml"] = Response(rss([*reversed(items), story(9, site)]))
+    report = poll(cfg)[0]
+    assert report.new == 1
+    db = tmp_path / "monitor.db"
+    assert rows(db, "SELECT count(*), count(DISTINCT url) FROM articles") == [(5, 5)]
+
+
+def test_entries_without_guid_or_link_get_stable_identity(tmp_path: Path, site: Site) -> None:
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    items = [{"title": "Bulletin one", "description": "text one", "published": when}]
+    site.routes["/feed.xml"] = Response(rss(items))
+    cfg = one_feed(tmp_path, site)
+    assert poll(cfg)[0].new == 1
+    assert poll(cfg)[0].new == 0
+    status = rows(tmp_path / "monitor.db", "SELECT extraction_status, text FROM articles")
+    assert status == [("no link in feed entry", "text one")]
+
+
+def test_same_article_in_two_feeds_is_fetched_and_stored_once(tmp_path: Path, site: Site) -> None:
+    item = story(1, site)
+    site.routes["/a.xml"] = Response(rss([item]))
+    site.routes["/b.xml"] = Response(rss([{**item, "guid": "other-guid"}]))
+    cfg = write_config(
+        tmp_path, feeds=[{"name": "A", "url": site.url("/a.xml")}, {"name": "B", "url": site.url("/b.xml")}]
+    )
+    poll(cfg)
+    poll(cfg)
+    assert rows(tmp_path / "monitor.db", "SELECT count(*) FROM articles") == [(1,)]
+    assert len(site.hits("/a/1.html")) == 1
+
+
+@pytest.mark.parametrize(
+    ("route", "expect"),
+    [
+        (Response(b"gone", 404), "HTTP 404"),
+        (Response(b"oops", 500), "HTTP 500"),
+        (Response(b"<html><body>not a feed</body></html>", headers={"Content-Type": "text/html"}), "feed"),
+        (Response(b"x" * 300_000), "cap"),
+        (Response(rss([]), delay=3.0), "deadline"),
+        (Response(rss([]) * 20, drip=0.05), "deadline"),
+    ],
+    ids=["404", "500", "not-a-feed", "oversized", "hang", "slow-drip"],
+)
+def test_failing_feed_is_recorded_and_others_unaffected(
+    tmp_path: Path, site: Site, route: Response, expect: str
+) -> None:
+    site.routes["/bad.xml"] = route
+    site.routes["/good.xml"] = Response(rss([story(1, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Bad", "url": site.url("/bad.xml")}, {"name": "Good", "url": site.url("/good.xml")}],
+        fetch={"timeout": "1.5s", "max_feed_bytes": "200KB"},
+    )
+    reports = {r.feed: r for r in poll(cfg)}
+    assert reports["Good"].new == 1 and reports["Good"].error is None
+    assert reports["Bad"].error is not None and expect in reports["Bad"].error
+    feeds = dict(
+        (r[0], r[1:])
+        for r in rows(tmp_path / "monitor.db", "SELECT name, last_error, consecutive_errors FROM feeds")
+    )
+    assert expect in feeds["Bad"][0] and feeds["Bad"][1] == 1
+    assert feeds["Good"] == (None, 0)
+
+
+def test_backoff_grows_and_recovery_resets(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed.xml"] = Response(b"down", 503, headers={"Retry-After": "7200"})
+    cfg = one_feed(tmp_path, site)
+    poll(cfg)
+    db = tmp_path / "monitor.db"
+    ((polled, next_at, errors),) = rows(
+        db, "SELECT last_polled_at, next_poll_at, consecutive_errors FROM feeds"
+    )
+    gap = datetime.fromisoformat(next_at.replace("Z", "+00:00")) - datetime.fromisoformat(
+        polled.replace("Z", "+00:00")
+    )
+    assert errors == 1 and gap >= timedelta(hours=2)  # Retry-After honoured over the 15m interval
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]))
+    assert poll(cfg)[0].new == 1
+    assert rows(db, "SELECT consecutive_errors, last_error FROM feeds") == [(0, None)]
+
+
+def test_next_poll_time_backs_off_exponentially_to_a_cap() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    gaps = [(next_poll_time(now, 600, n, None, 6 * 3600) - now).total_seconds() for n in range(8)]
+    assert gaps[:5] == [600, 600, 1200, 2400, 4800]
+    assert gaps[-1] == 6 * 3600  # capped, never abandoned
+    assert (next_poll_time(now, 600, 1, 5000, 6 * 3600) - now).total_seconds() == 5000
+
+
+def test_extraction_falls_back_to_summary_and_records_why(tmp_path: Path, site: Site) -> None:
+    items = [
+        {
+            "title": "Paywalled",
+            "link": site.url("/missing.html"),
+            "guid": "urn:g1",
+            "description": "Lead of story.",
+        },
+        {
+            "title": "Teaser",
+            "link": site.url("/short.html"),
+            "guid": "urn:g2",
+            "description": "Another lead.",
+        },
+    ]
+    site.routes["/short.html"] = Response(article_page("Teaser", ["Subscribe to read."]))
+    site.routes["/feed.xml"] = Response(rss(items))
+    poll(one_feed(tmp_path, site))
+    got = dict(
+        (r[0], r[1:])
+        for r in rows(tmp_path / "monitor.db", "SELECT guid, extraction_status, text FROM articles")
+    )
+    assert got["urn:g1"] == ("fetch failed: HTTP 404", "Lead of story.")
+    assert got["urn:g2"][0].startswith("text too short") or got["urn:g2"][0] == "no main text found"
+    assert got["urn:g2"][1] == "Another lead."
+
+
+def test_bozo_feed_with_entries_is_processed_and_error_recorded(tmp_path: Path, site: Site) -> None:
+    body = rss([story(1, site)]).replace(b"</channel></rss>", b"<broken></channel>")
+    site.routes["/feed.xml"] = Response(body)
+    report = poll(one_feed(tmp_path, site))[0]
+    assert report.new == 1
+    ((error,),) = rows(tmp_path / "monitor.db", "SELECT last_error FROM feeds")
+    assert error.startswith("ill-formed feed")
+
+
+def test_permanent_redirect_updates_feed_url_temporary_does_not(tmp_path: Path, site: Site) -> None:
+    site.routes["/old.xml"] = Response(b"", 301, {"Location": "/new.xml"})
+    site.routes["/tmp.xml"] = Response(b"", 302, {"Location": "/new2.xml"})
+    site.routes["/new.xml"] = Response(rss([story(1, site)]))
+    site.routes["/new2.xml"] = Response(rss([story(2, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "P", "url": site.url("/old.xml")}, {"name": "T", "url": site.url("/tmp.xml")}],
+    )
+    poll(cfg)
+    urls = dict(rows(tmp_path / "monitor.db", "SELECT name, url FROM feeds"))
+    assert urls == {"P": site.url("/new.xml"), "T": site.url("/tmp.xml")}
+    before = len(site.hits("/old.xml"))
+    poll(cfg)
+    assert len(site.hits("/old.xml")) == before  # the next poll goes straight to the new URL
+
+
+def test_private_address_guard_refuses_article_links(tmp_path: Path, site: Site) -> None:
+    """With the guard on, the configured (trusted) feed on loopback is read, but the article
+    link it carries, which also points at loopback, is refused and never requested."""
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]))
+    cfg = one_feed(tmp_path, site, fetch={"allow_private_addresses": False})
+    poll(cfg)
+    assert site.hits("/feed.xml") and not site.hits("/a/1.html")
+    ((status,),) = rows(tmp_path / "monitor.db", "SELECT extraction_status FROM articles")
+    assert "non-public address 127.0.0.1" in status
+
+
+def test_private_address_guard_covers_feed_redirects(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed.xml"] = Response(
+        b"", 302, {"Location": f"http://localhost:{site.server.server_address[1]}/x"}
+    )
+    site.routes["/x"] = Response(rss([story(1, site)]))
+    report = poll(one_feed(tmp_path, site, fetch={"allow_private_addresses": False}))[0]
+    assert report.error and "non-public address" in report.error
+    assert not site.hits("/x")
+
+
+def test_failure_mid_poll_loses_nothing(tmp_path: Path, site: Site) -> None:
+    """A write that fails half-way rolls the whole poll back (validators included): the next
+    poll processes every entry, once."""
+    items = [story(i, site) for i in range(5)]
+    site.routes["/feed.xml"] = Response(rss(items), headers={"ETag": '"e"'})
+    cfg = one_feed(tmp_path, site)
+    runtime = prepare(load_settings(cfg))
+
+    class FailingStore(Store):
+        calls = 0
+
+        def _insert_article(self, article):  # type: ignore[no-untyped-def]
+            FailingStore.calls += 1
+            if FailingStore.calls == 3:
+                raise sqlite3.OperationalError("disk I/O error (injected)")
+            return super()._insert_article(article)
+
+    store = FailingStore(runtime.settings.database)
+    reports, _ = asyncio.run(poll_once(runtime, store))
+    store.close()
+    assert reports[0].error and "injected" in reports[0].error
+    db = tmp_path / "monitor.db"
+    assert rows(db, "SELECT count(*) FROM articles") == [(0,)]
+    assert rows(db, "SELECT etag FROM feeds") == [(None,)]
+    assert poll(cfg)[0].new == 5
+    assert rows(db, "SELECT count(*), count(DISTINCT guid) FROM articles") == [(5, 5)]
+
+
+def test_flagged_story_is_classified_and_alert_queued(tmp_path: Path, site: Site) -> None:
+    missile = story(1, site, title="North Korea fires ballistic missiles into the sea", text=MISSILE)
+    site.routes["/feed.xml"] = Response(rss([missile, story(2, site)]))
+    cfg = one_feed(tmp_path, site, notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}])
+    report = poll(cfg)[0]
+    assert report.flagged == 1
+    db = tmp_path / "monitor.db"
+    ((topic, score, evidence),) = rows(db, "SELECT topic, score, evidence FROM matches")
+    assert topic == "missile_launch" and score > 0.5 and "ballistic missiles" in evidence
+    assert rows(db, "SELECT channel, status FROM alerts") == [("ops", "pending")]  # receiver is down
+
+
+def test_old_entries_are_stored_but_not_alerted(tmp_path: Path, site: Site) -> None:
+    old = datetime.now(UTC) - timedelta(days=5)
+    item = {**story(1, site, title="North Korea fires ballistic missiles", text=MISSILE), "published": old}
+    site.routes["/feed.xml"] = Response(rss([item]))
+    poll(one_feed(tmp_path, site, notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}]))
+    db = tmp_path / "monitor.db"
+    assert rows(db, "SELECT count(*) FROM matches") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM alerts") == [(0,)]
+
+
+def test_full_text_search_over_articles(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed.xml"] = Response(rss([story(1, site, text=MISSILE), story(2, site)]))
+    poll(one_feed(tmp_path, site))
+    hits = rows(
+        tmp_path / "monitor.db",
+        "SELECT articles.guid FROM articles_fts JOIN articles ON articles.rowid = articles_fts.rowid "
+        "WHERE articles_fts MATCH 'ballistic'",
+    )
+    assert hits == [("urn:test:1",)]
+
+
+def test_page_fetch_uses_filler_constant() -> None:
+    assert len(FILLER) > 100  # story pages must clear the extractor's minimum text length

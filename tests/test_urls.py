@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.parse import entry_identity
+from monitor.urls import canonical_url
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("HTTPS://Example.ORG/News/1?utm_source=x&id=3#comments", "https://example.org/News/1?id=3"),
+        ("http://example.org:80/a", "http://example.org/a"),
+        ("https://example.org:8443/a", "https://example.org:8443/a"),
+        ("https://example.org", "https://example.org/"),
+        ("https://example.org/a?fbclid=1&gclid=2&b=2&a=1", "https://example.org/a?b=2&a=1"),
+        ("https://example.org./a", "https://example.org/a"),
+        ("  https://example.org/a  ", "https://example.org/a"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_canonical_url(raw: str, canonical: str) -> None:
+    assert canonical_url(raw) == canonical
+
+
+urls = st.builds(
+    lambda host, path, q, frag: f"https://{host}.example/{path}?{q}#{frag}",
+    st.from_regex(r"[A-Za-z0-9]{1,12}", fullmatch=True),
+    st.from_regex(r"[a-z0-9/_-]{0,20}", fullmatch=True),
+    st.from_regex(r"(utm_[a-z]{1,5}=[a-z0-9]{1,5}&)?[a-z]{1,5}=[a-z0-9]{0,5}", fullmatch=True),
+    st.text(max_size=10),
+)
+
+
+@given(urls)
+def test_canonical_url_is_idempotent_and_drops_fragment_and_tracking(url: str) -> None:
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+    assert "#" not in once and "utm_" not in once
+
+
+@given(st.text(max_size=50), st.text(max_size=50))
+def test_identity_without_guid_or_link_is_stable(title: str, other: str) -> None:
+    assert entry_identity(None, None, title, None) == entry_identity(None, None, title, None)
+    if title != other:
+        assert entry_identity(None, None, title, None) != entry_identity(None, None, other, None)
+
+
+def test_identity_prefers_guid_then_link() -> None:
+    assert entry_identity("g", "https://x/", "t", None) == "g"
+    assert entry_identity(None, "https://x/", "t", None) == "https://x/"

@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/monitor --config config.yaml run
+	$(BIN)/monitor run --config config.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check monitor tests benchmarks

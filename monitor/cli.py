@@ -30,12 +30,18 @@ EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
 
 
+def _inherit_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``monitor --config X run`` and ``monitor run --config X`` both work."""
+    return value if value is not None else (ctx.obj or {}).get("config_file")
+
+
 def config_option(fn: F) -> F:
     return click.option(
         "--config",
         "config_file",
         type=click.Path(dir_okay=False),
         default=None,
+        callback=_inherit_config,
         help="Configuration file (default: $MONITOR_CONFIG, else config.yaml).",
     )(fn)
 
@@ -85,8 +91,17 @@ def _open_store(runtime: Runtime) -> Store:
     default="info",
     show_default=True,
 )
-def cli(log_level: str) -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Configuration file for the command (it may also follow the command).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, config_file: str | None) -> None:
     """News monitor: polls feeds, flags missile-launch and sanctions stories, alerts you."""
+    ctx.obj = {"config_file": config_file}
     _setup_logging(log_level)
 
 

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY = 30.0
 MAX_RETRY = 3600.0
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~>])")
+# Inline markup only: every line we send starts with text we wrote, so block syntax (#, -, +, 1.)
+# in untrusted text is never at a line start and cannot take effect.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>!|~])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -98,9 +100,13 @@ def plain(text: str) -> str:
     return " ".join(_CONTROL.sub("", text).split())
 
 
+_MD_BLOCK_START = re.compile(r"^(#|>|\+|-|=|\d+\.)")
+
+
 def escape_markdown(text: str) -> str:
     """Escape markdown so a crafted headline cannot inject links, images or formatting."""
-    return _MD_SPECIAL.sub(r"\\\1", plain(text))
+    escaped = _MD_SPECIAL.sub(r"\\\1", plain(text))
+    return _MD_BLOCK_START.sub(r"\\\1", escaped)  # e.g. a quote that starts with "# "
 
 
 def render(
@@ -109,7 +115,8 @@ def render(
     """(title, markdown body) for one alert. Evidence is trimmed to fit; the link never is."""
     labels = topic_labels or {}
     names = " + ".join(labels.get(v.topic, v.topic) for v in alert.matches) or "Match"
-    title = f"[{names}] {plain(alert.title)}"
+    # Services that take markdown render the title as markdown too: escape the headline there.
+    title = f"{escape_markdown(names)}: {escape_markdown(alert.title)}"
     lines = [f"**Source:** {escape_markdown(alert.feed_name)}"]
     if alert.published_at:
         lines.append(f"**Published:** {alert.published_at.strftime('%Y-%m-%d %H:%M UTC')}")

@@ -179,7 +179,7 @@ class Pipeline:
         log.info(
             "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s",
             feed.name,
-            "304" if report.not_modified else report.status,
+            "304" if report.not_modified else (report.status or "-"),
             report.new,
             report.flagged,
             report.duration,

@@ -83,6 +83,13 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path, cli_env: dict[str, st
     assert "schedule.default_interval" in result.stderr
 
 
+def test_config_option_before_or_after_the_command(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = write_config(tmp_path, feeds=[])
+    for args in (("--config", str(cfg), "check"), ("check", "--config", str(cfg))):
+        result = monitor(*args, env=cli_env, cwd=tmp_path.parent)
+        assert result.returncode == 0 and str(cfg) in result.stdout, args
+
+
 def test_config_from_environment_variable(tmp_path: Path, cli_env: dict[str, str]) -> None:
     cfg = write_config(tmp_path, feeds=[])
     result = monitor("check", env={**cli_env, "MONITOR_CONFIG": str(cfg)})
@@ -152,13 +159,16 @@ def test_daemon_polls_on_schedule_survives_failures_and_stops_on_sigterm(
 
     site.routes["/feed.xml"] = growing
     site.routes["/bad.xml"] = Response(b"boom", 500)
+    site.routes["/hang.xml"] = Response(rss([]), delay=60)  # a poll is in flight at SIGTERM
     cfg = write_config(
         tmp_path,
         feeds=[
             {"name": "Live", "url": site.url("/feed.xml"), "interval": "1s"},
             {"name": "Bad", "url": site.url("/bad.xml"), "interval": "1s"},
+            {"name": "Hang", "url": site.url("/hang.xml"), "interval": "1s"},
         ],
         schedule={"max_backoff": "2s"},
+        fetch={"timeout": "120s"},
     )
     log_path = tmp_path / "daemon.log"
     log_file = log_path.open("w")
@@ -169,6 +179,7 @@ def test_daemon_polls_on_schedule_survives_failures_and_stops_on_sigterm(
             time.sleep(0.2)
         assert len(site.hits("/feed.xml")) >= 4, "the daemon did not keep polling"
         assert len(site.hits("/bad.xml")) >= 2, "a failing feed must be retried, not dropped"
+        assert site.hits("/hang.xml"), "the hanging feed is being polled"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)

@@ -124,8 +124,9 @@ def test_same_article_in_two_feeds_is_fetched_and_stored_once(tmp_path: Path, si
         (Response(b"x" * 300_000), "cap"),
         (Response(rss([]), delay=3.0), "deadline"),
         (Response(rss([]) * 20, drip=0.05), "deadline"),
+        (Response(b"", 302, {"Location": "/bad.xml"}), "more than 5 redirects"),
     ],
-    ids=["404", "500", "not-a-feed", "oversized", "hang", "slow-drip"],
+    ids=["404", "500", "not-a-feed", "oversized", "hang", "slow-drip", "redirect-loop"],
 )
 def test_failing_feed_is_recorded_and_others_unaffected(
     tmp_path: Path, site: Site, route: Response, expect: str
@@ -310,3 +311,13 @@ def test_full_text_search_over_articles(tmp_path: Path, site: Site) -> None:
 
 def test_page_fetch_uses_filler_constant() -> None:
     assert len(FILLER) > 100  # story pages must clear the extractor's minimum text length
+
+
+def test_extraction_in_a_process_pool(tmp_path: Path, site: Site) -> None:
+    """The shipped default: trafilatura runs in worker processes, results come back intact."""
+    items = [story(i, site, text=f"{MISSILE} Item {i}.") for i in range(4)]
+    site.routes["/feed.xml"] = Response(rss(items))
+    report = poll(one_feed(tmp_path, site, extract={"workers": 2}))[0]
+    assert report.new == 4 and report.flagged == 4
+    stored = rows(tmp_path / "monitor.db", "SELECT extraction_status, text FROM articles")
+    assert all(status == "ok" and "Joint Chiefs of Staff" in text for status, text in stored)

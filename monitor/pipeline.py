@@ -26,8 +26,17 @@ from .extract import extract_article
 from .fetch import Fetcher
 from .notify import ChannelHandle, build_channels, channels_for, deliver_due
 from .parse import parse_feed
-from .records import Article, DeliveryResult, Entry, Extracted, FeedState, FetchResult, PollReport
-from .store import Store
+from .records import (
+    Article,
+    DeliveryResult,
+    Entry,
+    Extracted,
+    FeedState,
+    FetchResult,
+    PollReport,
+    Verdict,
+)
+from .store import Store, parse_iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -351,3 +360,87 @@ async def poll_once(
         finally:
             pipeline.close()
     return reports, deliveries
+
+
+@dataclass(frozen=True, slots=True)
+class Rescored:
+    """One (article, topic) whose flag changed under the current topic definitions."""
+
+    article_id: int
+    title: str
+    topic: str
+    before: float | None  # score of the stored match, None if it was not flagged
+    after: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class ReclassifyReport:
+    articles: int
+    newly_flagged: tuple[Rescored, ...]
+    unflagged: tuple[Rescored, ...]
+    rescored: int  # flagged before and after, with a new score or topic version
+    alerts_queued: int
+
+
+def reclassify(
+    runtime: Runtime,
+    store: Store,
+    *,
+    since: datetime | None,
+    topic_names: Iterable[str] | None = None,
+    alert: bool = False,
+    now: datetime | None = None,
+) -> ReclassifyReport:
+    """Re-score stored articles with the current topics and update ``matches``.
+
+    Alerts are queued only with ``alert=True``, and then only for newly flagged stories within
+    ``alerts.max_age`` (by publication time, else discovery time).
+    """
+    now = now or utcnow()
+    wanted = set(topic_names) if topic_names else None
+    topics = tuple(t for t in runtime.topics if wanted is None or t.name in wanted)
+    flagged_now: list[Rescored] = []
+    unflagged: list[Rescored] = []
+    rescored = queued = seen = 0
+    for batch in store.articles_since(since):
+        changes: list[tuple[int, Verdict]] = []
+        alerts: list[tuple[int, str]] = []
+        for row in batch:
+            seen += 1
+            before = {v.topic: v for v in store.verdicts(row["id"])}
+            new_flags = []
+            for verdict in classify(row["title"] or "", row["text"] or "", topics):
+                old = before.get(verdict.topic)
+                item = Rescored(
+                    article_id=row["id"],
+                    title=row["title"] or "",
+                    topic=verdict.topic,
+                    before=old.score if old else None,
+                    after=verdict,
+                )
+                if verdict.flagged and old is None:
+                    flagged_now.append(item)
+                    new_flags.append(verdict)
+                elif old is not None and not verdict.flagged:
+                    unflagged.append(item)
+                elif old is not None and (old.score != verdict.score or old.version != verdict.version):
+                    rescored += 1
+                else:
+                    continue
+                changes.append((row["id"], verdict))
+            if alert and new_flags:
+                published = parse_iso(row["published_at"]) or parse_iso(row["discovered_at"]) or now
+                if (now - published).total_seconds() <= runtime.settings.alerts.max_age:
+                    for channel in runtime.channels:
+                        if channel.routes(new_flags):
+                            alerts.append((row["id"], channel.name))
+        if changes or alerts:
+            store.update_matches(changes, alerts, now)
+            queued += len(alerts)
+    return ReclassifyReport(
+        articles=seen,
+        newly_flagged=tuple(flagged_now),
+        unflagged=tuple(unflagged),
+        rescored=rescored,
+        alerts_queued=queued,
+    )

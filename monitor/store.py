@@ -369,6 +369,38 @@ class Store:
             [article_id, channel, iso(now), iso(now)],
         )
 
+    def articles_since(self, since: datetime | None, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
+        """Stored articles discovered since ``since`` (all if None), in batches, oldest first."""
+        last = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT a.id, a.title, a.text, a.url, a.published_at, a.discovered_at, f.name AS feed_name "
+                "FROM articles a JOIN feeds f ON f.id = a.feed "
+                "WHERE a.id > ? AND (? IS NULL OR a.discovered_at >= ?) ORDER BY a.id LIMIT ?",
+                [last, iso(since), iso(since), batch],
+            ).fetchall()
+            if not rows:
+                return
+            keys = ("id", "title", "text", "url", "published_at", "discovered_at", "feed_name")
+            yield [dict(zip(keys, r, strict=True)) for r in rows]
+            last = rows[-1][0]
+
+    def update_matches(
+        self, changes: Iterable[tuple[int, Verdict]], alerts: Iterable[tuple[int, str]], now: datetime
+    ) -> None:
+        """Write re-scored verdicts (a flagged one replaces, an unflagged one deletes its match)
+        and queue alerts, in one transaction."""
+        with self.transaction():
+            for article_id, verdict in changes:
+                if verdict.flagged:
+                    self._write_matches(article_id, [verdict], now)
+                else:
+                    self.db.execute(
+                        "DELETE FROM matches WHERE article = ? AND topic = ?", [article_id, verdict.topic]
+                    )
+            for article_id, channel in alerts:
+                self.queue_alert(article_id, channel, now)
+
     def count(self, table: str) -> int:
         return int(self.db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0])  # noqa: S608
 

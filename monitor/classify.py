@@ -37,6 +37,8 @@ TOPIC_KEYS = {
     "threshold",
     "scale",
     "title_weight",
+    "lead_sentences",
+    "late_weight",
     "terms",
     "rules",
 }
@@ -67,6 +69,8 @@ class Topic:
     threshold: float
     scale: float
     title_weight: float
+    lead_sentences: int
+    late_weight: float
     terms: dict[str, re.Pattern[str]]
     rules: tuple[Rule, ...]
     version: str
@@ -178,6 +182,8 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
         threshold=_number(spec, "threshold", where, 0.5, 0, 1),
         scale=_number(spec, "scale", where, 3.0, 0.01, 1000),
         title_weight=_number(spec, "title_weight", where, 1.5, 0, 100),
+        lead_sentences=int(_number(spec, "lead_sentences", where, 3, 0, 1000)),
+        late_weight=_number(spec, "late_weight", where, 1.0, 0, 100),
         terms=terms,
         rules=rules,
         version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
@@ -303,34 +309,40 @@ def _rule_sentences(rule: Rule, topic: Topic, doc: _Doc, anchors: dict[str, set[
 
 
 def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
+    """Each sentence counts once, with its strongest positive rule (several rules agreeing on
+    one sentence are one piece of evidence), weighted by where it stands: the headline counts
+    ``title_weight``, the lead in full, later sentences ``late_weight``. Sentences add up with
+    diminishing returns (1, 1/2, 1/4 ...), strongest first; negative rules subtract."""
     anchors: dict[str, set[int]] = {}
-    total = 0.0
-    contribution: dict[int, float] = {}
-    # Positive rules first; negative ones can only lower a score, so they run only if there is one.
-    for positive in (True, False):
-        if not positive and total <= 0:
-            break
-        for rule in topic.rules:
-            if (rule.weight > 0) != positive:
-                continue
-            # Headline first, then document order; diminishing returns for repeats.
+    best: dict[int, float] = {}
+    for rule in topic.rules:
+        if rule.weight > 0:
+            for i in _rule_sentences(rule, topic, doc, anchors)[: rule.max_hits]:
+                best[i] = max(best.get(i, 0.0), rule.weight)
+    if not best:
+        return Verdict(topic=topic.name, score=0.0, flagged=False, version=topic.version)
+
+    def position(i: int) -> float:
+        if i < doc.title_sentences:
+            return topic.title_weight
+        return 1.0 if i - doc.title_sentences < topic.lead_sentences else topic.late_weight
+
+    strength = {i: w * position(i) for i, w in best.items()}
+    ranked = sorted(strength, key=lambda i: (-strength[i], i))
+    total = sum(strength[i] * _DECAY**rank for rank, i in enumerate(ranked))
+    for rule in topic.rules:
+        if rule.weight < 0:
             for rank, i in enumerate(_rule_sentences(rule, topic, doc, anchors)[: rule.max_hits]):
-                weight = rule.weight * (_DECAY**rank)
-                if i < doc.title_sentences:
-                    weight *= topic.title_weight
-                total += weight
-                contribution[i] = contribution.get(i, 0.0) + weight
+                total += rule.weight * position(i) * _DECAY**rank
     score = round(1.0 - math.exp(-total / topic.scale), 4) if total > 0 else 0.0
-    best = sorted((i for i, w in contribution.items() if w > 0), key=lambda i: (-contribution[i], i))
     quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once
-    for i in sorted(best):
+    for i in sorted(ranked[: MAX_EVIDENCE + 1]):
         quotes.setdefault(doc.quote(i))
-    evidence = tuple(quotes)[:MAX_EVIDENCE] if score > 0 else ()
     return Verdict(
         topic=topic.name,
         score=score,
         flagged=score >= topic.threshold,
-        evidence=evidence,
+        evidence=tuple(quotes)[:MAX_EVIDENCE] if score > 0 else (),
         version=topic.version,
     )
 

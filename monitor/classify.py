@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import ahocorasick
 import yaml
 
 from .errors import TopicError
@@ -59,14 +61,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
     """A compiled vocabulary, with literals of which at least one must occur in any match
-    (``None`` when they cannot be derived): a cheap substring test skips most regex scans."""
+    (``None`` when they cannot be derived): sentences without one are never searched."""
 
     pattern: re.Pattern[str]  # case-insensitive, for the original text
     lowered: re.Pattern[str] | None  # the same in lower case without IGNORECASE: ~4x faster
     literals: tuple[str, ...] | None
-
-    def may_match(self, lowered: str) -> bool:
-        return self.literals is None or any(lit in lowered for lit in self.literals)
 
 
 def _lower_pattern(pattern: str) -> str | None:
@@ -164,6 +163,8 @@ class Topic:
     rules: tuple[Rule, ...]
     version: str
     enabled: bool = True
+    automaton: Any = None  # Aho-Corasick over the anchors' literals, lower case
+    prefiltered: frozenset[int] = frozenset()  # ids of the vocabularies the automaton covers
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +210,22 @@ def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
                 raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {exc}") from None
         terms[str(name)] = _vocabulary(patterns)
     return terms
+
+
+def _automaton(vocabularies: list[Vocabulary]) -> Any:
+    """One Aho-Corasick automaton over the literals of a topic's anchor vocabularies:
+    literal -> the vocabularies (by id) it belongs to."""
+    index: dict[str, list[int]] = {}
+    for vocabulary in vocabularies:
+        for literal in vocabulary.literals or ():
+            index.setdefault(literal, []).append(id(vocabulary))
+    if not index:
+        return None
+    automaton = ahocorasick.Automaton()
+    for literal, owners in index.items():
+        automaton.add_word(literal, (len(literal), tuple(owners)))
+    automaton.make_automaton()
+    return automaton
 
 
 def _compile_rules(raw: object, terms: dict[str, Vocabulary], where: str) -> tuple[Rule, ...]:
@@ -263,6 +280,9 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
     enabled = spec.get("enabled", True)
     if not isinstance(enabled, bool):
         raise TopicError(f"{where}.enabled: expected true or false")
+    # Anchors are searched across the whole text: prefilter them with one literal pass. Other
+    # vocabularies are only tried inside an anchor's sentences, where a regex search is cheap.
+    anchors = list({id(terms[r.all[0]]): terms[r.all[0]] for r in rules}.values())
     canonical = json.dumps({k: v for k, v in spec.items() if k != "enabled"}, sort_keys=True, default=str)
     return Topic(
         name=name,
@@ -276,6 +296,8 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
         rules=rules,
         version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
         enabled=enabled,
+        automaton=_automaton(anchors),
+        prefiltered=frozenset(id(v) for v in anchors if v.literals is not None),
     )
 
 
@@ -333,6 +355,7 @@ class _Doc:
 
     __slots__ = (
         "_has",
+        "_literals",
         "_lowered",
         "_same_offsets",
         "_spans",
@@ -351,6 +374,7 @@ class _Doc:
         self._lowered: str | None = None
         self._same_offsets = False
         self._has: dict[tuple[int, int], bool] = {}  # (id(vocabulary), sentence) -> matches
+        self._literals: dict[int, dict[int, set[int]]] = {}  # id(topic) -> id(vocabulary) -> sentences
         self._starts: list[int] = []
         self.title_sentences = 0
 
@@ -381,42 +405,50 @@ class _Doc:
             return vocabulary.lowered, lowered
         return vocabulary.pattern, self.text
 
-    def sentences_matching(self, vocabulary: Vocabulary) -> set[int]:
+    def literal_sentences(self, topic: Topic) -> dict[int, set[int]]:
+        """For each vocabulary of the topic (by id), the sentences holding one of its literals:
+        one Aho-Corasick pass over the text, shared by all rules of the topic."""
+        found = self._literals.get(id(topic))
+        if found is None:
+            found = {}
+            hits = topic.automaton.iter(self.lowered) if topic.automaton is not None else iter(())
+            first = next(hits, None)
+            if first is not None:
+                self.spans  # noqa: B018 - split only once some literal occurs
+                starts, locate = self._starts, bisect.bisect_right
+                for end, (length, owners) in itertools.chain((first,), hits):
+                    i = locate(starts, end - length + 1) - 1
+                    if i >= 0:
+                        for owner in owners:
+                            found.setdefault(owner, set()).add(i)
+            self._literals[id(topic)] = found
+        return found
+
+    def sentences_matching(self, topic: Topic, vocabulary: Vocabulary) -> set[int]:
+        if id(vocabulary) in topic.prefiltered:
+            candidates = self.literal_sentences(topic).get(id(vocabulary))
+            if not candidates:
+                return set()
+            return {i for i in candidates if self.sentence_has(topic, vocabulary, i)}
         found: set[int] = set()
-        lowered = self.lowered
-        if not vocabulary.may_match(lowered):
-            return found  # none of the literals occurs: no need to split sentences
         pattern, text = self._target(vocabulary)
         spans = self.spans
-        if vocabulary.literals is not None:
-            # Only sentences holding one of the literals can match: find those with str.find
-            # (skipping to the sentence's end after a hit), then search just them.
-            candidates: set[int] = set()
-            for literal in vocabulary.literals:
-                at = lowered.find(literal)
-                while at != -1:
-                    i = bisect.bisect_right(self._starts, at) - 1
-                    if i < 0:
-                        at = lowered.find(literal, at + 1)
-                        continue
-                    candidates.add(i)
-                    at = lowered.find(literal, max(spans[i][1], at + 1))
-            return {i for i in candidates if pattern.search(text, *spans[i]) is not None}
         for match in pattern.finditer(text):
             i = bisect.bisect_right(self._starts, match.start()) - 1
             if i >= 0 and match.start() < spans[i][1]:
                 found.add(i)
         return found
 
-    def sentence_has(self, vocabulary: Vocabulary, i: int) -> bool:
-        key = (id(vocabulary), i)
+    def sentence_has(self, topic: Topic, vocabulary: Vocabulary, i: int) -> bool:
+        vid = id(vocabulary)
+        key = (vid, i)
         known = self._has.get(key)
         if known is None:
-            start, end = self.spans[i]
-            if vocabulary.literals is not None and not vocabulary.may_match(self.lowered[start:end]):
+            if vid in topic.prefiltered and i not in self.literal_sentences(topic).get(vid, ()):
                 known = False
             else:
                 pattern, text = self._target(vocabulary)
+                start, end = self._spans[i] if self._spans is not None else self.spans[i]
                 known = pattern.search(text, start, end) is not None
             self._has[key] = known
         return known
@@ -435,16 +467,19 @@ def _rule_sentences(rule: Rule, topic: Topic, doc: _Doc, anchors: dict[str, set[
     in the anchor's sentences alone, and only until enough have been found."""
     anchor = rule.all[0]
     if anchor not in anchors:
-        anchors[anchor] = doc.sentences_matching(topic.terms[anchor])
+        anchors[anchor] = doc.sentences_matching(topic, topic.terms[anchor])
     found = anchors[anchor]
     hits: list[int] = []
+    if not found:
+        return hits
+    has = doc.sentence_has
+    required = [topic.terms[t] for t in rule.all[1:]]
+    excluded = [topic.terms[t] for t in rule.none]
     for i in sorted(found):
         in_title = i < doc.title_sentences
         if (rule.where == "title" and not in_title) or (rule.where == "text" and in_title):
             continue
-        if all(doc.sentence_has(topic.terms[t], i) for t in rule.all[1:]) and not any(
-            doc.sentence_has(topic.terms[t], i) for t in rule.none
-        ):
+        if all(has(topic, v, i) for v in required) and not any(has(topic, v, i) for v in excluded):
             hits.append(i)
             if len(hits) == rule.max_hits:
                 break

@@ -444,7 +444,10 @@ class _Doc:
         key = (vid, i)
         known = self._has.get(key)
         if known is None:
-            if vid in topic.prefiltered and i not in self.literal_sentences(topic).get(vid, ()):
+            literals = self._literals.get(id(topic))
+            if literals is None:
+                literals = self.literal_sentences(topic)
+            if vid in topic.prefiltered and i not in literals.get(vid, ()):
                 known = False
             else:
                 pattern, text = self._target(vocabulary)

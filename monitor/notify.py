@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import apprise
+from apscheduler.triggers.cron import CronTrigger
 
 from .config import Channel
 from .errors import ConfigError
@@ -43,6 +45,15 @@ class ChannelHandle:
     topics: frozenset[str] | None
     min_score: float
     mode: str
+    schedule: CronTrigger | None = None  # digest channels only
+
+    def digest_due(self, oldest: datetime, now: datetime) -> bool:
+        """A digest is due once its schedule has fired since the oldest alert waiting for it;
+        computed from the outbox, so a restart neither loses nor skips a digest."""
+        if self.schedule is None:
+            return False
+        fire = self.schedule.get_next_fire_time(None, oldest)
+        return fire is not None and fire <= now
 
     def routes(self, verdicts: Iterable[Verdict]) -> bool:
         return any(
@@ -51,7 +62,9 @@ class ChannelHandle:
         )
 
 
-def build_channels(channels: Iterable[Channel], known_topics: Iterable[str] = ()) -> list[ChannelHandle]:
+def build_channels(
+    channels: Iterable[Channel], known_topics: Iterable[str] = (), timezone: str = "UTC"
+) -> list[ChannelHandle]:
     """Instantiate every channel; a malformed URL or unknown topic is a ConfigError (redacted)."""
     problems, handles, names = [], [], set()
     known = set(known_topics)
@@ -73,9 +86,21 @@ def build_channels(channels: Iterable[Channel], known_topics: Iterable[str] = ()
         for topic in channel.topics or []:
             if known and topic not in known:
                 problems.append(f"notify[{i}].topics: unknown topic {topic!r}")
+        schedule = None
         if channel.mode == "digest":
-            # Refused rather than accepted and silently never sent.
-            problems.append(f"notify[{i}].mode: digest delivery is not available yet; use instant")
+            if not channel.schedule:
+                problems.append(
+                    f"notify[{i}].schedule: a digest channel needs a cron schedule, e.g. '0 8 * * *'"
+                )
+            else:
+                try:
+                    schedule = CronTrigger.from_crontab(channel.schedule, timezone=ZoneInfo(timezone))
+                except ValueError as exc:
+                    problems.append(
+                        f"notify[{i}].schedule: invalid cron expression {channel.schedule!r}: {exc}"
+                    )
+        elif channel.schedule:
+            problems.append(f"notify[{i}].schedule: only digest channels have a schedule (set mode: digest)")
         handles.append(
             ChannelHandle(
                 name=name,
@@ -84,6 +109,7 @@ def build_channels(channels: Iterable[Channel], known_topics: Iterable[str] = ()
                 topics=frozenset(channel.topics) if channel.topics is not None else None,
                 min_score=channel.min_score,
                 mode=channel.mode,
+                schedule=schedule,
             )
         )
     if problems:
@@ -172,40 +198,142 @@ async def send(channel: ChannelHandle, title: str, body: str) -> str | None:
     return (detail[-1] if detail else "the service rejected the message")[:500]
 
 
+def _chunks(lines: list[str], budget: int) -> list[list[str]]:
+    """Split lines into groups whose joined length fits ``budget``; a line is never cut."""
+    groups: list[list[str]] = [[]]
+    used = 0
+    for line in lines:
+        if groups[-1] and used + len(line) + 1 > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(line)
+        used += len(line) + 1
+    return groups
+
+
+def _item(alert: Alert, labels: dict[str, str]) -> str:
+    names = ", ".join(labels.get(v.topic, v.topic) for v in alert.matches)
+    source = escape_markdown(alert.feed_name)
+    line = f"- **{escape_markdown(names)}:** {escape_markdown(alert.title)} ({source})"
+    return f"{line} {alert.url}" if alert.url else line
+
+
+def render_batch(
+    alerts: list[Alert], *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
+) -> list[tuple[str, str]]:
+    """A burst of alerts as few messages as the service's length limit allows, one line each
+    (labels, headline, source, link); evidence is left out, the link never."""
+    labels = topic_labels or {}
+    lines = [_item(a, labels) for a in alerts]
+    groups = _chunks(lines, max_body - 50)
+    total = len(alerts)
+    return [
+        (f"{total} new alerts" + (f" ({n}/{len(groups)})" if len(groups) > 1 else ""), "\n".join(group))
+        for n, group in enumerate(groups, start=1)
+    ]
+
+
+def render_digest(
+    alerts: list[Alert], *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
+) -> list[tuple[str, str]]:
+    """A digest grouped by topic (a story under its best-scoring topic), split to fit."""
+    labels = topic_labels or {}
+    groups: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        top = alert.matches[0].topic if alert.matches else "other"
+        groups.setdefault(top, []).append(alert)
+    lines: list[str] = []
+    for topic, items in groups.items():
+        lines.append(f"**{escape_markdown(labels.get(topic, topic))}** ({len(items)})")
+        lines += [_item(a, labels) for a in items]
+    chunks = _chunks(lines, max_body - 50)
+    title = f"Digest: {len(alerts)} {'story' if len(alerts) == 1 else 'stories'}"
+    return [
+        (title + (f" ({n}/{len(chunks)})" if len(chunks) > 1 else ""), "\n".join(chunk))
+        for n, chunk in enumerate(chunks, start=1)
+    ]
+
+
+async def _send_all(channel: ChannelHandle, messages: list[tuple[str, str]]) -> str | None:
+    for title, body in messages:
+        error = await send(channel, title, body)
+        if error is not None:
+            return error
+    return None
+
+
 async def deliver_due(
     store: Store,
     channels: Iterable[ChannelHandle],
     *,
     now: datetime,
     max_attempts: int,
+    burst_limit: int = 10,
     topic_labels: dict[str, str] | None = None,
     db: DbRunner = _direct,
 ) -> list[DeliveryResult]:
-    """Deliver every pending alert that is due; record each outcome in the outbox.
+    """Deliver what is due and record each outcome in the outbox.
 
-    ``db`` runs a Store call (the daemon passes its database-thread runner)."""
-    by_name = {c.name: c for c in channels if c.mode == "instant"}
-    results = []
-    for alert in await db(store.due_alerts, now):
-        channel = by_name.get(alert.channel)
-        if channel is None:
-            continue  # removed from config, or a digest channel: left pending
-        title, body = render(alert, topic_labels=topic_labels, max_body=channel.plugin.body_maxlen)
-        error = await send(channel, title, body)
+    Instant channels: one message per alert, or, when more than ``burst_limit`` are due at once,
+    one combined message. Digest channels: everything pending, grouped by topic, once the
+    schedule has fired. ``db`` runs a Store call (the daemon passes its database-thread runner).
+    """
+    channels = list(channels)
+    results: list[DeliveryResult] = []
+
+    async def outcome(channel: ChannelHandle, batch: list[Alert], error: str | None) -> None:
+        ids = [a.id for a in batch]
         if error is None:
-            await db(store.mark_sent, [alert.id], now)
-            log.info("alert %d sent to %s", alert.id, channel.name)
+            await db(store.mark_sent, ids, now)
+            log.info("%d alert(s) sent to %s", len(ids), channel.name)
         else:
-            attempts = alert.attempts + 1
+            attempts = max(a.attempts for a in batch) + 1
             retry = now + timedelta(seconds=retry_delay(attempts)) if attempts < max_attempts else None
-            await db(store.mark_failed, [alert.id], error, retry, now)
+            await db(store.mark_failed, ids, error, retry, now)
             log.warning(
-                "alert %d to %s failed (attempt %d/%d): %s",
-                alert.id,
+                "%d alert(s) to %s failed (attempt %d/%d): %s",
+                len(ids),
                 channel.name,
                 attempts,
                 max_attempts,
                 error,
             )
-        results.append(DeliveryResult(alert_id=alert.id, channel=channel.name, ok=error is None, error=error))
+        results.extend(
+            DeliveryResult(alert_id=i, channel=channel.name, ok=error is None, error=error) for i in ids
+        )
+
+    due: dict[str, list[Alert]] = {}
+    for alert in await db(store.due_alerts, now):
+        due.setdefault(alert.channel, []).append(alert)
+    for channel in channels:
+        if channel.mode == "instant":
+            batch = due.get(channel.name, [])
+            maxlen = channel.plugin.body_maxlen
+            if len(batch) > burst_limit:
+                messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
+                await outcome(channel, batch, await _send_all(channel, messages))
+                continue
+            for alert in batch:
+                title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
+                await outcome(channel, [alert], await send(channel, title, body))
+        else:
+            pending = await db(store.pending_digest, channel.name, now)
+            if not pending:
+                continue
+            oldest = min(a.created_at or now for a in pending)
+            if channel.digest_due(oldest, now):
+                messages = render_digest(
+                    pending, topic_labels=topic_labels, max_body=channel.plugin.body_maxlen
+                )
+                await outcome(channel, pending, await _send_all(channel, messages))
     return results
+
+
+async def send_test(channel: ChannelHandle, now: datetime) -> str | None:
+    """Send a test message; None on success, else the (redacted) reason."""
+    return await send(
+        channel,
+        "monitor: test message",
+        f"This is a test from monitor to channel **{escape_markdown(channel.name)}** "
+        f"at {now.strftime('%Y-%m-%d %H:%M UTC')}. If you can read this, alerts will arrive here.",
+    )

@@ -75,7 +75,7 @@ def prepare(settings: Settings) -> Runtime:
     except ConfigError as exc:
         problems += exc.problems
     try:
-        channels = build_channels(settings.notify, [t.name for t in topics])
+        channels = build_channels(settings.notify, [t.name for t in topics], settings.timezone)
     except ConfigError as exc:
         problems += exc.problems
     if problems:
@@ -343,6 +343,7 @@ class Pipeline:
             self.runtime.channels,
             now=self.clock(),
             max_attempts=self.settings.alerts.max_attempts,
+            burst_limit=self.settings.alerts.burst_limit,
             topic_labels=self.runtime.topic_labels,
             db=self.db,
         )

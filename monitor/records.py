@@ -125,6 +125,7 @@ class Alert:
     published_at: datetime | None
     matches: tuple[Verdict, ...]
     attempts: int = 0
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -406,16 +406,14 @@ class Store:
 
     # -- alerts ----------------------------------------------------------------------------
 
-    def due_alerts(self, now: datetime, limit: int = 500) -> list[Alert]:
-        rows = self.db.execute(
-            """SELECT alerts.id, alerts.article, alerts.channel, alerts.attempts,
-                      articles.title, articles.url, articles.published_at, feeds.name
+    _ALERT_SELECT = """SELECT alerts.id, alerts.article, alerts.channel, alerts.attempts,
+                      articles.title, articles.url, articles.published_at, feeds.name,
+                      alerts.created_at
                FROM alerts JOIN articles ON articles.id = alerts.article
-                           JOIN feeds ON feeds.id = articles.feed
-               WHERE alerts.status = 'pending' AND alerts.next_attempt_at <= ?
-               ORDER BY alerts.id LIMIT ?""",
-            [iso(now), limit],
-        ).fetchall()
+                           JOIN feeds ON feeds.id = articles.feed"""
+
+    def _alerts(self, where: str, params: list[Any]) -> list[Alert]:
+        rows = self.db.execute(f"{self._ALERT_SELECT} WHERE {where}", params).fetchall()
         return [
             Alert(
                 id=r[0],
@@ -427,9 +425,62 @@ class Store:
                 published_at=parse_iso(r[6]),
                 feed_name=r[7],
                 matches=self.verdicts(r[1]),
+                created_at=parse_iso(r[8]),
             )
             for r in rows
         ]
+
+    def due_alerts(self, now: datetime, limit: int = 500) -> list[Alert]:
+        """Pending alerts whose next attempt is due, oldest first."""
+        return self._alerts(
+            "alerts.status = 'pending' AND alerts.next_attempt_at <= ? ORDER BY alerts.id LIMIT ?",
+            [iso(now), limit],
+        )
+
+    def pending_digest(self, channel: str, now: datetime) -> list[Alert] | None:
+        """Every pending alert of a digest channel, or None while a failed digest waits to be
+        retried (``next_attempt_at`` in the future)."""
+        waiting = self.db.execute(
+            "SELECT count(*) FROM alerts WHERE channel = ? AND status = 'pending' AND next_attempt_at > ?",
+            [channel, iso(now)],
+        ).fetchone()[0]
+        if waiting:
+            return None
+        return self._alerts("alerts.channel = ? AND alerts.status = 'pending' ORDER BY alerts.id", [channel])
+
+    def list_alerts(self, status: str | None, limit: int) -> list[dict[str, Any]]:
+        """Alerts for review, newest first (the channel's name, never its URL)."""
+        rows = self.db.execute(
+            """SELECT alerts.id, alerts.created_at, alerts.channel, alerts.status, alerts.attempts,
+                      alerts.sent_at, alerts.next_attempt_at, alerts.last_error, articles.title,
+                      articles.url
+               FROM alerts JOIN articles ON articles.id = alerts.article
+               WHERE (? IS NULL OR alerts.status = ?) ORDER BY alerts.id DESC LIMIT ?""",
+            [status, status, limit],
+        ).fetchall()
+        keys = (
+            "id",
+            "created_at",
+            "channel",
+            "status",
+            "attempts",
+            "sent_at",
+            "next_attempt_at",
+            "last_error",
+            "title",
+            "url",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def retry_failed(self, channel: str | None, now: datetime) -> int:
+        """Requeue failed alerts (all, or one channel's) with a fresh set of attempts."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ? "
+                "WHERE status = 'failed' AND (? IS NULL OR channel = ?)",
+                [iso(now), channel, channel],
+            )
+        return int(cursor.rowcount)
 
     def verdicts(self, article_id: int) -> tuple[Verdict, ...]:
         rows = self.db.execute(

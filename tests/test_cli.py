@@ -227,12 +227,3 @@ def test_sigkill_mid_poll_then_repoll_loses_and_duplicates_nothing(
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
-
-
-def test_digest_channels_are_refused_until_supported(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    cfg = write_config(
-        tmp_path, notify=[{"url": "json://127.0.0.1:9/x", "mode": "digest", "schedule": "0 8 * * *"}]
-    )
-    result = monitor("check", "--config", str(cfg), env=cli_env)
-    assert result.returncode == 1
-    assert "notify[0].mode: digest delivery is not available yet" in result.stdout

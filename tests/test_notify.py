@@ -3,60 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from monitor.config import load_settings
 from monitor.notify import escape_markdown, render
 from monitor.pipeline import poll_once, prepare
 from monitor.records import Alert, Verdict
 from monitor.store import Store
-from tests.conftest import write_config
+from tests.conftest import Receiver, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_pipeline import MISSILE, rows
-
-
-class Receiver:
-    """An HTTP endpoint for apprise's json:// that answers ``status`` and keeps every post."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if receiver.status == 200:
-                    receiver.posts.append(json.loads(body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
 
 
 def run_poll(cfg: Path) -> None:

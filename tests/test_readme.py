@@ -10,6 +10,7 @@ import yaml
 from monitor.classify import load_topics
 from monitor.cli import cli
 from monitor.config import parse_settings
+from monitor.notify import build_channels
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -32,9 +33,13 @@ def test_quickstart_is_two_make_commands() -> None:
 def test_configuration_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TG_TOKEN", "123:abc")
     monkeypatch.setenv("TG_CHAT", "42")
+    monkeypatch.setenv("SMTP_USER", "monitor")
+    monkeypatch.setenv("SMTP_PASSWORD", "pw")
     config_example = next(b for b in yaml_blocks() if b.startswith("database:"))
     settings = parse_settings(yaml.safe_load(config_example))
     assert settings.notify[0].topics == ["missile_launch"]
+    channels = build_channels(settings.notify, ["missile_launch", "sanctions"], settings.timezone)
+    assert [c.mode for c in channels] == ["instant", "digest"]
 
 
 def test_topics_example_compiles() -> None:

@@ -1,0 +1,354 @@
+"""Alert delivery end to end: real SMTP (aiosmtpd) and json:// receivers on loopback, a real
+database, the clock under the test's control for retries and digests."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from monitor.config import load_settings
+from monitor.fetch import Fetcher
+from monitor.pipeline import Pipeline, Runtime, poll_once, prepare
+from monitor.store import Store
+from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
+from tests.loopback import Response, Site, rss, story
+from tests.test_cli import monitor
+from tests.test_pipeline import MISSILE, rows
+
+SANCTIONS = "The Treasury imposed new sanctions on three shipping firms for evading the oil embargo on Iran."
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Controller, Mailbox]]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, box
+    controller.stop()
+
+
+def body_of(message: email.message.Message) -> str:
+    if message.is_multipart():
+        return "\n".join(
+            str(part.get_payload(decode=True), "utf-8", "replace")
+            for part in message.walk()
+            if part.get_content_maintype() == "text"
+        )
+    return str(message.get_payload(decode=True), "utf-8", "replace")
+
+
+def flagged_feed(
+    site: Site, n: int = 1, text: str = MISSILE, prefix: str = "North Korea fires missiles"
+) -> None:
+    site.routes["/feed.xml"] = Response(
+        rss([story(i, site, title=f"{prefix} {i}", text=text) for i in range(n)])
+    )
+
+
+def run_poll(cfg: Path) -> None:
+    runtime = prepare(load_settings(cfg))
+    store = Store(runtime.settings.database)
+    try:
+        asyncio.run(poll_once(runtime, store))
+    finally:
+        store.close()
+
+
+def deliver_at(runtime: Runtime, when: datetime) -> list[Any]:
+    """A delivery sweep as the daemon runs it, with the clock at ``when``; a fresh store each
+    time, as after a restart."""
+    store = Store(runtime.settings.database)
+
+    async def go() -> list[Any]:
+        async with Fetcher(runtime.settings.fetch) as fetcher:
+            pipeline = Pipeline(runtime, store, fetcher, clock=lambda: when)
+            try:
+                return await pipeline.deliver()
+            finally:
+                pipeline.close()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        store.close()
+
+
+def test_email_through_a_real_smtp_server(
+    tmp_path: Path, site: Site, smtp: tuple[Controller, Mailbox]
+) -> None:
+    controller, box = smtp
+    flagged_feed(site)
+    url = f"mailto://127.0.0.1:{controller.port}?from=monitor@news.example&to=analyst@news.example&mode=insecure"
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "mail", "url": url}],
+    )
+    run_poll(cfg)
+    run_poll(cfg)
+    assert len(box.messages) == 1
+    message = box.messages[0]
+    assert "North Korea fires missiles 0" in message["Subject"]
+    assert site.url("/a/0.html") in body_of(message)
+
+
+def test_one_message_names_both_topics(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    site.routes["/feed.xml"] = Response(
+        rss(
+            [
+                story(
+                    1,
+                    site,
+                    title="North Korea fires missiles, US imposes sanctions",
+                    text=f"{MISSILE} {SANCTIONS}",
+                )
+            ]
+        )
+    )
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+    )
+    run_poll(cfg)
+    assert len(receiver.posts) == 1
+    assert receiver.posts[0]["title"].startswith("Missile launch + Sanctions: ")
+
+
+def test_routing_by_topic_and_min_score(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    flagged_feed(site)
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[
+            {"name": "sanctions-desk", "url": receiver.url + "/s", "topics": ["sanctions"]},
+            {"name": "picky", "url": receiver.url + "/p", "min_score": 0.999},
+            {"name": "launch-desk", "url": receiver.url + "/m", "topics": ["missile_launch"]},
+        ],
+    )
+    run_poll(cfg)
+    assert rows(tmp_path / "monitor.db", "SELECT channel FROM alerts") == [("launch-desk",)]
+    assert len(receiver.posts) == 1
+
+
+def test_failing_receiver_then_recovery_delivers_exactly_once(
+    tmp_path: Path,
+    site: Site,
+    receiver: Receiver,
+) -> None:
+    flagged_feed(site)
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+    )
+    receiver.status = 500
+    run_poll(cfg)  # first attempt fails
+    runtime = prepare(load_settings(cfg))
+    now = datetime.now(UTC)
+    assert deliver_at(runtime, now + timedelta(seconds=5)) == []  # backing off: not due yet
+    assert [r.ok for r in deliver_at(runtime, now + timedelta(seconds=31))] == [False]  # second attempt
+    receiver.status = 200
+    assert [r.ok for r in deliver_at(runtime, now + timedelta(seconds=200))] == [True]
+    assert deliver_at(runtime, now + timedelta(hours=2)) == []
+    assert len(receiver.posts) == 1
+    assert rows(tmp_path / "monitor.db", "SELECT status, attempts FROM alerts") == [("sent", 3)]
+
+
+def test_attempts_run_out_then_alerts_retry_requeues(
+    tmp_path: Path,
+    site: Site,
+    receiver: Receiver,
+    cli_env: dict[str, str],
+) -> None:
+    flagged_feed(site)
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+        alerts={"max_attempts": 1},
+    )
+    receiver.status = 500
+    run_poll(cfg)
+    listing = monitor("alerts", "--config", str(cfg), "--status", "failed", "--json", env=cli_env)
+    (row,) = [__import__("json").loads(line) for line in listing.stdout.splitlines()]
+    assert row["status"] == "failed" and row["channel"] == "hook" and row["last_error"]
+    retried = monitor("alerts", "retry", "--config", str(cfg), env=cli_env)
+    assert "1 failed alert(s) requeued" in retried.stdout
+    receiver.status = 200
+    run_poll(cfg)
+    assert len(receiver.posts) == 1
+    assert rows(tmp_path / "monitor.db", "SELECT status FROM alerts") == [("sent",)]
+
+
+def test_burst_goes_as_one_combined_message(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    flagged_feed(site, n=12)
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+        alerts={"burst_limit": 10},
+    )
+    run_poll(cfg)
+    assert len(receiver.posts) == 1
+    post = receiver.posts[0]
+    assert post["title"] == "12 new alerts"
+    assert all(site.url(f"/a/{i}.html") in post["message"] for i in range(12))
+    assert rows(tmp_path / "monitor.db", "SELECT count(*) FROM alerts WHERE status = 'sent'") == [(12,)]
+
+
+def test_digest_waits_for_its_schedule_survives_restart_and_skips_empty_periods(
+    tmp_path: Path,
+    site: Site,
+    receiver: Receiver,
+) -> None:
+    flagged_feed(site, n=2)
+    site.routes["/s.xml"] = Response(
+        rss([story(9, site, title="US imposes new sanctions on Iran", text=SANCTIONS)])
+    )
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}, {"name": "Gov", "url": site.url("/s.xml")}],
+        notify=[{"name": "daily", "url": receiver.url, "mode": "digest", "schedule": "0 8 * * *"}],
+        timezone="UTC",
+    )
+    run_poll(cfg)
+    assert receiver.posts == []  # queued for the digest, not sent at once
+    runtime = prepare(load_settings(cfg))
+    created = datetime.fromisoformat(
+        rows(tmp_path / "monitor.db", "SELECT min(created_at) FROM alerts")[0][0]
+    )
+    eight = created.replace(hour=8, minute=0, second=0) + (
+        timedelta(days=1) if created.hour >= 8 else timedelta()
+    )
+    assert deliver_at(runtime, eight - timedelta(minutes=1)) == []
+    # The daemon was down at 08:00 and restarts at 09:30: the overdue digest goes out then.
+    assert len(deliver_at(runtime, eight + timedelta(minutes=90))) == 3
+    assert len(receiver.posts) == 1
+    digest = receiver.posts[0]
+    assert digest["title"] == "Digest: 3 stories"
+    assert "**Missile launch** (2)" in digest["message"] and "**Sanctions** (1)" in digest["message"]
+    assert deliver_at(runtime, eight + timedelta(days=1)) == []  # an empty period sends nothing
+    assert len(receiver.posts) == 1
+
+
+def test_bad_digest_schedule_is_a_config_error(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = write_config(
+        tmp_path, notify=[{"url": "json://127.0.0.1:9/x", "mode": "digest", "schedule": "every day"}]
+    )
+    result = monitor("check", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 1 and "notify[0].schedule: invalid cron expression" in result.stdout
+
+
+def test_notify_test_reports_per_channel_and_never_prints_secrets(
+    tmp_path: Path,
+    receiver: Receiver,
+    cli_env: dict[str, str],
+) -> None:
+    port = receiver.server.server_address[1]
+    env = {**cli_env, "HOOK_PASSWORD": "hunter2-secret"}
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"database: {tmp_path / 'm.db'}\n"
+        "notify:\n"
+        f"  - name: good\n    url: 'json://user:${{HOOK_PASSWORD}}@127.0.0.1:{port}/ok'\n"
+        "  - name: dead\n    url: 'json://user:${HOOK_PASSWORD}@127.0.0.1:9/down'\n"
+    )
+    result = monitor("--log-level", "debug", "notify-test", "--config", str(cfg), env=env)
+    assert result.returncode == 1
+    assert "ok      good" in result.stdout and "FAILED  dead" in result.stdout
+    assert len(receiver.posts) == 1 and receiver.posts[0]["title"] == "monitor: test message"
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    only = monitor("notify-test", "--config", str(cfg), "--channel", "good", env=env)
+    assert only.returncode == 0 and "dead" not in only.stdout
+
+
+def test_secrets_never_reach_logs_output_or_database(
+    tmp_path: Path,
+    site: Site,
+    receiver: Receiver,
+    cli_env: dict[str, str],
+) -> None:
+    flagged_feed(site)
+    port = receiver.server.server_address[1]
+    env = {**cli_env, "HOOK_TOKEN": "tok-5up3r-s3cr3t"}
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[
+            {"url": f"json://bot:${{HOOK_TOKEN}}@127.0.0.1:{port}/hook"},
+            {"url": "json://bot:${HOOK_TOKEN}@127.0.0.1:9/dead"},
+        ],
+    )
+    results = [
+        monitor("--log-level", "debug", cmd, "--config", str(cfg), env=env) for cmd in ("check", "poll")
+    ]
+    results.append(monitor("alerts", "--config", str(cfg), env=env))
+    output = "".join(r.stdout + r.stderr for r in results)
+    assert "json://bot:****@127.0.0.1" in output  # shown, redacted
+    assert "tok-5up3r-s3cr3t" not in output
+    assert b"tok-5up3r-s3cr3t" not in (tmp_path / "monitor.db").read_bytes()
+
+
+@pytest.mark.slow
+def test_daemon_killed_with_alerts_pending_delivers_all_once_after_restart(
+    tmp_path: Path,
+    site: Site,
+    receiver: Receiver,
+    cli_env: dict[str, str],
+) -> None:
+    flagged_feed(site, n=3)
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml"), "interval": "1h"}],
+        notify=[{"name": "hook", "url": receiver.url}],
+    )
+    receiver.status = 500  # the chat service is down when the stories arrive
+    log = (tmp_path / "d1.log").open("w")
+    proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
+    db = tmp_path / "monitor.db"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if db.exists() and rows(db, "SELECT count(*) FROM alerts WHERE attempts > 0")[0][0] == 3:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+    assert rows(db, "SELECT count(*) FROM alerts WHERE status = 'pending'") == [(3,)]
+    receiver.status = 200
+    log = (tmp_path / "d2.log").open("w")
+    proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
+    try:
+        deadline = time.monotonic() + 60  # the first retry is due 30 s after the failure
+        while time.monotonic() < deadline and len(receiver.posts) < 3:
+            time.sleep(0.5)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        log.close()
+    assert sorted(p["title"] for p in receiver.posts) == [
+        f"Missile launch: North Korea fires missiles {i}" for i in range(3)
+    ]
+    assert rows(db, "SELECT count(*) FROM alerts WHERE status = 'sent'") == [(3,)]

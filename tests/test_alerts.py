@@ -352,3 +352,20 @@ def test_daemon_killed_with_alerts_pending_delivers_all_once_after_restart(
         f"Missile launch: North Korea fires missiles {i}" for i in range(3)
     ]
     assert rows(db, "SELECT count(*) FROM alerts WHERE status = 'sent'") == [(3,)]
+
+
+def test_same_story_in_two_feeds_and_resent_is_alerted_once(
+    tmp_path: Path, site: Site, receiver: Receiver
+) -> None:
+    item = story(1, site, title="North Korea fires ballistic missiles", text=MISSILE)
+    site.routes["/a.xml"] = Response(rss([item]))
+    resent = {**item, "guid": "another-guid", "link": item["link"] + "?utm_source=b#x"}
+    site.routes["/b.xml"] = Response(rss([resent]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "A", "url": site.url("/a.xml")}, {"name": "B", "url": site.url("/b.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+    )
+    run_poll(cfg)
+    run_poll(cfg)
+    assert len(receiver.posts) == 1

@@ -235,6 +235,8 @@ class Fetcher:
                 raise DeadlineError(f"timed out after {self.settings.timeout:g}s", url=current) from None
             except httpx.HTTPError as exc:
                 raise FetchError(_describe(exc), url=current) from None
+            except (httpx.InvalidURL, UnicodeError, ValueError) as exc:  # not HTTPError subclasses
+                raise FetchError(f"invalid URL: {exc}", url=current) from None
 
 
 async def _read_capped(resp: httpx.Response, cap: int, url: str) -> bytes:

@@ -350,10 +350,10 @@ class Pipeline:
 
 
 async def poll_once(
-    runtime: Runtime, store: Store, names: Iterable[str] | None = None
+    runtime: Runtime, store: Store, names: Iterable[str] | None = None, *, fetcher: Fetcher | None = None
 ) -> tuple[list[PollReport], list[DeliveryResult]]:
     """One pass over the feeds (or those named), then deliver the alerts that are due."""
-    async with Fetcher(runtime.settings.fetch) as fetcher:
+    async with fetcher or Fetcher(runtime.settings.fetch) as fetcher:
         pipeline = Pipeline(runtime, store, fetcher)
         try:
             reports = await pipeline.poll_all(names)

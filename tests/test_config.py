@@ -116,3 +116,10 @@ def test_duplicate_feed_names_and_missing_opml() -> None:
 def test_unknown_timezone() -> None:
     with pytest.raises(ConfigError, match="timezone: unknown time zone"):
         parse_settings({"timezone": "Mars/Olympus"})
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.sampled_from(["B", "KB", "MB", "GB", "KiB", "MiB"]))
+def test_size_round_trip(n: int, unit: str) -> None:
+    factor = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KiB": 1024, "MiB": 1024**2}[unit]
+    assert parse_size(f"{n}{unit}") == n * factor
+    assert parse_size(f"{n} {unit.lower()}") == n * factor

@@ -1,0 +1,330 @@
+"""Hostile input: XML attacks, resource limits, server-side request forgery, ill-formed feeds.
+Each test fails if the protection it covers is removed."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ipaddress
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.config import FetchSettings, load_settings
+from monitor.fetch import Fetcher, address_is_blocked
+from monitor.parse import parse_feed
+from monitor.pipeline import poll_once, prepare
+from monitor.store import Store
+from tests.conftest import MONITOR, ROOT, write_config
+from tests.loopback import Response, Site, rss, story
+from tests.test_cli import monitor
+from tests.test_pipeline import poll, rows
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss version="2.0"><channel><title>t</title><item><title>Bomb &lol9;</title>
+<link>http://example.org/a</link><description>x</description></item></channel></rss>"""
+
+
+def quadratic() -> bytes:
+    big = b"A" * 100_000
+    refs = b"&a;" * 10_000  # 1 GB if expanded
+    return (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "' + big + b'">]>'
+        b"<rss version='2.0'><channel><title>t</title><item><title>Q</title><link>http://example.org/q</link>"
+        b"<description>" + refs + b"</description></item></channel></rss>"
+    )
+
+
+def test_billion_laughs_is_not_expanded() -> None:
+    parsed = parse_feed(BILLION_LAUGHS, url="http://example.org/feed")
+    assert parsed.error and "entity declarations removed" in parsed.error
+    assert all("lollol" not in e.title + e.summary for e in parsed.entries)
+    assert sum(len(e.title) + len(e.summary) for e in parsed.entries) < 1000
+
+
+def test_quadratic_blowup_is_not_expanded() -> None:
+    parsed = parse_feed(quadratic(), url="http://example.org/feed")
+    assert parsed.error and "entity declarations removed" in parsed.error
+    assert sum(len(e.summary) for e in parsed.entries) < 100_000
+
+
+def test_external_entities_read_no_file_and_no_url(tmp_path: Path, site: Site) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-MARKER")
+    feed = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY file SYSTEM "file://{secret}">'
+        f'<!ENTITY web SYSTEM "{site.url("/xxe")}">]>'
+        "<rss version='2.0'><channel><title>t</title><item><title>Leak &file; &web;</title>"
+        "<link>http://example.org/x</link><description>d &file;</description></item></channel></rss>"
+    ).encode()
+    parsed = parse_feed(feed, url="http://example.org/feed")
+    assert all("TOP-SECRET" not in e.title + e.summary for e in parsed.entries)
+    assert not site.hits("/xxe")
+    assert parsed.error and "entity declarations removed" in parsed.error
+
+
+def test_short_literal_entities_still_work() -> None:
+    feed = (
+        b"<!DOCTYPE rss [<!ENTITY id 'tag:example.com,'>]><rss version='2.0'><channel><title>t</title>"
+        b"<item><title>T</title><guid isPermaLink='false'>&id;2026:/a</guid></item></channel></rss>"
+    )
+    (entry,) = parse_feed(feed, url="http://example.org/feed").entries
+    assert entry.identity == "tag:example.com,2026:/a"
+
+
+def test_gzip_bomb_is_cut_off_at_the_decompressed_cap(tmp_path: Path, site: Site) -> None:
+    bomb = gzip.compress(b"<rss>" + b" " * 50_000_000)  # ~50 KB on the wire, 50 MB inflated
+    assert len(bomb) < 200_000
+    site.routes["/bomb.xml"] = Response(bomb, headers={"Content-Encoding": "gzip"})
+    site.routes["/ok.xml"] = Response(rss([story(1, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Bomb", "url": site.url("/bomb.xml")}, {"name": "Ok", "url": site.url("/ok.xml")}],
+        fetch={"max_feed_bytes": "1MB"},
+    )
+    reports = {r.feed: r for r in poll(cfg)}
+    assert reports["Bomb"].error and "cap" in reports["Bomb"].error
+    assert reports["Ok"].new == 1
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "127.5.5.5",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "2002:7f00:1::",
+        "64:ff9b::7f00:1",
+    ],
+)
+def test_non_public_addresses_are_blocked(address: str) -> None:
+    assert address_is_blocked(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert not address_is_blocked(ipaddress.ip_address(address))
+
+
+def test_ssrf_spellings_never_reach_the_internal_server(site: Site) -> None:
+    """Every spelling of loopback (names, IPv6, decimal, octal, hex, short forms) is refused by
+    the guarded client before a connection is made: the server sees no request."""
+    port = site.server.server_address[1]
+    site.routes["/internal"] = Response(b"secret admin page")
+    hosts = [
+        "127.0.0.1",
+        "localhost",
+        "LOCALHOST.",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.1",
+        "0x7f.0.0.1",
+        "[0:0:0:0:0:ffff:7f00:1]",
+    ]
+
+    async def go() -> list[str | None]:
+        async with Fetcher(FetchSettings(timeout=5)) as fetcher:
+            return [(await fetcher.fetch_page(f"http://{h}:{port}/internal")).error for h in hosts]
+
+    errors = asyncio.run(go())
+    assert all(errors), dict(zip(hosts, errors, strict=True))
+    assert not site.hits("/internal")
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1:70/_x", "data:,hi"]
+)
+def test_other_schemes_are_refused(url: str) -> None:
+    async def go() -> str | None:
+        async with Fetcher(FetchSettings(timeout=5)) as fetcher:
+            return (await fetcher.fetch_page(url)).error
+
+    error = asyncio.run(go())
+    assert error and "refused scheme" in error
+
+
+def test_an_unparseable_link_costs_one_article_not_the_feed(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed.xml"] = Response(
+        rss([{"title": "Odd link", "link": "http://0177.0.0.1/x", "guid": "urn:odd"}, story(1, site)])
+    )
+    report = poll(write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}]))[0]
+    assert report.error is None and report.new == 2
+    status = dict(rows(tmp_path / "monitor.db", "SELECT guid, extraction_status FROM articles"))
+    assert status["urn:odd"].startswith("fetch failed: invalid URL") and status["urn:test:1"] == "ok"
+
+
+def test_redirect_into_the_internal_network_is_refused(site: Site) -> None:
+    port = site.server.server_address[1]
+    site.routes["/hop"] = Response(b"", 302, {"Location": f"http://[::1]:{port}/internal"})
+    site.routes["/internal"] = Response(b"secret")
+
+    async def go() -> str | None:
+        # The first hop is trusted (a configured feed); the redirect it answers is not.
+        async with Fetcher(FetchSettings(timeout=5)) as fetcher:
+            return (await fetcher.fetch_feed(site.url("/hop"))).error
+
+    error = asyncio.run(go())
+    assert error and "non-public" in error
+    assert not site.hits("/internal")
+
+
+def test_terminal_control_sequences_in_titles_are_neutralised(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    site.routes["/feed.xml"] = Response(rss([story(1, site)], title="t"))
+    cfg = write_config(
+        tmp_path, feeds=[{"name": "Evil\x1b[2J\x1b]0;pwned\x07 wire", "url": site.url("/feed.xml")}]
+    )
+    result = monitor("poll", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+
+
+def test_a_reader_holding_the_database_never_fails_a_poll(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed.xml"] = Response(rss([story(i, site) for i in range(3)]))
+    cfg = write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}])
+    poll(cfg)  # create the database
+    reader = sqlite3.connect(tmp_path / "monitor.db")
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM articles").fetchone()[0] == 3  # holds a read snapshot
+    site.routes["/feed.xml"] = Response(rss([story(i, site) for i in range(6)]))
+    report = poll(cfg)[0]
+    assert report.error is None and report.new == 3
+    reader.rollback()
+    reader.close()
+
+
+class LoopbackOnly(httpx.AsyncBaseTransport):
+    """Real HTTP to loopback; anything else (the public internet, absent here) is refused
+    without touching the network."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in ("127.0.0.1", "localhost"):
+            return await self.real.handle_async_request(request)
+        raise httpx.ConnectError("public internet not reachable in tests", request=request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+def test_every_real_and_illformed_feed_gets_a_status(tmp_path: Path, site: Site, corpus: Path) -> None:
+    """Serve every real, ill-formed and malicious feed of the corpus to one poll: nothing
+    crashes or stalls, every feed gets a status, entries are stored wherever feedparser
+    recovers them."""
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    files = [r for r in manifest if r["kind"] in ("feed", "illformed_feed")]
+    assert len(files) > 250
+    feeds = []
+    for n, record in enumerate(files):
+        path = f"/corpus/{n}.xml"
+        declared = [h.split(":", 1) for h in record.get("http_headers") or [] if ":" in h]
+        headers = {k.strip(): v.strip() for k, v in declared if k.strip().lower() == "content-type"}
+        site.routes[path] = Response((corpus / record["file"]).read_bytes(), headers=headers)
+        feeds.append({"name": f"{n} {record['file'].rsplit('/', 1)[-1]}", "url": site.url(path)})
+    cfg = write_config(tmp_path, feeds=feeds, fetch={"timeout": "10s", "allow_private_addresses": False})
+    runtime = prepare(load_settings(cfg))
+    store = Store(runtime.settings.database)
+    try:
+        fetcher = Fetcher(runtime.settings.fetch, transport=LoopbackOnly())
+        reports, _ = asyncio.run(poll_once(runtime, store, fetcher=fetcher))
+    finally:
+        store.close()
+    assert len(reports) == len(files)
+    db = tmp_path / "monitor.db"
+    assert rows(db, "SELECT count(*) FROM feeds WHERE last_polled_at IS NULL") == [(0,)]
+    per_feed = (
+        "SELECT feeds.name, count(articles.id) FROM feeds "
+        "LEFT JOIN articles ON articles.feed = feeds.id GROUP BY feeds.id"
+    )
+    stored = dict(rows(db, per_feed))
+    recovered = [
+        f"{n} {r['file'].rsplit('/', 1)[-1]}"
+        for n, r in enumerate(files)
+        if (r.get("feedparser") or {}).get("entries", 0) > 0 and r["kind"] == "feed"
+    ]
+    assert all(stored[name] > 0 for name in recovered), [n for n in recovered if not stored[n]]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.mark.slow
+def test_random_sigkills_during_polls_end_in_the_same_database_as_a_clean_run(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    items = [story(i, site, title=f"Story {i}") for i in range(15)]
+    for i in range(15):
+        route = site.routes[f"/a/{i}.html"]
+        assert isinstance(route, Response)
+        route.delay = 0.1
+    site.routes["/feed.xml"] = Response(rss(items), headers={"ETag": '"v"'})
+    site.routes["/two.xml"] = Response(rss([*items[5:], story(20, site, title="Story 20")]))
+    feeds = [{"name": "One", "url": site.url("/feed.xml")}, {"name": "Two", "url": site.url("/two.xml")}]
+
+    clean_dir = tmp_path / "clean"
+    clean_dir.mkdir()
+    clean_cfg = write_config(clean_dir, feeds=feeds)
+    assert monitor("poll", "--config", str(clean_cfg), env=cli_env).returncode == 0
+
+    killed_dir = tmp_path / "killed"
+    killed_dir.mkdir()
+    cfg = write_config(killed_dir, feeds=feeds, fetch={"concurrency": 2})
+    rng = random.Random(7)
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [*MONITOR, "poll", "--config", str(cfg)],
+            env=cli_env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 1.6))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert monitor("poll", "--config", str(cfg), env=cli_env).returncode == 0
+
+    def snapshot(db: Path) -> list[tuple[str, str, str]]:
+        return sorted(rows(db, "SELECT guid, url, title FROM articles"))
+
+    assert snapshot(killed_dir / "monitor.db") == snapshot(clean_dir / "monitor.db")
+    assert len(snapshot(clean_dir / "monitor.db")) == 16
+    assert rows(killed_dir / "monitor.db", "PRAGMA integrity_check") == [("ok",)]

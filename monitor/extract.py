@@ -4,6 +4,7 @@ in a process pool (``extract.workers``) where one pathological page cannot stall
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -56,3 +57,10 @@ def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
     if len(text) < MIN_TEXT_CHARS:
         return replace(extracted, status=f"text too short ({len(text)} chars)")
     return extracted
+
+
+def warm_worker() -> None:
+    """Run once in each new extraction process: load trafilatura's models and caches, and
+    linger a moment so that every worker of the pool receives one."""
+    extract_article(b"<html><body><article><p>warm up</p></article></body></html>", "http://localhost/")
+    time.sleep(0.05)

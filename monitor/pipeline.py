@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 from .classify import Topic, classify, load_topics
 from .config import Feed, Settings, resolve_feeds
 from .errors import ConfigError, MonitorError
-from .extract import extract_article
+from .extract import extract_article, warm_worker
 from .fetch import Fetcher
 from .notify import ChannelHandle, build_channels, channels_for, deliver_due
 from .parse import parse_feed
@@ -148,6 +149,8 @@ class Pipeline:
         self._extractor = extract_executor or _extract_pool(self.settings.extract.workers)
         self._owns_extractor = extract_executor is None
         self._network = asyncio.Semaphore(self.settings.fetch.concurrency)
+        self._warm_for: Executor | None = None
+        self._warming: asyncio.Future[list[None]] | None = None
         self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -327,14 +330,47 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         budget = self.settings.extract.timeout
         try:
+            await self._warm_up()
+            executor = self._extractor
             return await asyncio.wait_for(
-                loop.run_in_executor(self._extractor, extract_article, page.content, page.final_url),
-                budget,
+                loop.run_in_executor(executor, extract_article, page.content, page.final_url), budget
             )
         except TimeoutError:
+            self._replace_extractor(executor)
             return Extracted(status=f"extraction exceeded {budget:g}s")
+        except BrokenProcessPool:
+            return Extracted(status="extraction interrupted (its worker was stopped)")
         except MonitorError as exc:
             return Extracted(status=f"extraction failed: {exc}")
+
+    async def _warm_up(self) -> None:
+        """Start every worker of a new process pool (and import trafilatura there) before any
+        extraction is timed: the budget bounds extraction, not process start-up."""
+        executor = self._extractor
+        if not isinstance(executor, ProcessPoolExecutor):
+            return
+        if self._warm_for is not executor:
+            loop = asyncio.get_running_loop()
+            self._warm_for = executor
+            workers = max(self.settings.extract.workers, 1)
+            self._warming = asyncio.gather(
+                *(loop.run_in_executor(executor, warm_worker) for _ in range(workers))
+            )
+        assert self._warming is not None
+        await asyncio.shield(self._warming)
+
+    def _replace_extractor(self, executor: Executor) -> None:
+        """Stop a pathological extraction: kill the pool's workers and start a fresh pool, so the
+        time budget is a real bound and no worker stays busy. (A thread cannot be killed: with
+        ``extract.workers: 0`` the budget only stops the waiting.)"""
+        if executor is not self._extractor or not isinstance(executor, ProcessPoolExecutor):
+            return
+        log.warning("an extraction exceeded its budget: restarting the extraction workers")
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        self._extractor = _extract_pool(self.settings.extract.workers)
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
 
     async def deliver(self) -> list[DeliveryResult]:
         """Deliver due alerts: store calls on the database thread, sending on the loop."""

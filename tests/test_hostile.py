@@ -328,3 +328,30 @@ def test_random_sigkills_during_polls_end_in_the_same_database_as_a_clean_run(
     assert snapshot(killed_dir / "monitor.db") == snapshot(clean_dir / "monitor.db")
     assert len(snapshot(clean_dir / "monitor.db")) == 16
     assert rows(killed_dir / "monitor.db", "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_pathological_page_is_stopped_at_its_time_budget(tmp_path: Path, site: Site) -> None:
+    """A page that takes seconds to extract is cut off at extract.timeout: its worker is killed,
+    the article keeps its summary, and extraction goes on working for the next pages."""
+    huge = "<html><body>" + "<div><p>Paragraph with words in it, officials said today.</p></div>" * 25_000
+    site.routes["/slow.html"] = Response((huge + "</body></html>").encode())
+    items = [
+        {"title": "Slow page", "link": site.url("/slow.html"), "guid": "urn:slow", "description": "Lead."}
+    ]
+    site.routes["/feed.xml"] = Response(rss(items))
+    site.routes["/feed2.xml"] = Response(rss([story(1, site)]))
+    page = site.routes["/a/1.html"]
+    assert isinstance(page, Response)
+    page.delay = 1.5  # arrives after the slow page has used up its budget
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": "Wire", "url": site.url("/feed.xml")},
+            {"name": "Next", "url": site.url("/feed2.xml")},
+        ],
+        extract={"workers": 1, "timeout": "0.3s"},
+        fetch={"max_page_bytes": "10MB"},
+    )
+    poll(cfg)  # one worker: without the kill, the second page would queue behind the first
+    status = dict(rows(tmp_path / "monitor.db", "SELECT guid, extraction_status FROM articles"))
+    assert status == {"urn:slow": "extraction exceeded 0.3s", "urn:test:1": "ok"}

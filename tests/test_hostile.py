@@ -355,3 +355,36 @@ def test_pathological_page_is_stopped_at_its_time_budget(tmp_path: Path, site: S
     poll(cfg)  # one worker: without the kill, the second page would queue behind the first
     status = dict(rows(tmp_path / "monitor.db", "SELECT guid, extraction_status FROM articles"))
     assert status == {"urn:slow": "extraction exceeded 0.3s", "urn:test:1": "ok"}
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded_against_endless_responses(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    """Eight feeds that stream without end (gigabytes within the deadline, if nothing stopped
+    them) are each cut at the cap: the poll's peak memory stays within the stated bound of
+    baseline + concurrency x cap x a small factor."""
+    for i in range(8):
+        site.routes[f"/endless{i}.xml"] = Response(endless=True)
+    site.routes["/ok.xml"] = Response(rss([story(1, site)]))
+    feeds = [{"name": f"Endless {i}", "url": site.url(f"/endless{i}.xml")} for i in range(8)]
+    cfg = write_config(
+        tmp_path,
+        feeds=[*feeds, {"name": "Ok", "url": site.url("/ok.xml")}],
+        fetch={"max_feed_bytes": "8MB", "concurrency": 8, "timeout": "10s"},
+    )
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        f"r = subprocess.run({[*MONITOR, 'poll', '--config', str(cfg)]!r}, capture_output=True, text=True)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+        "print(r.stdout)\n"
+    )
+    out = subprocess.run([MONITOR[0], "-c", wrapper], capture_output=True, text=True, env=cli_env, cwd=ROOT)
+    code, peak_mb = (int(x) for x in out.stdout.split()[:2])
+    assert code == 0, out.stdout + out.stderr
+    assert "9 feeds polled, 8 failed, 1 new articles" in out.stdout
+    assert out.stdout.count("exceeds cap") == 8
+    # baseline (~100 MB with trafilatura and apprise loaded) + 8 x 8 MB in flight, with room for
+    # decoding and copies; an uncapped run would hold gigabytes.
+    print(f"peak RSS {peak_mb} MB")
+    assert peak_mb < 400, f"peak RSS {peak_mb} MB"

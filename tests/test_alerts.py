@@ -19,12 +19,12 @@ from aiosmtpd.controller import Controller
 
 from monitor.config import load_settings
 from monitor.fetch import Fetcher
-from monitor.pipeline import Pipeline, Runtime, poll_once, prepare
+from monitor.pipeline import Pipeline, Runtime, prepare
 from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_cli import monitor
-from tests.test_pipeline import MISSILE, rows
+from tests.test_pipeline import MISSILE, poll, rows
 
 SANCTIONS = "The Treasury imposed new sanctions on three shipping firms for evading the oil embargo on Iran."
 
@@ -65,15 +65,6 @@ def flagged_feed(
     )
 
 
-def run_poll(cfg: Path) -> None:
-    runtime = prepare(load_settings(cfg))
-    store = Store(runtime.settings.database)
-    try:
-        asyncio.run(poll_once(runtime, store))
-    finally:
-        store.close()
-
-
 def deliver_at(runtime: Runtime, when: datetime) -> list[Any]:
     """A delivery sweep as the daemon runs it, with the clock at ``when``; a fresh store each
     time, as after a restart."""
@@ -104,8 +95,8 @@ def test_email_through_a_real_smtp_server(
         feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
         notify=[{"name": "mail", "url": url}],
     )
-    run_poll(cfg)
-    run_poll(cfg)
+    poll(cfg)
+    poll(cfg)
     assert len(box.messages) == 1
     message = box.messages[0]
     assert "North Korea fires missiles 0" in message["Subject"]
@@ -130,7 +121,7 @@ def test_one_message_names_both_topics(tmp_path: Path, site: Site, receiver: Rec
         feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
         notify=[{"name": "hook", "url": receiver.url}],
     )
-    run_poll(cfg)
+    poll(cfg)
     assert len(receiver.posts) == 1
     assert receiver.posts[0]["title"].startswith("Missile launch + Sanctions: ")
 
@@ -146,7 +137,7 @@ def test_routing_by_topic_and_min_score(tmp_path: Path, site: Site, receiver: Re
             {"name": "launch-desk", "url": receiver.url + "/m", "topics": ["missile_launch"]},
         ],
     )
-    run_poll(cfg)
+    poll(cfg)
     assert rows(tmp_path / "monitor.db", "SELECT channel FROM alerts") == [("launch-desk",)]
     assert len(receiver.posts) == 1
 
@@ -163,7 +154,7 @@ def test_failing_receiver_then_recovery_delivers_exactly_once(
         notify=[{"name": "hook", "url": receiver.url}],
     )
     receiver.status = 500
-    run_poll(cfg)  # first attempt fails
+    poll(cfg)  # first attempt fails
     runtime = prepare(load_settings(cfg))
     now = datetime.now(UTC)
     assert deliver_at(runtime, now + timedelta(seconds=5)) == []  # backing off: not due yet
@@ -189,14 +180,14 @@ def test_attempts_run_out_then_alerts_retry_requeues(
         alerts={"max_attempts": 1},
     )
     receiver.status = 500
-    run_poll(cfg)
+    poll(cfg)
     listing = monitor("alerts", "--config", str(cfg), "--status", "failed", "--json", env=cli_env)
     (row,) = [__import__("json").loads(line) for line in listing.stdout.splitlines()]
     assert row["status"] == "failed" and row["channel"] == "hook" and row["last_error"]
     retried = monitor("alerts", "retry", "--config", str(cfg), env=cli_env)
     assert "1 failed alert(s) requeued" in retried.stdout
     receiver.status = 200
-    run_poll(cfg)
+    poll(cfg)
     assert len(receiver.posts) == 1
     assert rows(tmp_path / "monitor.db", "SELECT status FROM alerts") == [("sent",)]
 
@@ -209,7 +200,7 @@ def test_burst_goes_as_one_combined_message(tmp_path: Path, site: Site, receiver
         notify=[{"name": "hook", "url": receiver.url}],
         alerts={"burst_limit": 10},
     )
-    run_poll(cfg)
+    poll(cfg)
     assert len(receiver.posts) == 1
     post = receiver.posts[0]
     assert post["title"] == "12 new alerts"
@@ -232,7 +223,7 @@ def test_digest_waits_for_its_schedule_survives_restart_and_skips_empty_periods(
         notify=[{"name": "daily", "url": receiver.url, "mode": "digest", "schedule": "0 8 * * *"}],
         timezone="UTC",
     )
-    run_poll(cfg)
+    poll(cfg)
     assert receiver.posts == []  # queued for the digest, not sent at once
     runtime = prepare(load_settings(cfg))
     created = datetime.fromisoformat(
@@ -366,6 +357,6 @@ def test_same_story_in_two_feeds_and_resent_is_alerted_once(
         feeds=[{"name": "A", "url": site.url("/a.xml")}, {"name": "B", "url": site.url("/b.xml")}],
         notify=[{"name": "hook", "url": receiver.url}],
     )
-    run_poll(cfg)
-    run_poll(cfg)
+    poll(cfg)
+    poll(cfg)
     assert len(receiver.posts) == 1

@@ -10,16 +10,19 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 
 from monitor.config import FetchSettings, load_settings
-from monitor.fetch import Fetcher, address_is_blocked
+from monitor.errors import BlockedAddressError
+from monitor.fetch import Fetcher, GuardedBackend, address_is_blocked
 from monitor.parse import parse_feed
 from monitor.pipeline import poll_once, prepare
 from monitor.store import Store
@@ -388,3 +391,41 @@ def test_memory_stays_bounded_against_endless_responses(
     # decoding and copies; an uncapped run would hold gigabytes.
     print(f"peak RSS {peak_mb} MB")
     assert peak_mb < 400, f"peak RSS {peak_mb} MB"
+
+
+def test_the_checked_address_is_the_one_dialled_so_dns_rebinding_cannot_slip_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rebinding resolver answers a public address to the check and loopback afterwards. The
+    guarded backend resolves once, checks, and dials that IP literal: no second lookup happens.
+    (The public DNS cannot exist here, so the resolver is the one stand-in.)"""
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    lookups: list[str] = []
+
+    async def rebinding_getaddrinfo(self: object, host: str, port: int, **kwargs: object) -> list[tuple]:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", rebinding_getaddrinfo)
+    dialled: list[str] = []
+
+    class Recorder(httpcore.AsyncNetworkBackend):
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: object = None,
+        ) -> httpcore.AsyncNetworkStream:
+            dialled.append(host)
+            raise httpcore.ConnectError("recorded, not connected")
+
+    async def go() -> None:
+        with pytest.raises(httpcore.ConnectError):
+            await GuardedBackend(Recorder()).connect_tcp("rebind.example", 80)
+        with pytest.raises(BlockedAddressError):  # the next answer is loopback: refused outright
+            await GuardedBackend(Recorder()).connect_tcp("rebind.example", 80)
+
+    asyncio.run(go())
+    assert dialled == ["93.184.216.34"] and lookups == ["rebind.example", "rebind.example"]

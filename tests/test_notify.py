@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.config import load_settings
 from monitor.notify import escape_markdown, render
-from monitor.pipeline import poll_once, prepare
 from monitor.records import Alert, Verdict
-from monitor.store import Store
 from tests.conftest import Receiver, write_config
 from tests.loopback import Response, Site, rss, story
-from tests.test_pipeline import MISSILE, rows
-
-
-def run_poll(cfg: Path) -> None:
-    runtime = prepare(load_settings(cfg))
-    store = Store(runtime.settings.database)
-    try:
-        asyncio.run(poll_once(runtime, store))
-    finally:
-        store.close()
+from tests.test_pipeline import MISSILE, poll, rows
 
 
 def test_poll_delivers_due_alerts_once_with_link_and_evidence(
@@ -36,8 +23,8 @@ def test_poll_delivers_due_alerts_once_with_link_and_evidence(
         feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
         notify=[{"name": "hook", "url": receiver.url}],
     )
-    run_poll(cfg)
-    run_poll(cfg)  # a re-poll never alerts twice
+    poll(cfg)
+    poll(cfg)  # a re-poll never alerts twice
     assert len(receiver.posts) == 1
     post = receiver.posts[0]
     assert post["title"] == "Missile launch: North Korea fires missiles"
@@ -58,7 +45,7 @@ def test_failed_delivery_is_recorded_for_retry(tmp_path: Path, site: Site, recei
         feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
         notify=[{"name": "hook", "url": receiver.url}],
     )
-    run_poll(cfg)
+    poll(cfg)
     ((status, attempts, error, created, retry),) = rows(
         tmp_path / "monitor.db",
         "SELECT status, attempts, last_error, created_at, next_attempt_at FROM alerts",

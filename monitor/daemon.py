@@ -48,7 +48,7 @@ class Daemon:
         assert self._pipeline is not None and self._scheduler is not None
         state = await self._pipeline.db(self.store.feed_state, feed.name)
         now = utcnow()
-        if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack(feed)):
+        if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack()):
             self._reschedule(feed, state.next_poll_at)  # backing off, or polled by another worker
             return
         await self._pipeline.poll_feed(feed)
@@ -57,7 +57,8 @@ class Daemon:
             self._reschedule(feed, state.next_poll_at)
         await self._deliver()
 
-    def _slack(self, feed: Feed) -> float:
+    def _slack(self) -> float:
+        """How early a job may fire and still poll: its own jitter, plus a second."""
         return self.runtime.settings.schedule.jitter + 1.0
 
     def _reschedule(self, feed: Feed, when: datetime) -> None:

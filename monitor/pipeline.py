@@ -149,6 +149,7 @@ class Pipeline:
         self._extractor = extract_executor or _extract_pool(self.settings.extract.workers)
         self._owns_extractor = extract_executor is None
         self._network = asyncio.Semaphore(self.settings.fetch.concurrency)
+        self._delivering = asyncio.Lock()
         self._warm_for: Executor | None = None
         self._warming: asyncio.Future[list[None]] | None = None
         self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
@@ -373,7 +374,14 @@ class Pipeline:
             process.kill()
 
     async def deliver(self) -> list[DeliveryResult]:
-        """Deliver due alerts: store calls on the database thread, sending on the loop."""
+        """Deliver due alerts: store calls on the database thread, sending on the loop.
+
+        One sweep at a time: the daemon sweeps after every poll and on a timer, and two sweeps
+        reading the same due rows would send them twice."""
+        async with self._delivering:
+            return await self._deliver()
+
+    async def _deliver(self) -> list[DeliveryResult]:
         return await deliver_due(
             self.store,
             self.runtime.channels,

@@ -360,3 +360,34 @@ def test_same_story_in_two_feeds_and_resent_is_alerted_once(
     poll(cfg)
     poll(cfg)
     assert len(receiver.posts) == 1
+
+
+def test_concurrent_delivery_sweeps_never_send_twice(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    """The daemon sweeps the outbox after each poll and on a timer; sweeps that overlap (a slow
+    chat API) must not both send the same alert."""
+    flagged_feed(site, n=2)
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+    )
+    receiver.status = 500
+    poll(cfg)  # queued; first attempt failed
+    receiver.status, receiver.delay = 200, 0.5
+    runtime = prepare(load_settings(cfg))
+    store = Store(runtime.settings.database)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+
+    async def two_sweeps() -> None:
+        async with Fetcher(runtime.settings.fetch) as fetcher:
+            pipeline = Pipeline(runtime, store, fetcher, clock=lambda: later)
+            try:
+                await asyncio.gather(pipeline.deliver(), pipeline.deliver())
+            finally:
+                pipeline.close()
+
+    try:
+        asyncio.run(two_sweeps())
+    finally:
+        store.close()
+    assert len(receiver.posts) == 2  # two stories, each once

@@ -55,7 +55,8 @@ MAX_TEXT = 60_000  # classify the first 60k characters; a story's substance is a
 _DECAY = 0.5
 
 # Sentence ends: ., ! or ? followed by space and a capital, quote or digit; or a blank line.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z•\-])")
+# Written to start with a character class, so the regex engine can skip ahead to candidates.
+_SENTENCE_END = re.compile(r"[.!?](?P<sep>[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9]))|\n\s*\n|\n(?=[A-Z•\-])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,8 +342,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets of the sentences of ``text``."""
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):
-        if match.start() > start:
-            spans.append((start, match.start()))
+        end = match.start("sep") if match.group("sep") is not None else match.start()  # keep the "."
+        if end > start:
+            spans.append((start, end))
         start = match.end()
     if start < len(text):
         spans.append((start, len(text)))

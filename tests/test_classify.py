@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.classify import classify, load_topics
+from monitor.classify import classify, load_topics, split_sentences
 from monitor.errors import TopicError
 from tests.conftest import ROOT
 
@@ -162,3 +163,25 @@ def test_eval_on_the_labelled_corpus(corpus: Path) -> None:
     figures = {f.topic: f for f in evaluate(stories, TOPICS, skip_ambiguous=True)}
     assert figures["missile_launch"].precision >= 0.93 and figures["missile_launch"].recall >= 0.93
     assert figures["sanctions"].precision >= 0.93 and figures["sanctions"].recall >= 0.93
+
+
+_REFERENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z•\-])")
+
+
+def _reference_split(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for match in _REFERENCE_END.finditer(text):
+        if match.start() > start:
+            spans.append((start, match.start()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list("ab A.!?\"')(\n•-1”“")), max_size=80))
+def test_sentence_splitter_matches_its_reference_definition(text: str) -> None:
+    """The fast splitter (a leading character class) cuts exactly where the plain definition
+    (a look-behind on the punctuation) does."""
+    assert split_sentences(text) == _reference_split(text)

@@ -65,6 +65,16 @@ def flagged_feed(
     )
 
 
+def hook_config(tmp_path: Path, site: Site, receiver: Receiver, **extra: Any) -> Path:
+    """One feed (/feed.xml) and one json:// channel named "hook"."""
+    return write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+        **extra,
+    )
+
+
 def deliver_at(runtime: Runtime, when: datetime) -> list[Any]:
     """A delivery sweep as the daemon runs it, with the clock at ``when``; a fresh store each
     time, as after a restart."""
@@ -116,11 +126,7 @@ def test_one_message_names_both_topics(tmp_path: Path, site: Site, receiver: Rec
             ]
         )
     )
-    cfg = write_config(
-        tmp_path,
-        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
-        notify=[{"name": "hook", "url": receiver.url}],
-    )
+    cfg = hook_config(tmp_path, site, receiver)
     poll(cfg)
     assert len(receiver.posts) == 1
     assert receiver.posts[0]["title"].startswith("Missile launch + Sanctions: ")
@@ -148,11 +154,7 @@ def test_failing_receiver_then_recovery_delivers_exactly_once(
     receiver: Receiver,
 ) -> None:
     flagged_feed(site)
-    cfg = write_config(
-        tmp_path,
-        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
-        notify=[{"name": "hook", "url": receiver.url}],
-    )
+    cfg = hook_config(tmp_path, site, receiver)
     receiver.status = 500
     poll(cfg)  # first attempt fails
     runtime = prepare(load_settings(cfg))
@@ -173,12 +175,7 @@ def test_attempts_run_out_then_alerts_retry_requeues(
     cli_env: dict[str, str],
 ) -> None:
     flagged_feed(site)
-    cfg = write_config(
-        tmp_path,
-        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
-        notify=[{"name": "hook", "url": receiver.url}],
-        alerts={"max_attempts": 1},
-    )
+    cfg = hook_config(tmp_path, site, receiver, alerts={"max_attempts": 1})
     receiver.status = 500
     poll(cfg)
     listing = monitor("alerts", "--config", str(cfg), "--status", "failed", "--json", env=cli_env)
@@ -194,12 +191,7 @@ def test_attempts_run_out_then_alerts_retry_requeues(
 
 def test_burst_goes_as_one_combined_message(tmp_path: Path, site: Site, receiver: Receiver) -> None:
     flagged_feed(site, n=12)
-    cfg = write_config(
-        tmp_path,
-        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
-        notify=[{"name": "hook", "url": receiver.url}],
-        alerts={"burst_limit": 10},
-    )
+    cfg = hook_config(tmp_path, site, receiver, alerts={"burst_limit": 10})
     poll(cfg)
     assert len(receiver.posts) == 1
     post = receiver.posts[0]
@@ -366,11 +358,7 @@ def test_concurrent_delivery_sweeps_never_send_twice(tmp_path: Path, site: Site,
     """The daemon sweeps the outbox after each poll and on a timer; sweeps that overlap (a slow
     chat API) must not both send the same alert."""
     flagged_feed(site, n=2)
-    cfg = write_config(
-        tmp_path,
-        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
-        notify=[{"name": "hook", "url": receiver.url}],
-    )
+    cfg = hook_config(tmp_path, site, receiver)
     receiver.status = 500
     poll(cfg)  # queued; first attempt failed
     receiver.status, receiver.delay = 200, 0.5
@@ -391,3 +379,32 @@ def test_concurrent_delivery_sweeps_never_send_twice(tmp_path: Path, site: Site,
     finally:
         store.close()
     assert len(receiver.posts) == 2  # two stories, each once
+
+
+def test_poll_delivers_due_alerts_once_with_link_and_evidence(
+    tmp_path: Path, site: Site, receiver: Receiver
+) -> None:
+    flagged_feed(site)
+    cfg = hook_config(tmp_path, site, receiver)
+    poll(cfg)
+    poll(cfg)  # a re-poll never alerts twice
+    assert len(receiver.posts) == 1
+    post = receiver.posts[0]
+    assert post["title"] == "Missile launch: North Korea fires missiles 0"
+    assert site.url("/a/0.html") in post["message"]
+    assert "short-range ballistic missiles" in post["message"]
+    assert rows(tmp_path / "monitor.db", "SELECT channel, status, attempts FROM alerts") == [
+        ("hook", "sent", 1)
+    ]
+
+
+def test_failed_delivery_is_recorded_for_retry(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    receiver.status = 500
+    flagged_feed(site)
+    poll(hook_config(tmp_path, site, receiver))
+    ((status, attempts, error, created, retry),) = rows(
+        tmp_path / "monitor.db",
+        "SELECT status, attempts, last_error, created_at, next_attempt_at FROM alerts",
+    )
+    assert (status, attempts) == ("pending", 1) and error
+    assert retry > created  # scheduled for a later retry, not lost

@@ -263,7 +263,10 @@ class Pipeline:
                 duration=time.monotonic() - started,
                 not_modified=True,
             )
-        parsed = parse_feed(result.content, url=result.final_url, content_type=result.content_type)
+        # feedparser is pure Python: a large feed must not stall the other polls on the loop.
+        parsed = await asyncio.to_thread(
+            parse_feed, result.content, url=result.final_url, content_type=result.content_type
+        )
         if not parsed.entries and parsed.error:
             return await self._record_failure(feed, state, result.status, parsed.error, None, started)
         fresh = await self.db(self.store.unseen, state.id, parsed.entries)

@@ -242,9 +242,6 @@ class Store:
             next_poll_at=parse_iso(row["next_poll_at"]),
         )
 
-    def feed_rows(self) -> list[dict[str, Any]]:
-        return list(self.db.table("feeds").rows_where(order_by="name"))
-
     # -- articles --------------------------------------------------------------------------
 
     def unseen(self, feed_id: int, entries: Iterable[Entry]) -> list[Entry]:
@@ -518,9 +515,6 @@ class Store:
                     "status = ? WHERE id = ?",
                     [error, iso(retry_at or now), "pending" if retry_at else "failed", alert_id],
                 )
-
-    def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def _chunks(items: list[Entry], size: int) -> Iterator[list[Entry]]:

@@ -7,6 +7,7 @@ import asyncio
 import email
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -307,30 +308,40 @@ def test_daemon_killed_with_alerts_pending_delivers_all_once_after_restart(
         notify=[{"name": "hook", "url": receiver.url}],
     )
     receiver.status = 500  # the chat service is down when the stories arrive
-    log = (tmp_path / "d1.log").open("w")
-    proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
     db = tmp_path / "monitor.db"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if db.exists() and rows(db, "SELECT count(*) FROM alerts WHERE attempts > 0")[0][0] == 3:
-            break
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    log.close()
+
+    def attempted() -> int:
+        try:
+            return int(rows(db, "SELECT count(*) FROM alerts WHERE attempts > 0")[0][0])
+        except sqlite3.OperationalError:  # the daemon is still creating the database
+            return 0
+
+    with (tmp_path / "d1.log").open("w") as log:
+        proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and attempted() < 3:
+                time.sleep(0.2)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert attempted() == 3, (tmp_path / "d1.log").read_text()[-2000:]
     assert rows(db, "SELECT count(*) FROM alerts WHERE status = 'pending'") == [(3,)]
     receiver.status = 200
-    log = (tmp_path / "d2.log").open("w")
-    proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
-    try:
-        deadline = time.monotonic() + 60  # the first retry is due 30 s after the failure
-        while time.monotonic() < deadline and len(receiver.posts) < 3:
-            time.sleep(0.5)
-        time.sleep(1.0)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
-        log.close()
+    with (tmp_path / "d2.log").open("w") as log:
+        proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
+        try:
+            deadline = time.monotonic() + 60  # the first retry is due 30 s after the failure
+            while time.monotonic() < deadline and len(receiver.posts) < 3:
+                time.sleep(0.5)
+            time.sleep(1.0)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     assert sorted(p["title"] for p in receiver.posts) == [
         f"Missile launch: North Korea fires missiles {i}" for i in range(3)
     ]

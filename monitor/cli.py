@@ -179,6 +179,7 @@ def check(config_file: str | None) -> None:
 
 
 @cli.command()
+@config_option
 @click.option(
     "--seeds",
     "seeds_dir",
@@ -186,21 +187,31 @@ def check(config_file: str | None) -> None:
     default=None,
     help="Folder of seed articles (*.txt: headline, then body). Default: the bundled seeds/.",
 )
-def demo(seeds_dir: Path | None) -> None:
-    """Offline end-to-end run: serve the seed articles on loopback, poll, show what is flagged."""
+def demo(config_file: str | None, seeds_dir: Path | None) -> None:
+    """Offline end-to-end run: serve the seed articles on loopback, poll, show what is flagged.
+
+    Uses the configuration's topics when there is a configuration file (feeds, channels and the
+    database are the demo's own)."""
     from .demo import default_seeds_dir, run_demo
 
+    path = config_path(config_file)
+    topics = None
+    if config_file is not None or path.exists():
+        try:
+            topics = load_settings(path).topics
+        except ConfigError as exc:
+            _config_failure(exc)
     with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp:
         try:
-            result = run_demo(seeds_dir or default_seeds_dir(), Path(tmp) / "demo.db")
+            result = run_demo(seeds_dir or default_seeds_dir(), Path(tmp) / "demo.db", topics)
         except (FileNotFoundError, MonitorError) as exc:
             raise click.ClickException(str(exc)) from None
     for r in result.reports:
         click.echo(f"polled {r.feed}: HTTP {r.status}, {r.new} new articles, {r.flagged} flagged")
     click.echo(f"{result.stored} articles stored, {len(result.flagged)} flagged\n")
     for alert, title, body in result.flagged:
-        topics = ", ".join(f"{v.topic} ({v.score:.2f})" for v in alert.matches)
-        click.echo(f"FLAGGED: {plain(alert.title)}\n  topics: {topics}")
+        scores = ", ".join(f"{v.topic} ({v.score:.2f})" for v in alert.matches)
+        click.echo(f"FLAGGED: {plain(alert.title)}\n  topics: {scores}")
         click.echo("  alert that would be sent:")
         click.echo(f"    title: {title}")
         for line in body.splitlines():

@@ -118,8 +118,9 @@ class DemoResult:
     stored: int
 
 
-def run_demo(seeds_dir: Path, database: Path) -> DemoResult:
-    """Serve the seeds on loopback, poll them once into ``database``, render would-be alerts."""
+def run_demo(seeds_dir: Path, database: Path, topics: dict[str, Any] | None = None) -> DemoResult:
+    """Serve the seeds on loopback, poll them once into ``database``, render would-be alerts.
+    ``topics`` are the configuration's topic settings, so edits can be tried on the seeds."""
     seeds, now = demo_site(seeds_dir)
     with serve_lazy(seeds, now) as base:
         settings = Settings.model_validate(
@@ -128,6 +129,7 @@ def run_demo(seeds_dir: Path, database: Path) -> DemoResult:
                 "fetch": {"allow_private_addresses": True, "timeout": "10s"},
                 "extract": {"workers": 0},
                 "feeds": [{"name": "Demo wire", "url": f"{base}/feed.xml"}],
+                "topics": topics or {},
             }
         )
         runtime = prepare(settings)

@@ -227,3 +227,12 @@ def test_sigkill_mid_poll_then_repoll_loses_and_duplicates_nothing(
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_demo_uses_the_configured_topics(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    cfg = write_config(
+        tmp_path, topics={"missile_launch": {"enabled": False}, "sanctions": {"enabled": False}}
+    )
+    result = monitor("demo", "--config", str(cfg), env=cli_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 articles stored, 0 flagged" in result.stdout

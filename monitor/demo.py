@@ -23,7 +23,7 @@ from .config import Settings
 from .notify import render
 from .pipeline import poll_once, prepare
 from .records import Alert, PollReport
-from .store import Store, parse_iso
+from .store import Store
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"  # a source checkout
 
@@ -104,13 +104,6 @@ def serve(site: dict[str, tuple[str, bytes]]) -> Iterator[str]:
         server.server_close()
 
 
-def demo_site(seeds_dir: Path = SEEDS_DIR) -> tuple[list[tuple[str, str]], datetime]:
-    seeds = load_seeds(seeds_dir)
-    if not seeds:
-        raise FileNotFoundError(f"no seed articles (*.txt) in {seeds_dir}")
-    return seeds, datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     reports: list[PollReport]
@@ -121,8 +114,10 @@ class DemoResult:
 def run_demo(seeds_dir: Path, database: Path, topics: dict[str, Any] | None = None) -> DemoResult:
     """Serve the seeds on loopback, poll them once into ``database``, render would-be alerts.
     ``topics`` are the configuration's topic settings, so edits can be tried on the seeds."""
-    seeds, now = demo_site(seeds_dir)
-    with serve_lazy(seeds, now) as base:
+    seeds = load_seeds(seeds_dir)
+    if not seeds:
+        raise FileNotFoundError(f"no seed articles (*.txt) in {seeds_dir}")
+    with serve_lazy(seeds, datetime.now(UTC)) as base:
         settings = Settings.model_validate(
             {
                 "database": str(database),
@@ -136,23 +131,10 @@ def run_demo(seeds_dir: Path, database: Path, topics: dict[str, Any] | None = No
         store = Store(database)
         try:
             reports, _ = asyncio.run(poll_once(runtime, store))
-            flagged = []
-            for row in store.db.execute(
-                "SELECT a.id, a.title, a.url, a.published_at FROM articles a "
-                "WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) ORDER BY a.id"
-            ).fetchall():
-                alert = Alert(
-                    id=0,
-                    article_id=row[0],
-                    channel="(demo)",
-                    title=row[1] or "",
-                    url=row[2],
-                    feed_name="Demo wire",
-                    published_at=parse_iso(row[3]),
-                    matches=store.verdicts(row[0]),
-                )
-                title, body = render(alert, topic_labels=runtime.topic_labels)
-                flagged.append((alert, title, body))
+            flagged = [
+                (alert, *render(alert, topic_labels=runtime.topic_labels))
+                for alert in store.flagged_previews()
+            ]
             stored = store.count("articles")
         finally:
             store.close()

@@ -434,6 +434,27 @@ class Store:
             [iso(now), limit],
         )
 
+    def flagged_previews(self) -> list[Alert]:
+        """Every flagged article as the alert it would make (no channel): ``monitor demo``."""
+        rows = self.db.execute(
+            """SELECT a.id, a.title, a.url, a.published_at, f.name FROM articles a
+               JOIN feeds f ON f.id = a.feed
+               WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) ORDER BY a.id"""
+        ).fetchall()
+        return [
+            Alert(
+                id=0,
+                article_id=r[0],
+                channel="(preview)",
+                title=r[1] or "",
+                url=r[2],
+                published_at=parse_iso(r[3]),
+                feed_name=r[4],
+                matches=self.verdicts(r[0]),
+            )
+            for r in rows
+        ]
+
     def pending_digest(self, channel: str, now: datetime) -> list[Alert] | None:
         """Every pending alert of a digest channel, or None while a failed digest waits to be
         retried (``next_attempt_at`` in the future)."""

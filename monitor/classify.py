@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 import yaml
 
 from .errors import TopicError
@@ -61,11 +61,16 @@ _SENTENCE_END = re.compile(r"[.!?](?P<sep>[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z
 
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
-    """A compiled vocabulary, with literals of which at least one must occur in any match
-    (``None`` when they cannot be derived): sentences without one are never searched."""
+    """A compiled vocabulary. ``pattern`` defines what it matches. For speed, the patterns
+    with a small finite language (``launch(?:es|ed)?``) are also expanded into the lower-case
+    strings they match (``exact``), found by one Aho-Corasick pass over the lowered text and a
+    word-boundary check; the others (``rest``) are regexes tried only in the sentences that
+    contain one of their required literals (``literals``; ``None`` when none can be derived)."""
 
-    pattern: re.Pattern[str]  # case-insensitive, for the original text
-    lowered: re.Pattern[str] | None  # the same in lower case without IGNORECASE: ~4x faster
+    pattern: re.Pattern[str]  # all patterns, case-insensitive, for the original text
+    exact: tuple[str, ...]
+    rest: re.Pattern[str] | None
+    rest_lowered: bool  # ``rest`` is written in lower case, for the lowered text
     literals: tuple[str, ...] | None
 
 
@@ -117,28 +122,94 @@ def _required_literals(items: Any) -> set[str] | None:
     return best
 
 
+def _expand(items: Any, limit: int = 256) -> list[str] | None:
+    """Every string the parsed (lower-case, flag-free) pattern matches, or None if there are
+    more than ``limit`` or the pattern uses anything but literals, small character sets,
+    alternatives, groups and bounded repeats."""
+    out = [""]
+    for op, av in items:
+        if op is _c.LITERAL:
+            alternatives: list[str] | None = [chr(av)]
+        elif op is _c.IN:
+            alternatives = []
+            for kind, value in av:
+                if kind is _c.LITERAL:
+                    alternatives.append(chr(value))
+                elif kind is _c.RANGE and value[1] - value[0] < 16:
+                    alternatives.extend(chr(c) for c in range(value[0], value[1] + 1))
+                else:
+                    return None
+        elif op is _c.SUBPATTERN:
+            alternatives = None if av[1] or av[2] else _expand(av[3], limit)
+        elif op is _c.BRANCH:
+            branches = [_expand(branch, limit) for branch in av[1]]
+            alternatives = None if None in branches else [a for b in branches for a in b or ()]
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[1] <= 3:
+            once = _expand(av[2], limit)
+            alternatives = None
+            if once is not None:
+                alternatives = [
+                    "".join(parts)
+                    for k in range(av[0], av[1] + 1)
+                    for parts in itertools.product(once, repeat=k)
+                ]
+        else:
+            return None
+        if alternatives is None:
+            return None
+        out = [a + b for a in out for b in alternatives]
+        if len(out) > limit:
+            return None
+    return out
+
+
 def _wrap(patterns: list[str]) -> str:
     alternation = "|".join(f"(?:{p})" for p in patterns)
     return rf"(?<![\w-])(?:{alternation})(?![\w-])"
 
 
 def _vocabulary(patterns: list[str]) -> Vocabulary:
-    compiled = re.compile(_wrap(patterns), re.IGNORECASE)
-    lowered_patterns = [_lower_pattern(p) for p in patterns]
-    lowered = None
-    if all(p is not None for p in lowered_patterns):
-        lowered = re.compile(_wrap([p for p in lowered_patterns if p is not None]))
-    literals: set[str] | None = set()
+    exact: set[str] = set()
+    rest: list[str] = []
     for p in patterns:
-        try:
-            found = _required_literals(_parser.parse(p, re.IGNORECASE))
-        except Exception:  # a parser detail we do not handle: no prefilter, same results
-            found = None
-        if not found:
-            literals = None
-            break
-        literals |= found  # type: ignore[operator]
-    return Vocabulary(compiled, lowered, tuple(sorted(literals)) if literals is not None else None)
+        lowered = _lower_pattern(p)
+        strings = None
+        if lowered is not None:
+            try:
+                strings = _expand(_parser.parse(lowered))
+            except Exception:  # a parser detail we do not handle: keep the regex
+                strings = None
+        # Short strings ("on") occur inside most words: their boundary checks cost more than
+        # the regex they would save.
+        if strings and all(len(x) >= 3 for x in strings):
+            exact.update(strings)
+        else:
+            rest.append(p)
+    rest_pattern, rest_lowered, literals = None, False, None
+    if rest:
+        lowered_rest = [_lower_pattern(p) for p in rest]
+        if all(p is not None for p in lowered_rest):
+            rest_pattern, rest_lowered = re.compile(_wrap([p for p in lowered_rest if p is not None])), True
+        else:
+            rest_pattern = re.compile(_wrap(rest), re.IGNORECASE)
+        found_all: set[str] | None = set()
+        for p in rest:
+            try:
+                found = _required_literals(_parser.parse(p, re.IGNORECASE))
+            except Exception:  # a parser detail we do not handle: no prefilter, same results
+                found = None
+            if not found or found_all is None:
+                found_all = None
+                break
+            found_all |= found
+        literals = tuple(sorted(found_all)) if found_all is not None else None
+    return Vocabulary(
+        pattern=re.compile(_wrap(patterns), re.IGNORECASE),
+        exact=tuple(sorted(exact)),
+        rest=rest_pattern,
+        rest_lowered=rest_lowered,
+        literals=literals,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +235,7 @@ class Topic:
     rules: tuple[Rule, ...]
     version: str
     enabled: bool = True
-    automaton: Any = None  # Aho-Corasick over the anchors' literals, lower case
-    prefiltered: frozenset[int] = frozenset()  # ids of the vocabularies the automaton covers
+    automaton: Any = None  # Aho-Corasick over every vocabulary's exact strings and literals
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -214,19 +284,22 @@ def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
 
 
 def _automaton(vocabularies: list[Vocabulary]) -> Any:
-    """One Aho-Corasick automaton over the literals of a topic's anchor vocabularies:
-    literal -> the vocabularies (by id) it belongs to."""
-    index: dict[str, list[int]] = {}
+    """One Aho-Corasick automaton for a topic, with a value per string:
+    ``(exact vocabulary ids, literal vocabulary ids)``: the vocabularies that have it as
+    an exact string (a match when it stands as a whole word) and those that have it as a
+    prefilter literal of their regex."""
+    exact: dict[str, list[int]] = {}
+    literal: dict[str, list[int]] = {}
     for vocabulary in vocabularies:
-        for literal in vocabulary.literals or ():
-            index.setdefault(literal, []).append(id(vocabulary))
-    if not index:
+        for string in vocabulary.exact:
+            exact.setdefault(string, []).append(id(vocabulary))
+        for string in vocabulary.literals or ():
+            literal.setdefault(string, []).append(id(vocabulary))
+    if not exact and not literal:
         return None
-    automaton = ahocorasick.Automaton()
-    for literal, owners in index.items():
-        automaton.add_word(literal, (len(literal), tuple(owners)))
-    automaton.make_automaton()
-    return automaton
+    strings = sorted(exact.keys() | literal.keys())
+    values = tuple((tuple(exact.get(s, ())), tuple(literal.get(s, ()))) for s in strings)
+    return ahocorasick_rs.AhoCorasick(strings), values
 
 
 def _compile_rules(raw: object, terms: dict[str, Vocabulary], where: str) -> tuple[Rule, ...]:
@@ -281,9 +354,6 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
     enabled = spec.get("enabled", True)
     if not isinstance(enabled, bool):
         raise TopicError(f"{where}.enabled: expected true or false")
-    # Anchors are searched across the whole text: prefilter them with one literal pass. Other
-    # vocabularies are only tried inside an anchor's sentences, where a regex search is cheap.
-    anchors = list({id(terms[r.all[0]]): terms[r.all[0]] for r in rules}.values())
     canonical = json.dumps({k: v for k, v in spec.items() if k != "enabled"}, sort_keys=True, default=str)
     return Topic(
         name=name,
@@ -297,8 +367,7 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
         rules=rules,
         version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
         enabled=enabled,
-        automaton=_automaton(anchors),
-        prefiltered=frozenset(id(v) for v in anchors if v.literals is not None),
+        automaton=_automaton(list(terms.values())),
     )
 
 
@@ -355,17 +424,7 @@ class _Doc:
     """A headline and body prepared once and shared by every topic. Sentence offsets are
     computed only when some vocabulary matches: most news matches none."""
 
-    __slots__ = (
-        "_has",
-        "_literals",
-        "_lowered",
-        "_same_offsets",
-        "_spans",
-        "_starts",
-        "text",
-        "title",
-        "title_sentences",
-    )
+    __slots__ = ("_has", "_lowered", "_scanned", "_spans", "_starts", "text", "title", "title_sentences")
 
     def __init__(self, title: str, text: str) -> None:
         self.title = " ".join(title.split())
@@ -373,11 +432,11 @@ class _Doc:
         # The headline is its own segment: a rule must not straddle headline and body.
         self.text = f"{self.title}\n\n{body}" if self.title else body
         self._spans: list[tuple[int, int]] | None = None
-        self._lowered: str | None = None
-        self._same_offsets = False
-        self._has: dict[tuple[int, int], bool] = {}  # (id(vocabulary), sentence) -> matches
-        self._literals: dict[int, dict[int, set[int]]] = {}  # id(topic) -> id(vocabulary) -> sentences
         self._starts: list[int] = []
+        self._lowered: str | None = None
+        self._has: dict[tuple[int, int], bool] = {}  # (id(vocabulary), sentence) -> matches
+        # id(topic) -> id(vocabulary) -> (sentences with an exact string, with a literal)
+        self._scanned: dict[int, dict[int, tuple[set[int], set[int]]]] = {}
         self.title_sentences = 0
 
     @property
@@ -392,48 +451,86 @@ class _Doc:
         return self._spans
 
     @property
-    def lowered(self) -> str:
+    def lowered(self) -> str | None:
+        """The text in lower case, or None when lowering moved offsets (rare scripts): then
+        every vocabulary is searched with its full regex in the original text."""
         if self._lowered is None:
             # str.lower() turns U+0130 into "i" + combining dot; the regex engine folds it to "i"
-            self._lowered = self.text.lower().replace("i\u0307", "i")
-            self._same_offsets = len(self._lowered) == len(self.text)
-        return self._lowered
+            lowered = self.text.lower().replace("i\u0307", "i")
+            self._lowered = lowered if len(lowered) == len(self.text) else ""
+        return self._lowered or None
 
-    def _target(self, vocabulary: Vocabulary) -> tuple[re.Pattern[str], str]:
-        """The fast lower-case pattern on the lowered text when offsets agree, else the
-        case-insensitive one on the original."""
+    def scan(self, topic: Topic) -> dict[int, tuple[set[int], set[int]]]:
+        """One Aho-Corasick pass for the topic: per vocabulary, the sentences holding one of
+        its exact strings as a whole word (matches, final) and the sentences holding one of
+        its prefilter literals (candidates for its regex)."""
+        found = self._scanned.get(id(topic))
+        if found is not None:
+            return found
+        found = {}
+        self._scanned[id(topic)] = found
         lowered = self.lowered
-        if vocabulary.lowered is not None and self._same_offsets:
-            return vocabulary.lowered, lowered
-        return vocabulary.pattern, self.text
-
-    def literal_sentences(self, topic: Topic) -> dict[int, set[int]]:
-        """For each vocabulary of the topic (by id), the sentences holding one of its literals:
-        one Aho-Corasick pass over the text, shared by all rules of the topic."""
-        found = self._literals.get(id(topic))
-        if found is None:
-            found = {}
-            hits = topic.automaton.iter(self.lowered) if topic.automaton is not None else iter(())
-            first = next(hits, None)
-            if first is not None:
-                self.spans  # noqa: B018 - split only once some literal occurs
-                starts, locate = self._starts, bisect.bisect_right
-                for end, (length, owners) in itertools.chain((first,), hits):
-                    i = locate(starts, end - length + 1) - 1
-                    if i >= 0:
-                        for owner in owners:
-                            found.setdefault(owner, set()).add(i)
-            self._literals[id(topic)] = found
+        if topic.automaton is None or lowered is None:
+            return found
+        size = len(lowered)
+        words: list[tuple[int, int, tuple[int, ...]]] = []
+        literals: set[tuple[int, tuple[int, ...]]] = set()
+        automaton, values = topic.automaton
+        for index, start, stop in automaton.find_matches_as_indexes(lowered, overlapping=True):
+            exact, literal = values[index]
+            if literal:
+                literals.add((start, literal))
+            if exact:
+                # [\w-] on neither side, as the regex's (?<![\w-]) and (?![\w-]) demand.
+                # Most hits fail here ("use" in "house"), before any sentence lookup.
+                if start:
+                    c = lowered[start - 1]
+                    if c.isalnum() or c == "_" or c == "-":
+                        continue
+                if stop < size:
+                    c = lowered[stop]
+                    if c.isalnum() or c == "_" or c == "-":
+                        continue
+                words.append((start, stop, exact))
+        if not words and not literals:
+            return found  # no sentence splitting needed
+        spans, starts, locate = self.spans, self._starts, bisect.bisect_right
+        for start, stop, exact in words:
+            i = locate(starts, start) - 1
+            if i >= 0 and stop <= spans[i][1]:
+                for vid in exact:
+                    entry = found.get(vid)
+                    if entry is None:
+                        entry = found[vid] = (set(), set())
+                    entry[0].add(i)
+        for i, literal in {(locate(starts, start) - 1, literal) for start, literal in literals}:
+            if i >= 0:
+                for vid in literal:
+                    entry = found.get(vid)
+                    if entry is None:
+                        entry = found[vid] = (set(), set())
+                    entry[1].add(i)
         return found
 
     def sentences_matching(self, topic: Topic, vocabulary: Vocabulary) -> set[int]:
-        if id(vocabulary) in topic.prefiltered:
-            candidates = self.literal_sentences(topic).get(id(vocabulary))
-            if not candidates:
-                return set()
-            return {i for i in candidates if self.sentence_has(topic, vocabulary, i)}
+        if self.lowered is None:
+            return self._regex_sentences(vocabulary.pattern, self.text)
+        exact, candidates = self.scan(topic).get(id(vocabulary), ((), ()))
+        found = set(exact)
+        if vocabulary.rest is not None:
+            if vocabulary.literals is None:
+                found |= self._regex_sentences(vocabulary.rest, self._rest_text(vocabulary))
+            else:
+                found.update(
+                    i for i in candidates if i not in found and self.sentence_has(topic, vocabulary, i)
+                )
+        return found
+
+    def _rest_text(self, vocabulary: Vocabulary) -> str:
+        return (self.lowered or self.text) if vocabulary.rest_lowered else self.text
+
+    def _regex_sentences(self, pattern: re.Pattern[str], text: str) -> set[int]:
         found: set[int] = set()
-        pattern, text = self._target(vocabulary)
         spans = self.spans
         for match in pattern.finditer(text):
             i = bisect.bisect_right(self._starts, match.start()) - 1
@@ -446,15 +543,19 @@ class _Doc:
         key = (vid, i)
         known = self._has.get(key)
         if known is None:
-            literals = self._literals.get(id(topic))
-            if literals is None:
-                literals = self.literal_sentences(topic)
-            if vid in topic.prefiltered and i not in literals.get(vid, ()):
-                known = False
+            start, end = self._spans[i] if self._spans is not None else self.spans[i]
+            if self.lowered is None:
+                known = vocabulary.pattern.search(self.text, start, end) is not None
             else:
-                pattern, text = self._target(vocabulary)
-                start, end = self._spans[i] if self._spans is not None else self.spans[i]
-                known = pattern.search(text, start, end) is not None
+                entry = self.scan(topic).get(vid)
+                if entry is not None and i in entry[0]:
+                    known = True
+                elif vocabulary.rest is None or (
+                    vocabulary.literals is not None and (entry is None or i not in entry[1])
+                ):
+                    known = False  # no exact string, and none of the regex's literals
+                else:
+                    known = vocabulary.rest.search(self._rest_text(vocabulary), start, end) is not None
             self._has[key] = known
         return known
 

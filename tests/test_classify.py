@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.classify import classify, load_topics, split_sentences
+from monitor.classify import _Doc, classify, load_topics, split_sentences
 from monitor.errors import TopicError
 from tests.conftest import ROOT
 
@@ -185,3 +185,36 @@ def test_sentence_splitter_matches_its_reference_definition(text: str) -> None:
     """The fast splitter (a leading character class) cuts exactly where the plain definition
     (a look-behind on the punctuation) does."""
     assert split_sentences(text) == _reference_split(text)
+
+
+_TOKENS = [
+    *"  \n.-_,'(",
+    *["\n\n", ". ", "? ", "ü", "😀", "İ", "i\u0307", "ß", "ﬁ"],
+    *["missile", "Missiles", "rocket", "launched", "fired", "test-fired", "ICBM", "KN-23", "Hwasong-15"],
+    *["shot down", "could launch", "plans to fire", "satellite", "sale", "house", "use", "used", "app"],
+    *["sanctions", "Sanctioned", "asset freeze", "U.S.", "UN", "un", "EU", "Treasury", "blacklisted"],
+    *["oil", "imports", "ban", "Russia", "Iran", "North Korea", "new", "on", "lifted", "ракету", "Raketen"],
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_TOKENS), max_size=60).map("".join),
+    st.lists(st.sampled_from(_TOKENS), max_size=8),
+)
+def test_fast_matching_agrees_with_the_vocabulary_regexes(text: str, title_tokens: list[str]) -> None:
+    """The literal automaton, word-boundary checks and prefilters are an optimisation: every
+    vocabulary must match exactly the sentences its plain case-insensitive regex matches."""
+    doc = _Doc("".join(title_tokens), text)
+    for topic in TOPICS:
+        for name, vocabulary in topic.terms.items():
+            expected = {
+                i
+                for i, (start, end) in enumerate(doc.spans)
+                if vocabulary.pattern.search(doc.text, start, end)
+            }
+            assert doc.sentences_matching(topic, vocabulary) == expected, (topic.name, name)
+            fresh = _Doc("".join(title_tokens), text)  # sentence_has without the cache above
+            assert {
+                i for i in range(len(fresh.spans)) if fresh.sentence_has(topic, vocabulary, i)
+            } == expected

@@ -50,12 +50,14 @@ def smtp() -> Iterator[tuple[Controller, Mailbox]]:
 
 def body_of(message: email.message.Message) -> str:
     if message.is_multipart():
-        return "\n".join(
-            str(part.get_payload(decode=True), "utf-8", "replace")
-            for part in message.walk()
-            if part.get_content_maintype() == "text"
-        )
-    return str(message.get_payload(decode=True), "utf-8", "replace")
+        return "\n".join(_decoded(part) for part in message.walk() if part.get_content_maintype() == "text")
+    return _decoded(message)
+
+
+def _decoded(part: email.message.Message) -> str:
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8", "replace")
 
 
 def flagged_feed(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -72,7 +73,7 @@ def test_topic_can_be_disabled_retuned_and_added() -> None:
         ({"Bad-Name": {}}, "topics.Bad-Name: a topic name"),
     ],
 )
-def test_bad_topic_definitions_name_the_key(override: dict, message: str) -> None:  # type: ignore[type-arg]
+def test_bad_topic_definitions_name_the_key(override: dict[str, Any], message: str) -> None:
     with pytest.raises(TopicError) as info:
         load_topics(override)
     assert any(p.startswith(message) for p in info.value.problems), info.value.problems

@@ -93,7 +93,7 @@ def test_new_topic_in_config_flags_stories_through_poll_and_reclassify(
     site.routes["/feed.xml"] = Response(
         rss([story(1, site, title="Nuclear test detected", text=nuke), story(2, site)])
     )
-    topic = {
+    topic: dict[str, object] = {
         "label": "Nuclear test",
         "terms": {"nuclear": ["nuclear tests?", "nuclear detonation"], "did": ["conducted", "detected"]},
         "rules": [{"name": "test_event", "all": ["nuclear", "did"], "weight": 3}],

@@ -117,12 +117,21 @@ NOT_LAUNCHES = [
     ("SpaceX launches 23 Starlink satellites on Falcon 9 rocket", ""),
     ("Apple launches new iPhone with faster chip", ""),
     ("Trump calls Kim 'Rocket Man' in UN speech", ""),
+    ("A missile could be fired from the site next week, officials say", ""),
+    (
+        "Trägerrakete verfehlt die Umlaufbahn",
+        "Der Raketenstart des privaten Anbieters ist fehlgeschlagen, der Satellit ging verloren.",
+    ),
 ]
 SANCTIONS = [
     ("Treasury blacklisted three shipping firms for evading sanctions on Iran", ""),
     ("EU agrees asset freeze on Russian oligarchs in new sanctions package", ""),
     ("UN Security Council tightens North Korea sanctions after launch", ""),
     ("G7 moves to ban Russian oil imports", "The ban on Russian crude takes effect next month."),
+    (
+        "Superyacht reportedly owned by Russian oligarch is seized in Fiji",
+        "Officials said the vessel belongs to a Kremlin-linked billionaire.",
+    ),
 ]
 NOT_SANCTIONS = [
     (

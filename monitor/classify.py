@@ -21,6 +21,7 @@ import math
 import re
 
 # CPython's own regex parser (Python >= 3.11), used only to derive prefilter literals.
+import re._casefix as _casefix
 import re._constants as _c
 import re._parser as _parser
 from dataclasses import dataclass
@@ -74,6 +75,32 @@ class Vocabulary:
     literals: tuple[str, ...] | None
 
 
+def _equivalents() -> dict[int, str]:
+    """Lower-case letters that IGNORECASE treats as one ("σ" and "ς", "s" and "ſ", "µ" and
+    "μ" ...), each mapped to one representative of its group."""
+    groups: list[set[int]] = []
+    for code, others in _casefix._EXTRA_CASES.items():
+        group = {code, *others}
+        for other in [g for g in groups if g & group]:
+            group |= other
+            groups.remove(other)
+        groups.append(group)
+    return {c: chr(min(group)) for group in groups for c in group if c != min(group)}
+
+
+_EQUIVALENT = _equivalents()
+_NEEDS_EQUIVALENT = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_EQUIVALENT)) + "]")
+
+
+def _fold(text: str) -> str:
+    """Lower case as the regex engine's IGNORECASE sees it. str.lower() turns "İ" into "i" and a
+    combining dot (the engine: "i"), and keeps letters apart that the engine treats as one."""
+    lowered = text.lower().replace("i\u0307", "i")
+    if _NEEDS_EQUIVALENT.search(lowered):  # rare: a C-speed scan decides
+        lowered = lowered.translate(_EQUIVALENT)
+    return lowered
+
+
 def _lower_pattern(pattern: str) -> str | None:
     """The pattern with its literals in lower case (escapes kept), or None if that could change
     its meaning (case-sensitive groups, named escapes)."""
@@ -85,7 +112,7 @@ def _lower_pattern(pattern: str) -> str | None:
             out.append(pattern[i : i + 2])
             i += 2
         else:
-            out.append(pattern[i].lower())
+            out.append(_fold(pattern[i]))
             i += 1
     return "".join(out)
 
@@ -108,7 +135,7 @@ def _required_literals(items: Any) -> set[str] | None:
         if op is _c.LITERAL:
             run += chr(av)
             continue
-        consider({run.lower()} if run else None)
+        consider({_fold(run)} if run else None)
         run = ""
         if op is _c.SUBPATTERN:
             consider(_required_literals(av[3]))
@@ -118,7 +145,7 @@ def _required_literals(items: Any) -> set[str] | None:
                 consider(set().union(*alternatives))  # type: ignore[arg-type]
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1:
             consider(_required_literals(av[2]))
-    consider({run.lower()} if run else None)
+    consider({_fold(run)} if run else None)
     return best
 
 
@@ -455,8 +482,7 @@ class _Doc:
         """The text in lower case, or None when lowering moved offsets (rare scripts): then
         every vocabulary is searched with its full regex in the original text."""
         if self._lowered is None:
-            # str.lower() turns U+0130 into "i" + combining dot; the regex engine folds it to "i"
-            lowered = self.text.lower().replace("i\u0307", "i")
+            lowered = _fold(self.text)
             self._lowered = lowered if len(lowered) == len(self.text) else ""
         return self._lowered or None
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.classify import _Doc, classify, load_topics, split_sentences
+from monitor.classify import _Doc, classify, compile_topic, load_topics, split_sentences
 from monitor.errors import TopicError
 from tests.conftest import ROOT
 
@@ -204,7 +204,30 @@ _TOKENS = [
     *["shot down", "could launch", "plans to fire", "satellite", "sale", "house", "use", "used", "app"],
     *["sanctions", "Sanctioned", "asset freeze", "U.S.", "UN", "un", "EU", "Treasury", "blacklisted"],
     *["oil", "imports", "ban", "Russia", "Iran", "North Korea", "new", "on", "lifted", "ракету", "Raketen"],
+    *[
+        "İstanbul",
+        "ISTANBUL",
+        "ıstanbul",
+        "ΠΥΡΑΥΛΟΣ",
+        "πύραυλος",
+        "πυραυλοσ",
+        "Straße",
+        "STRASSE",
+        "ſanctions",
+    ],
 ]
+# A user's topic with letters that lower() and the regex engine's IGNORECASE treat differently.
+_EXOTIC = compile_topic(
+    "exotic",
+    {
+        "terms": {
+            "places": ["İstanbul", "(?-i:UN) envoy", "stra(?:ß|ss)e"],
+            "greek": ["πύραυλο[ςσι]", "ΠΥΡΑΥΛΟΣ"],
+            "words": ["sanctions?", "ab\\w+"],
+        },
+        "rules": [{"all": ["places", "greek", "words"]}],
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -216,7 +239,7 @@ def test_fast_matching_agrees_with_the_vocabulary_regexes(text: str, title_token
     """The literal automaton, word-boundary checks and prefilters are an optimisation: every
     vocabulary must match exactly the sentences its plain case-insensitive regex matches."""
     doc = _Doc("".join(title_tokens), text)
-    for topic in TOPICS:
+    for topic in (*TOPICS, _EXOTIC):
         for name, vocabulary in topic.terms.items():
             expected = {
                 i

@@ -453,9 +453,10 @@ def reclassify(
     for batch in store.articles_since(since):
         changes: list[tuple[int, Verdict]] = []
         alerts: list[tuple[int, str]] = []
+        stored = store.verdicts(row["id"] for row in batch)
         for row in batch:
             seen += 1
-            before = {v.topic: v for v in store.verdicts(row["id"])}
+            before = {v.topic: v for v in stored.get(row["id"], ())}
             new_flags = []
             for verdict in classify(row["title"] or "", row["text"] or "", topics):
                 old = before.get(verdict.topic)

@@ -411,6 +411,7 @@ class Store:
 
     def _alerts(self, where: str, params: list[Any]) -> list[Alert]:
         rows = self.db.execute(f"{self._ALERT_SELECT} WHERE {where}", params).fetchall()
+        verdicts = self.verdicts(r[1] for r in rows)
         return [
             Alert(
                 id=r[0],
@@ -421,7 +422,7 @@ class Store:
                 url=r[5],
                 published_at=parse_iso(r[6]),
                 feed_name=r[7],
-                matches=self.verdicts(r[1]),
+                matches=verdicts.get(r[1], ()),
                 created_at=parse_iso(r[8]),
             )
             for r in rows
@@ -441,6 +442,7 @@ class Store:
                JOIN feeds f ON f.id = a.feed
                WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) ORDER BY a.id"""
         ).fetchall()
+        verdicts = self.verdicts(r[0] for r in rows)
         return [
             Alert(
                 id=0,
@@ -450,7 +452,7 @@ class Store:
                 url=r[2],
                 published_at=parse_iso(r[3]),
                 feed_name=r[4],
-                matches=self.verdicts(r[0]),
+                matches=verdicts.get(r[0], ()),
             )
             for r in rows
         ]
@@ -500,21 +502,30 @@ class Store:
             )
         return int(cursor.rowcount)
 
-    def verdicts(self, article_id: int) -> tuple[Verdict, ...]:
-        rows = self.db.execute(
-            "SELECT topic, score, evidence, topic_version FROM matches WHERE article = ? ORDER BY score DESC",
-            [article_id],
-        ).fetchall()
-        return tuple(
-            Verdict(
-                topic=t,
-                score=s,
-                flagged=True,
-                evidence=tuple(json.loads(e or "[]")),
-                version=v or "",
+    def verdicts(self, article_ids: Iterable[int]) -> dict[int, tuple[Verdict, ...]]:
+        """The stored matches of many articles, strongest first: one query per 400 articles
+        rather than one per article."""
+        found: dict[int, list[Verdict]] = {}
+        ids = sorted(set(article_ids))
+        for i in range(0, len(ids), 400):
+            chunk = ids[i : i + 400]
+            marks = ",".join("?" * len(chunk))
+            columns = "article, topic, score, evidence, topic_version"
+            rows = self.db.execute(
+                f"SELECT {columns} FROM matches WHERE article IN ({marks})"  # noqa: S608
+                " ORDER BY article, score DESC",
+                chunk,
             )
-            for t, s, e, v in rows
-        )
+            for article, topic, score, evidence, version in rows:
+                verdict = Verdict(
+                    topic=topic,
+                    score=score,
+                    flagged=True,
+                    evidence=tuple(json.loads(evidence or "[]")),
+                    version=version or "",
+                )
+                found.setdefault(article, []).append(verdict)
+        return {article: tuple(verdicts) for article, verdicts in found.items()}
 
     def mark_sent(self, alert_ids: Iterable[int], now: datetime) -> None:
         with self.transaction():

@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(BIN)/monitor demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_classify.py
-	$(BIN)/python benchmarks/bench_poll.py 200 10
+	$(BIN)/python -m benchmarks.bench_classify
+	$(BIN)/python -m benchmarks.bench_poll 200 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

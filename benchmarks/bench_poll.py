@@ -20,7 +20,7 @@ from html import escape
 from pathlib import Path
 
 from monitor.config import Settings
-from monitor.pipeline import poll_once, prepare
+from monitor.service import poll_once, prepare
 from monitor.store import Store
 from tests.loopback import Response, Site
 

@@ -1,4 +1,5 @@
-"""The long-running daemon: APScheduler 3 drives one job per feed on the asyncio loop.
+"""The long-running daemon: scheduling and signals only. APScheduler 3 drives one job per feed
+on the asyncio loop; the work itself is the service's.
 
 The database is the source of truth for when a feed is next due (``feeds.next_poll_at``,
 which includes backoff): on start every feed is scheduled at its stored time, and after
@@ -18,10 +19,10 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .config import Feed
-from .fetch import Fetcher
-from .pipeline import Pipeline, Runtime, utcnow
-from .store import Store
+from .clock import utcnow
+from .records import Feed
+from .service import Runtime, Service
+from .store.ports import MonitorStore
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +33,28 @@ SHUTDOWN_GRACE = 5.0
 
 class Daemon:
     def __init__(
-        self, runtime: Runtime, store: Store, *, delivery_interval: float = DELIVERY_INTERVAL
+        self, runtime: Runtime, store: MonitorStore, *, delivery_interval: float = DELIVERY_INTERVAL
     ) -> None:
         self.runtime = runtime
         self.store = store
         self.delivery_interval = delivery_interval
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
-        self._pipeline: Pipeline | None = None
+        self._service: Service | None = None
 
     def stop(self) -> None:
         self._stop.set()
 
     async def _poll_job(self, feed: Feed) -> None:
-        assert self._pipeline is not None and self._scheduler is not None
-        state = await self._pipeline.db(self.store.feed_state, feed.name)
+        assert self._service is not None and self._scheduler is not None
+        poller = self._service.poller
+        state = await poller.feed_state(feed.name)
         now = utcnow()
         if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack()):
             self._reschedule(feed, state.next_poll_at)  # backing off, or polled by another worker
             return
-        await self._pipeline.poll_feed(feed)
-        state = await self._pipeline.db(self.store.feed_state, feed.name)
+        await poller.poll_feed(feed)
+        state = await poller.feed_state(feed.name)
         if state and state.next_poll_at:
             self._reschedule(feed, state.next_poll_at)
         await self._deliver()
@@ -72,9 +74,8 @@ class Daemon:
             job.modify(next_run_time=when)
 
     async def _deliver(self) -> None:
-        assert self._pipeline is not None
-        if self.runtime.channels:
-            await self._pipeline.deliver()
+        assert self._service is not None
+        await self._service.deliverer.sweep()
 
     async def run(self) -> None:
         """Run until stop() or SIGTERM/SIGINT; then cancel polls in flight and close cleanly."""
@@ -82,8 +83,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         settings = self.runtime.settings
-        async with Fetcher(settings.fetch) as fetcher:
-            self._pipeline = pipeline = Pipeline(self.runtime, self.store, fetcher)
+        async with Service(self.runtime, self.store) as service:
+            self._service = service
             scheduler = AsyncIOScheduler(
                 event_loop=loop,
                 timezone=UTC,
@@ -92,7 +93,7 @@ class Daemon:
             )
             self._scheduler = scheduler
             try:
-                states = await pipeline.sync_feeds()
+                states = await service.poller.sync_feeds()
                 now = utcnow()
                 for feed in self.runtime.feeds:
                     state = states[feed.name]
@@ -126,7 +127,7 @@ class Daemon:
             finally:
                 scheduler.shutdown(wait=False)  # cancels running job tasks
                 await _drain(SHUTDOWN_GRACE)
-                pipeline.close()  # waits for a transaction in progress: never half-written
+                service.executor.close()  # waits for a transaction in progress: never half-written
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
         log.info("monitor stopped")

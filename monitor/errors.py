@@ -6,7 +6,9 @@
     ├── FetchError           a request failed; carries the URL
     │   ├── BlockedAddressError   refused: private/loopback/reserved target or bad scheme
     │   ├── ResponseTooLargeError the body exceeded its byte cap
-    │   └── DeadlineError         the whole-request deadline passed
+    │   ├── DeadlineError         the whole-request deadline passed
+    │   ├── RedirectLimitError    more redirects than fetch.max_redirects
+    │   └── InvalidURLError       a link that cannot be requested
     ├── StoreError           the database cannot be opened or is corrupt
     └── DeliveryError        a notification channel is unusable
 
@@ -53,6 +55,14 @@ class ResponseTooLargeError(FetchError):
 
 class DeadlineError(FetchError):
     """The whole-request deadline passed (slow drip, hanging server)."""
+
+
+class RedirectLimitError(FetchError):
+    """More redirects than ``fetch.max_redirects``."""
+
+
+class InvalidURLError(FetchError):
+    """A URL that cannot be requested (unparseable host, bad port, bad encoding)."""
 
 
 class StoreError(MonitorError):

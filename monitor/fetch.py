@@ -27,8 +27,15 @@ import httpcore
 import httpx
 
 from .config import FetchSettings
-from .errors import BlockedAddressError, DeadlineError, FetchError, ResponseTooLargeError
-from .records import FetchResult
+from .errors import (
+    BlockedAddressError,
+    DeadlineError,
+    FetchError,
+    InvalidURLError,
+    RedirectLimitError,
+    ResponseTooLargeError,
+)
+from .records import FeedErrorKind, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,24 @@ def check_scheme(url: str) -> None:
         raise BlockedAddressError(f"refused scheme {scheme or '(none)'!r}: only http(s)", url=url)
 
 
+async def public_addresses(host: str, port: int) -> list[str]:
+    """Resolve ``host`` and return its addresses, or raise BlockedAddressError if any of them is
+    not public (a name that resolves to one public and one private address is refused)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if address_is_blocked(ip):
+            raise BlockedAddressError(f"refused {host}: resolves to non-public address {ip}", url=host)
+    if not addresses:
+        raise httpcore.ConnectError(f"cannot resolve {host}")
+    return addresses
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host, refuses blocked addresses, then connects to the checked address."""
 
@@ -79,18 +104,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        for address in addresses:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-            if address_is_blocked(ip):
-                raise BlockedAddressError(f"refused {host}: resolves to non-public address {ip}", url=host)
-        if not addresses:
-            raise httpcore.ConnectError(f"cannot resolve {host}")
+        addresses = await public_addresses(host, port)
         return await self._inner.connect_tcp(
             addresses[0],
             port,
@@ -104,6 +118,26 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """The guard in front of an injected transport (the test seam): every request's host is
+    resolved and checked before the inner transport sees it. The default transport is guarded
+    at the socket instead, which also pins the dialled address to the checked one."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        try:
+            await public_addresses(url.host, url.port or (443 if url.scheme == "https" else 80))
+        except httpcore.ConnectError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from None
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """The inner transport belongs to the trusted client, which closes it."""
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -127,6 +161,9 @@ class Fetcher:
     """Owns the HTTP clients. Use as an async context manager; share one across all polls."""
 
     def __init__(self, settings: FetchSettings, *, transport: httpx.AsyncBaseTransport | None = None):
+        """``transport`` replaces the network (tests serve a loopback site through it). It never
+        switches the address guard off: links and redirects still go through the guard, which
+        only ``fetch.allow_private_addresses`` disables."""
         self.settings = settings
         limits = httpx.Limits(max_connections=settings.concurrency * 2, max_keepalive_connections=64)
         timeout = httpx.Timeout(settings.timeout)
@@ -139,13 +176,18 @@ class Fetcher:
         self._trusted = httpx.AsyncClient(
             transport=transport or httpx.AsyncHTTPTransport(limits=limits), **common
         )
-        if settings.allow_private_addresses or transport is not None:
+        guarded: httpx.AsyncBaseTransport
+        if settings.allow_private_addresses:
             self._guarded = self._trusted
+            return
+        if transport is not None:
+            guarded = GuardedTransport(transport)
         else:
-            guarded = httpx.AsyncHTTPTransport(limits=limits)
-            pool = guarded._pool  # httpx exposes no public hook for the network backend
+            default = httpx.AsyncHTTPTransport(limits=limits)
+            pool = default._pool  # httpx exposes no public hook for the network backend
             pool._network_backend = GuardedBackend(pool._network_backend)
-            self._guarded = httpx.AsyncClient(transport=guarded, **common)
+            guarded = default
+        self._guarded = httpx.AsyncClient(transport=guarded, **common)
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -188,6 +230,7 @@ class Fetcher:
             final_url=error.url,
             status=None,
             error=str(error),
+            error_kind=error_kind(error),
             elapsed=time.monotonic() - started,
         )
 
@@ -204,7 +247,7 @@ class Fetcher:
                     if resp.status_code in _REDIRECTS and location:
                         hops += 1
                         if hops > self.settings.max_redirects:
-                            raise FetchError(
+                            raise RedirectLimitError(
                                 f"more than {self.settings.max_redirects} redirects", url=current
                             )
                         permanent = permanent and resp.status_code in _PERMANENT
@@ -214,6 +257,7 @@ class Fetcher:
                     if resp.status_code != 304:
                         content = await _read_capped(resp, cap, current)
                     status = resp.status_code
+                    ok = 200 <= status < 300 or status == 304
                     return FetchResult(
                         url=url,
                         final_url=current,
@@ -226,7 +270,8 @@ class Fetcher:
                         retry_after=parse_retry_after(resp.headers.get("Retry-After"))
                         if status in (429, 503)
                         else None,
-                        error=None if 200 <= status < 300 or status == 304 else f"HTTP {status}",
+                        error=None if ok else f"HTTP {status}",
+                        error_kind=None if ok else FeedErrorKind.HTTP_STATUS,
                         elapsed=time.monotonic() - started,
                     )
             except BlockedAddressError as exc:  # raised by GuardedBackend, passes through httpx
@@ -236,7 +281,7 @@ class Fetcher:
             except httpx.HTTPError as exc:
                 raise FetchError(_describe(exc), url=current) from None
             except (httpx.InvalidURL, UnicodeError, ValueError) as exc:  # not HTTPError subclasses
-                raise FetchError(f"invalid URL: {exc}", url=current) from None
+                raise InvalidURLError(f"invalid URL: {exc}", url=current) from None
 
 
 async def _read_capped(resp: httpx.Response, cap: int, url: str) -> bytes:
@@ -251,6 +296,23 @@ async def _read_capped(resp: httpx.Response, cap: int, url: str) -> bytes:
             raise ResponseTooLargeError(f"response exceeds cap of {cap} bytes", url=url)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+_KINDS: tuple[tuple[type[FetchError], FeedErrorKind], ...] = (
+    (BlockedAddressError, FeedErrorKind.BLOCKED),
+    (DeadlineError, FeedErrorKind.TIMEOUT),
+    (ResponseTooLargeError, FeedErrorKind.TOO_LARGE),
+    (RedirectLimitError, FeedErrorKind.REDIRECTS),
+    (InvalidURLError, FeedErrorKind.INVALID_URL),
+)
+
+
+def error_kind(error: FetchError) -> FeedErrorKind:
+    """The status label of a fetch failure; anything unnamed is a connection problem."""
+    for cls, kind in _KINDS:
+        if isinstance(error, cls):
+            return kind
+    return FeedErrorKind.CONNECTION
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -1,9 +1,63 @@
-"""Immutable records passed between stages. Stages take and return these, never loose dicts."""
+"""Immutable records passed between stages, and the statuses they carry.
+
+Stages take and return these, never loose dicts. Statuses are enums whose values are what the
+database stores (``articles.extraction_status``, ``feeds.last_error_kind``, ``alerts.status``);
+the human-readable specifics go in a separate detail field, so a status can be grouped, counted
+and exported as a label.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+
+class ExtractionStatus(StrEnum):
+    """Why an article has (or lacks) its page's main text; ``articles.extraction_status``."""
+
+    OK = "ok"
+    NO_LINK = "no_link"  # the feed entry has no usable link
+    FETCH_FAILED = "fetch_failed"  # detail: the fetch error
+    EMPTY_PAGE = "empty_page"
+    NO_MAIN_TEXT = "no_main_text"
+    TOO_SHORT = "too_short"  # detail: "95 chars" (a teaser, paywall or cookie wall)
+    EXTRACTION_FAILED = "extraction_failed"  # detail: the exception type
+    TIMED_OUT = "timed_out"  # detail: the budget, "30s"
+    INTERRUPTED = "interrupted"  # its worker was stopped (shutdown)
+
+
+class FeedErrorKind(StrEnum):
+    """What went wrong with a feed's last poll; ``feeds.last_error_kind``."""
+
+    HTTP_STATUS = "http_status"  # the server answered with an error status
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    BLOCKED = "blocked"  # a refused address or scheme
+    CONNECTION = "connection"  # DNS, refused connection, TLS, protocol error
+    REDIRECTS = "redirects"  # too many redirects
+    INVALID_URL = "invalid_url"
+    NOT_A_FEED = "not_a_feed"
+    ILL_FORMED = "ill_formed"  # feedparser's bozo; the feed may still have yielded entries
+    ENTITIES_REMOVED = "entities_removed"  # DOCTYPE entity declarations were refused
+    INTERNAL = "internal"  # a bug in monitor, logged with its traceback
+
+
+class AlertStatus(StrEnum):
+    """An outbox row's delivery state; ``alerts.status``."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Feed:
+    """A configured feed after OPML expansion and defaults: what gets polled."""
+
+    name: str
+    url: str
+    interval: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,7 +75,7 @@ class FeedState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchResult:
-    """Outcome of one HTTP request. A failure is data: ``error`` is set, ``status`` may be None."""
+    """Outcome of one HTTP request. A failure is data: ``error`` and ``error_kind`` are set."""
 
     url: str
     final_url: str
@@ -33,6 +87,7 @@ class FetchResult:
     permanent_redirect: str | None = None
     retry_after: float | None = None
     error: str | None = None
+    error_kind: FeedErrorKind | None = None
     elapsed: float = 0.0
 
     @property
@@ -59,23 +114,30 @@ class Entry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParsedFeed:
-    """Entries recovered from a feed's bytes; ``error`` is set for a bozo or unusable feed."""
+    """Entries recovered from a feed's bytes; ``error`` (and its kind) for a bozo or unusable feed."""
 
     title: str | None
     entries: tuple[Entry, ...]
     error: str | None = None
+    error_kind: FeedErrorKind | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Extracted:
-    """Main text and metadata of an article page; ``status`` is ``ok`` or why it is missing."""
+    """Main text and metadata of an article page; ``status`` says why text is missing."""
 
-    status: str
+    status: ExtractionStatus
+    detail: str | None = None
     text: str = ""
     title: str | None = None
     author: str | None = None
     published_at: datetime | None = None
     language: str | None = None
+
+    @property
+    def description(self) -> str:
+        """``status: detail`` for a log line or a terminal."""
+        return f"{self.status}: {self.detail}" if self.detail else str(self.status)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,12 +166,49 @@ class Article:
     language: str | None
     published_at: datetime | None
     discovered_at: datetime
-    extraction_status: str
+    extraction_status: ExtractionStatus
+    extraction_detail: str | None = None
     verdicts: tuple[Verdict, ...] = field(default=())
 
     @property
     def flagged(self) -> tuple[Verdict, ...]:
         return tuple(v for v in self.verdicts if v.flagged)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewArticle:
+    """An article a poll found, with the channels it is to be alerted on (possibly none)."""
+
+    article: Article
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validators:
+    """A feed response's conditional-GET validators."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollOutcome:
+    """Everything one feed poll changes, committed by the store in one transaction.
+
+    ``validators`` None keeps the stored ones (a failure or a 304 must not drop them: the next
+    poll would fetch and process the whole feed again)."""
+
+    feed_id: int
+    polled_at: datetime
+    status: int | None
+    next_poll_at: datetime
+    consecutive_errors: int
+    error: str | None = None
+    error_kind: FeedErrorKind | None = None
+    validators: Validators | None = None
+    new_url: str | None = None
+    title: str | None = None
+    articles: tuple[NewArticle, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +225,35 @@ class Alert:
     matches: tuple[Verdict, ...]
     attempts: int = 0
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertListing:
+    """One outbox row for review (``monitor alerts``): the channel's name, never its URL."""
+
+    id: int
+    created_at: str
+    channel: str
+    status: AlertStatus
+    attempts: int
+    sent_at: str | None
+    next_attempt_at: str | None
+    last_error: str | None
+    title: str | None
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredArticle:
+    """An article as read back for re-scoring."""
+
+    id: int
+    title: str
+    text: str
+    url: str | None
+    published_at: datetime | None
+    discovered_at: datetime | None
+    feed_name: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,4 +276,5 @@ class PollReport:
     flagged: int
     duration: float
     error: str | None = None
+    error_kind: FeedErrorKind | None = None
     not_modified: bool = False

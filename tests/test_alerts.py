@@ -10,7 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from monitor.config import load_settings
-from monitor.fetch import Fetcher
-from monitor.pipeline import Pipeline, Runtime, prepare
+from monitor.notify import Deliverer
+from monitor.service import Runtime, prepare
 from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
 from tests.loopback import Response, Site, rss, story
@@ -78,21 +78,26 @@ def hook_config(tmp_path: Path, site: Site, receiver: Receiver, **extra: Any) ->
     )
 
 
+def deliverer(runtime: Runtime, store: Store, clock: Callable[[], datetime]) -> Deliverer:
+    """The daemon's outbox sweeper: no HTTP fetcher, no worker pool, just the outbox and channels."""
+    alerts = runtime.settings.alerts
+    return Deliverer(
+        store,
+        runtime.channels,
+        max_attempts=alerts.max_attempts,
+        burst_limit=alerts.burst_limit,
+        topic_labels=runtime.topic_labels,
+        clock=clock,
+    )
+
+
 def deliver_at(runtime: Runtime, when: datetime) -> list[Any]:
     """A delivery sweep as the daemon runs it, with the clock at ``when``; a fresh store each
     time, as after a restart."""
     store = Store(runtime.settings.database)
 
-    async def go() -> list[Any]:
-        async with Fetcher(runtime.settings.fetch) as fetcher:
-            pipeline = Pipeline(runtime, store, fetcher, clock=lambda: when)
-            try:
-                return await pipeline.deliver()
-            finally:
-                pipeline.close()
-
     try:
-        return asyncio.run(go())
+        return asyncio.run(deliverer(runtime, store, lambda: when).sweep())
     finally:
         store.close()
 
@@ -380,12 +385,8 @@ def test_concurrent_delivery_sweeps_never_send_twice(tmp_path: Path, site: Site,
     later = datetime.now(UTC) + timedelta(minutes=5)
 
     async def two_sweeps() -> None:
-        async with Fetcher(runtime.settings.fetch) as fetcher:
-            pipeline = Pipeline(runtime, store, fetcher, clock=lambda: later)
-            try:
-                await asyncio.gather(pipeline.deliver(), pipeline.deliver())
-            finally:
-                pipeline.close()
+        sweeper = deliverer(runtime, store, lambda: later)
+        await asyncio.gather(sweeper.sweep(), sweeper.sweep())
 
     try:
         asyncio.run(two_sweeps())

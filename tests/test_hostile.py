@@ -23,8 +23,8 @@ import pytest
 from monitor.config import FetchSettings, load_settings
 from monitor.errors import BlockedAddressError
 from monitor.fetch import Fetcher, GuardedBackend, address_is_blocked
-from monitor.parse import parse_feed
-from monitor.pipeline import poll_once, prepare
+from monitor.service import poll_once, prepare
+from monitor.stages.parse import parse_feed
 from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, write_config
 from tests.loopback import Response, Site, rss, story
@@ -190,8 +190,14 @@ def test_an_unparseable_link_costs_one_article_not_the_feed(tmp_path: Path, site
     )
     report = poll(write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}]))[0]
     assert report.error is None and report.new == 2
-    status = dict(rows(tmp_path / "monitor.db", "SELECT guid, extraction_status FROM articles"))
-    assert status["urn:odd"].startswith("fetch failed: invalid URL") and status["urn:test:1"] == "ok"
+    status = {
+        guid: (kind, detail)
+        for guid, kind, detail in rows(
+            tmp_path / "monitor.db", "SELECT guid, extraction_status, extraction_detail FROM articles"
+        )
+    }
+    assert status["urn:odd"][0] == "fetch_failed" and status["urn:odd"][1].startswith("invalid URL")
+    assert status["urn:test:1"] == ("ok", None)
 
 
 def test_redirect_into_the_internal_network_is_refused(site: Site) -> None:
@@ -356,8 +362,11 @@ def test_pathological_page_is_stopped_at_its_time_budget(tmp_path: Path, site: S
         fetch={"max_page_bytes": "10MB"},
     )
     poll(cfg)  # one worker: without the kill, the second page would queue behind the first
-    status = dict(rows(tmp_path / "monitor.db", "SELECT guid, extraction_status FROM articles"))
-    assert status == {"urn:slow": "extraction exceeded 0.3s", "urn:test:1": "ok"}
+    status = rows(
+        tmp_path / "monitor.db",
+        "SELECT guid, extraction_status, extraction_detail FROM articles ORDER BY guid",
+    )
+    assert status == [("urn:slow", "timed_out", "0.3s"), ("urn:test:1", "ok", None)]
 
 
 @pytest.mark.slow

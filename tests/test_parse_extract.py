@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.extract import extract_article
-from monitor.parse import html_to_text, parse_feed
+from monitor.stages.extract import extract_article
+from monitor.stages.parse import html_to_text, parse_feed
 
 
 def test_atom_with_relative_links_and_html_summary() -> None:

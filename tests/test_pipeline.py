@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from monitor.config import load_settings
-from monitor.pipeline import next_poll_time, poll_once, prepare
 from monitor.records import PollReport
+from monitor.service import next_poll_time, poll_once, prepare
 from monitor.store import Store
 from tests.conftest import write_config
 from tests.loopback import FILLER, Response, Site, article_page, rss, story
@@ -98,8 +98,8 @@ def test_entries_without_guid_or_link_get_stable_identity(tmp_path: Path, site: 
     cfg = one_feed(tmp_path, site)
     assert poll(cfg)[0].new == 1
     assert poll(cfg)[0].new == 0
-    status = rows(tmp_path / "monitor.db", "SELECT extraction_status, text FROM articles")
-    assert status == [("no link in feed entry", "text one")]
+    status = rows(tmp_path / "monitor.db", "SELECT extraction_status, extraction_detail, text FROM articles")
+    assert status == [("no_link", None, "text one")]
 
 
 def test_same_article_in_two_feeds_is_fetched_and_stored_once(tmp_path: Path, site: Site) -> None:
@@ -194,11 +194,14 @@ def test_extraction_falls_back_to_summary_and_records_why(tmp_path: Path, site: 
     poll(one_feed(tmp_path, site))
     got = dict(
         (r[0], r[1:])
-        for r in rows(tmp_path / "monitor.db", "SELECT guid, extraction_status, text FROM articles")
+        for r in rows(
+            tmp_path / "monitor.db", "SELECT guid, extraction_status, extraction_detail, text FROM articles"
+        )
     )
-    assert got["urn:g1"] == ("fetch failed: HTTP 404", "Lead of story.")
-    assert got["urn:g2"][0].startswith("text too short") or got["urn:g2"][0] == "no main text found"
-    assert got["urn:g2"][1] == "Another lead."
+    assert got["urn:g1"] == ("fetch_failed", "HTTP 404", "Lead of story.")
+    status, detail, text = got["urn:g2"]
+    assert (status == "too_short" and detail.endswith(" chars")) or (status, detail) == ("no_main_text", None)
+    assert text == "Another lead."
 
 
 def test_bozo_feed_with_entries_is_processed_and_error_recorded(tmp_path: Path, site: Site) -> None:
@@ -234,8 +237,10 @@ def test_private_address_guard_refuses_article_links(tmp_path: Path, site: Site)
     cfg = one_feed(tmp_path, site, fetch={"allow_private_addresses": False})
     poll(cfg)
     assert site.hits("/feed.xml") and not site.hits("/a/1.html")
-    ((status,),) = rows(tmp_path / "monitor.db", "SELECT extraction_status FROM articles")
-    assert "non-public address 127.0.0.1" in status
+    ((status, detail),) = rows(
+        tmp_path / "monitor.db", "SELECT extraction_status, extraction_detail FROM articles"
+    )
+    assert status == "fetch_failed" and "non-public address 127.0.0.1" in detail
 
 
 def test_private_address_guard_covers_feed_redirects(tmp_path: Path, site: Site) -> None:

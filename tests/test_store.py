@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import Feed
 from monitor.errors import StoreError
+from monitor.records import Feed, PollOutcome, Validators
 from monitor.store import SCHEMA_VERSION, Store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -35,6 +35,7 @@ def test_schema_wal_and_version(tmp_path: Path) -> None:
         "text",
         "language",
         "extraction_status",
+        "extraction_detail",
     } <= columns
     conn.close()
     Store(tmp_path / "m.db").close()  # reopening migrates nothing and keeps working
@@ -56,15 +57,16 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 def test_sync_feeds_keeps_state_and_resets_on_changed_url(tmp_path: Path) -> None:
     store = Store(tmp_path / "m.db")
     [state] = store.sync_feeds([Feed(name="A", url="https://a.example/", interval=60)], NOW)
-    store.record_poll(
-        state.id,
-        now=NOW,
-        status=200,
-        error=None,
-        next_poll_at=NOW,
-        consecutive_errors=0,
-        etag='"1"',
-        new_url="https://a.example/moved",
+    store.commit_poll(
+        PollOutcome(
+            feed_id=state.id,
+            polled_at=NOW,
+            status=200,
+            next_poll_at=NOW,
+            consecutive_errors=0,
+            validators=Validators(etag='"1"'),
+            new_url="https://a.example/moved",
+        )
     )
     [same] = store.sync_feeds([Feed(name="A", url="https://a.example/", interval=60)], NOW)
     assert (same.url, same.etag) == ("https://a.example/moved", '"1"')  # redirect remembered

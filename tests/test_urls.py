@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.parse import entry_identity
-from monitor.urls import canonical_url
+from monitor.stages.parse import entry_identity
+from monitor.stages.urls import canonical_url
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 
 import feedparser
 
-from .records import Entry, ParsedFeed
+from ..records import Entry, FeedErrorKind, ParsedFeed
 from .urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -137,21 +137,28 @@ def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> 
         parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True)
     except Exception as exc:  # feedparser can raise on pathological input; a feed must not crash us
         log.warning("feedparser failed on %s: %r", url, exc)
-        return ParsedFeed(title=None, entries=(), error=f"parser crashed: {type(exc).__name__}")
+        return ParsedFeed(
+            title=None,
+            entries=(),
+            error=f"parser crashed: {type(exc).__name__}",
+            error_kind=FeedErrorKind.ILL_FORMED,
+        )
     entries: dict[str, Entry] = {}
     for raw in parsed.get("entries", []):
         entry = _entry(raw)
         if entry is not None:
             entries.setdefault(entry.identity, entry)
-    error = None
+    error, kind = None, None
     if parsed.get("bozo") and not isinstance(parsed.get("bozo_exception"), BENIGN):
         problem = parsed.get("bozo_exception")
         error = f"ill-formed feed: {type(problem).__name__}: {problem}" if problem else "ill-formed feed"
+        kind = FeedErrorKind.ILL_FORMED
     if not entries and not parsed.get("version") and error is None:
-        error = "not a feed (no RSS/Atom/RDF found)"
+        error, kind = "not a feed (no RSS/Atom/RDF found)", FeedErrorKind.NOT_A_FEED
     if defused:
         error = "DOCTYPE entity declarations removed (entity expansion and external entities are refused)" + (
             f"; {error}" if error else ""
         )
+        kind = FeedErrorKind.ENTITIES_REMOVED
     title = html_to_text(parsed.get("feed", {}).get("title") or "") or None
-    return ParsedFeed(title=title, entries=tuple(entries.values()), error=error)
+    return ParsedFeed(title=title, entries=tuple(entries.values()), error=error, error_kind=kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,13 +20,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .notify import render
-from .pipeline import poll_once, prepare
-from .records import Alert, PollReport
-from .store import Store
+import click
 
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"  # a source checkout
+from ..config import Settings, config_path, load_settings
+from ..errors import ConfigError, MonitorError
+from ..notify import plain, render
+from ..records import Alert, PollReport
+from ..service import poll_once, prepare
+from ..store import Store
+from ..store.queries import flagged_previews
+from .common import config_failure, config_option
+
+SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"  # a source checkout
 
 
 def default_seeds_dir() -> Path:
@@ -133,7 +139,7 @@ def run_demo(seeds_dir: Path, database: Path, topics: dict[str, Any] | None = No
             reports, _ = asyncio.run(poll_once(runtime, store))
             flagged = [
                 (alert, *render(alert, topic_labels=runtime.topic_labels))
-                for alert in store.flagged_previews()
+                for alert in flagged_previews(store)
             ]
             stored = store.count("articles")
         finally:
@@ -148,3 +154,42 @@ def serve_lazy(seeds: list[tuple[str, str]], now: datetime) -> Iterator[str]:
     with serve(site) as base:
         site.update(build_site(seeds, base, now))
         yield base
+
+
+@click.command()
+@config_option
+@click.option(
+    "--seeds",
+    "seeds_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Folder of seed articles (*.txt: headline, then body). Default: the bundled seeds/.",
+)
+def demo(config_file: str | None, seeds_dir: Path | None) -> None:
+    """Offline end-to-end run: serve the seed articles on loopback, poll, show what is flagged.
+
+    Uses the configuration's topics when there is a configuration file (feeds, channels and the
+    database are the demo's own)."""
+    path = config_path(config_file)
+    topics = None
+    if config_file is not None or path.exists():
+        try:
+            topics = load_settings(path).topics
+        except ConfigError as exc:
+            config_failure(exc)
+    with tempfile.TemporaryDirectory(prefix="monitor-demo-") as tmp:
+        try:
+            result = run_demo(seeds_dir or default_seeds_dir(), Path(tmp) / "demo.db", topics)
+        except (FileNotFoundError, MonitorError) as exc:
+            raise click.ClickException(str(exc)) from None
+    for r in result.reports:
+        click.echo(f"polled {r.feed}: HTTP {r.status}, {r.new} new articles, {r.flagged} flagged")
+    click.echo(f"{result.stored} articles stored, {len(result.flagged)} flagged\n")
+    for alert, title, body in result.flagged:
+        scores = ", ".join(f"{v.topic} ({v.score:.2f})" for v in alert.matches)
+        click.echo(f"FLAGGED: {plain(alert.title)}\n  topics: {scores}")
+        click.echo("  alert that would be sent:")
+        click.echo(f"    title: {title}")
+        for line in body.splitlines():
+            click.echo(f"    | {line}")
+        click.echo("")

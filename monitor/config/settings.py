@@ -10,18 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import re
-import xml.etree.ElementTree as ET
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import __version__
-from .errors import ConfigError
+from .. import __version__
+from ..errors import ConfigError
+from .units import Duration, OptionalDelay, Size
 
 log = logging.getLogger(__name__)
 
@@ -29,49 +28,7 @@ DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "MONITOR_CONFIG"
 DEFAULT_USER_AGENT = f"monitor/{__version__} (news monitor; +https://github.com/monitor-news/monitor)"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B?|B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def parse_duration(value: object, *, allow_zero: bool = False) -> float:
-    """``30s``, ``15m``, ``2h``, ``1d``, ``1w`` or a bare number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 30s, 15m, 2h or 1d, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"expected a duration such as 30s, 15m, 2h or 1d, got {value!r}")
-        seconds = float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "s").lower()]
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ValueError(f"a duration must be positive, got {value!r}")
-    return seconds
-
-
-def parse_size(value: object) -> int:
-    """``512KB``, ``10MB``, ``1GiB`` or a bare number of bytes -> bytes (KB = 1024 bytes)."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a size such as 512KB or 10MB, got {value!r}")
-    if isinstance(value, int):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ValueError(f"expected a size such as 512KB or 10MB, got {value!r}")
-        unit = (match.group(2) or "").upper()[:1]
-        size = int(float(match.group(1)) * _SIZE_UNITS[unit])
-    if size <= 0:
-        raise ValueError(f"a size must be positive, got {value!r}")
-    return size
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-OptionalDelay = Annotated[float, BeforeValidator(partial(parse_duration, allow_zero=True))]
-Size = Annotated[int, BeforeValidator(parse_size)]
 
 
 class _Model(BaseModel):
@@ -107,7 +64,7 @@ class FeedSpec(_Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        return _check_http_url(url)
+        return check_http_url(url)
 
 
 class OpmlSpec(_Model):
@@ -151,15 +108,7 @@ class Settings(_Model):
         return name
 
 
-class Feed(_Model):
-    """A feed after OPML expansion and defaults: what the pipeline polls."""
-
-    name: str
-    url: str
-    interval: float
-
-
-def _check_http_url(url: str) -> str:
+def check_http_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http(s) URL, got {url!r}")
@@ -257,60 +206,3 @@ def load_settings(path: str | Path) -> Settings:
         for f in settings.feeds
     ]
     return settings.model_copy(update={"database": database, "feeds": feeds})
-
-
-def _read_opml(path: str) -> list[tuple[str | None, str]]:
-    """(title, xmlUrl) of every feed outline in an OPML file, nested folders included."""
-    try:
-        root = ET.parse(path).getroot()  # noqa: S314 - the user's own file; expat limits entities
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
-    except ET.ParseError as exc:
-        raise ValueError(f"{path} is not valid OPML: {exc}") from None
-    out = []
-    for outline in root.iter("outline"):
-        url = outline.get("xmlUrl") or outline.get("xmlurl")
-        if url:
-            out.append((outline.get("title") or outline.get("text"), url.strip()))
-    return out
-
-
-def resolve_feeds(settings: Settings) -> list[Feed]:
-    """Expand OPML imports, apply default intervals and name feeds; names must be unique."""
-    problems: list[str] = []
-    feeds: list[Feed] = []
-    seen_names: dict[str, int] = {}
-    seen_urls: set[str] = set()
-    default = settings.schedule.default_interval
-    for i, spec in enumerate(settings.feeds):
-        if isinstance(spec, FeedSpec):
-            candidates = [(spec.name, spec.url, False)]
-        else:
-            try:
-                candidates = [(t, u, True) for t, u in _read_opml(spec.opml)]
-            except ValueError as exc:
-                problems.append(f"feeds[{i}].opml: {exc}")
-                continue
-        for name, url, from_opml in candidates:
-            try:
-                url = _check_http_url(url)
-            except ValueError as exc:
-                problems.append(f"feeds[{i}]{'.opml' if from_opml else '.url'}: {exc}")
-                continue
-            if url in seen_urls:
-                if not from_opml:
-                    problems.append(f"feeds[{i}].url: {url} is listed twice")
-                continue
-            seen_urls.add(url)
-            name = (name or "").strip() or (urlsplit(url).hostname or url)
-            if name in seen_names:
-                if not from_opml:
-                    problems.append(f"feeds[{i}].name: {name!r} is used by another feed")
-                    continue
-                seen_names[name] += 1
-                name = f"{name} ({seen_names[name]})"
-            seen_names.setdefault(name, 1)
-            feeds.append(Feed(name=name, url=url, interval=spec.interval or default))
-    if problems:
-        raise ConfigError(problems)
-    return feeds

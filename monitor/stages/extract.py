@@ -4,13 +4,12 @@ in a process pool (``extract.workers``) where one pathological page cannot stall
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import trafilatura
 
-from .records import Extracted
+from ..records import Extracted, ExtractionStatus
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def _date(value: str | None) -> datetime | None:
 def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
     """Main text plus title, author, date and language; ``status`` says why text is missing."""
     if not page:
-        return Extracted(status="empty page")
+        return Extracted(status=ExtractionStatus.EMPTY_PAGE)
     try:
         doc = trafilatura.bare_extraction(
             page,
@@ -42,12 +41,12 @@ def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
         )
     except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
         log.warning("extraction failed for %s: %r", url, exc)
-        return Extracted(status=f"extraction failed: {type(exc).__name__}")
+        return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=type(exc).__name__)
     if doc is None:
-        return Extracted(status="no main text found")
+        return Extracted(status=ExtractionStatus.NO_MAIN_TEXT)
     text = (getattr(doc, "text", None) or "").strip()
     extracted = Extracted(
-        status="ok",
+        status=ExtractionStatus.OK,
         text=text,
         title=(getattr(doc, "title", None) or None),
         author=(getattr(doc, "author", None) or None),
@@ -55,12 +54,5 @@ def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
         language=(getattr(doc, "language", None) or None),
     )
     if len(text) < MIN_TEXT_CHARS:
-        return replace(extracted, status=f"text too short ({len(text)} chars)")
+        return replace(extracted, status=ExtractionStatus.TOO_SHORT, detail=f"{len(text)} chars")
     return extracted
-
-
-def warm_worker() -> None:
-    """Run once in each new extraction process: load trafilatura's models and caches, and
-    linger a moment so that every worker of the pool receives one."""
-    extract_article(b"<html><body><article><p>warm up</p></article></body></html>", "http://localhost/")
-    time.sleep(0.05)

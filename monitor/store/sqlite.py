@@ -12,120 +12,31 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from .config import Feed
-from .errors import StoreError
-from .records import Alert, Article, Entry, FeedState, Verdict
+from ..clock import iso, parse_iso
+from ..errors import StoreError
+from ..records import (
+    Alert,
+    Article,
+    Entry,
+    Feed,
+    FeedState,
+    PollOutcome,
+    StoredArticle,
+    Verdict,
+)
+from .migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-def iso(ts: datetime | None) -> str | None:
-    """UTC ISO 8601 with a Z, to the second: sorts as text, reads in any tool."""
-    if ts is None:
-        return None
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _v1(db: sqlite_utils.Database) -> None:
-    db.table("feeds").create(
-        {
-            "id": int,
-            "name": str,
-            "url": str,
-            "config_url": str,
-            "title": str,
-            "etag": str,
-            "last_modified": str,
-            "last_polled_at": str,
-            "last_status": int,
-            "last_error": str,
-            "consecutive_errors": int,
-            "next_poll_at": str,
-            "interval": float,
-            "created_at": str,
-        },
-        pk="id",
-        not_null={"name", "url", "config_url", "consecutive_errors"},
-        defaults={"consecutive_errors": 0},
-    )
-    db.table("feeds").create_index(["name"], unique=True)
-    db.table("articles").create(
-        {
-            "id": int,
-            "feed": int,
-            "url": str,
-            "guid": str,
-            "title": str,
-            "author": str,
-            "published_at": str,
-            "discovered_at": str,
-            "summary": str,
-            "text": str,
-            "language": str,
-            "extraction_status": str,
-        },
-        pk="id",
-        not_null={"feed", "guid", "discovered_at", "extraction_status"},
-        foreign_keys=[("feed", "feeds", "id")],
-    )
-    db.table("articles").create_index(["feed", "guid"], unique=True)
-    db.execute("CREATE UNIQUE INDEX idx_articles_url ON articles(url) WHERE url IS NOT NULL")
-    db.table("articles").create_index(["discovered_at"])
-    db.table("articles").create_index(["published_at"])
-    db.table("matches").create(
-        {
-            "article": int,
-            "topic": str,
-            "score": float,
-            "evidence": str,
-            "topic_version": str,
-            "created_at": str,
-        },
-        pk=("article", "topic"),
-        not_null={"score"},
-        foreign_keys=[("article", "articles", "id")],
-    )
-    db.table("matches").create_index(["topic", "score"])
-    db.table("alerts").create(
-        {
-            "id": int,
-            "article": int,
-            "channel": str,
-            "status": str,
-            "attempts": int,
-            "last_error": str,
-            "created_at": str,
-            "next_attempt_at": str,
-            "sent_at": str,
-        },
-        pk="id",
-        not_null={"article", "channel", "status", "attempts", "created_at"},
-        defaults={"status": "pending", "attempts": 0},
-        foreign_keys=[("article", "articles", "id")],
-    )
-    db.table("alerts").create_index(["article", "channel"], unique=True)
-    db.table("alerts").create_index(["status", "next_attempt_at"])
-    db.table("articles").enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
-
-
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1,)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Store:
@@ -271,58 +182,44 @@ class Store:
             e for e in entries if e.identity not in seen_ids and (e.url is None or e.url not in seen_urls)
         ]
 
-    def record_poll(
-        self,
-        feed_id: int,
-        *,
-        now: datetime,
-        status: int | None,
-        error: str | None,
-        next_poll_at: datetime,
-        consecutive_errors: int,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        new_url: str | None = None,
-        title: str | None = None,
-        articles: Iterable[tuple[Article, list[str]]] = (),
-        keep_validators: bool = False,
-    ) -> list[int]:
+    def commit_poll(self, outcome: PollOutcome) -> list[int]:
         """Store a poll's articles, their matches and queued alerts, and the feed's new state,
-        all in one transaction. ``articles`` pairs each article with the channels to alert.
-        Returns the ids of the articles inserted (an article another feed stored meanwhile is
-        skipped, not duplicated)."""
+        all in one transaction. Returns the ids of the articles inserted (an article another
+        feed stored meanwhile is skipped, not duplicated)."""
         inserted: list[int] = []
+        now = outcome.polled_at
         with self.transaction():
-            for article, channels in articles:
-                article_id = self._insert_article(article)
+            for new in outcome.articles:
+                article_id = self._insert_article(new.article)
                 if article_id is None:
                     continue
                 inserted.append(article_id)
-                self._write_matches(article_id, article.verdicts, now)
-                for channel in channels:
+                self._write_matches(article_id, new.article.verdicts, now)
+                for channel in new.channels:
                     self.queue_alert(article_id, channel, now)
             update: dict[str, Any] = {
                 "last_polled_at": iso(now),
-                "last_status": status,
-                "last_error": error,
-                "consecutive_errors": consecutive_errors,
-                "next_poll_at": iso(next_poll_at),
+                "last_status": outcome.status,
+                "last_error": outcome.error,
+                "last_error_kind": outcome.error_kind.value if outcome.error_kind else None,
+                "consecutive_errors": outcome.consecutive_errors,
+                "next_poll_at": iso(outcome.next_poll_at),
             }
-            if not keep_validators:
-                update["etag"] = etag
-                update["last_modified"] = last_modified
-            if new_url:
-                update["url"] = new_url
-            if title:
-                update["title"] = title
-            self.db.table("feeds").update(feed_id, update)
+            if outcome.validators is not None:
+                update["etag"] = outcome.validators.etag
+                update["last_modified"] = outcome.validators.last_modified
+            if outcome.new_url:
+                update["url"] = outcome.new_url
+            if outcome.title:
+                update["title"] = outcome.title
+            self.db.table("feeds").update(outcome.feed_id, update)
         return inserted
 
     def _insert_article(self, article: Article) -> int | None:
         cursor = self.db.execute(
             """INSERT INTO articles (feed, url, guid, title, author, published_at, discovered_at,
-                   summary, text, language, extraction_status)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   summary, text, language, extraction_status, extraction_detail)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT DO NOTHING""",
             [
                 article.feed_id,
@@ -335,7 +232,8 @@ class Store:
                 article.summary,
                 article.text,
                 article.language,
-                article.extraction_status,
+                article.extraction_status.value,
+                article.extraction_detail,
             ],
         )
         return cursor.lastrowid if cursor.rowcount == 1 else None
@@ -366,20 +264,30 @@ class Store:
             [article_id, channel, iso(now), iso(now)],
         )
 
-    def articles_since(self, since: datetime | None, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
+    def articles_since(self, since: datetime | None, batch: int = 500) -> Iterator[list[StoredArticle]]:
         """Stored articles discovered since ``since`` (all if None), in batches, oldest first."""
         last = 0
         while True:
             rows = self.db.execute(
-                "SELECT a.id, a.title, a.text, a.url, a.published_at, a.discovered_at, f.name AS feed_name "
+                "SELECT a.id, a.title, a.text, a.url, a.published_at, a.discovered_at, f.name "
                 "FROM articles a JOIN feeds f ON f.id = a.feed "
                 "WHERE a.id > ? AND (? IS NULL OR a.discovered_at >= ?) ORDER BY a.id LIMIT ?",
                 [last, iso(since), iso(since), batch],
             ).fetchall()
             if not rows:
                 return
-            keys = ("id", "title", "text", "url", "published_at", "discovered_at", "feed_name")
-            yield [dict(zip(keys, r, strict=True)) for r in rows]
+            yield [
+                StoredArticle(
+                    id=r[0],
+                    title=r[1] or "",
+                    text=r[2] or "",
+                    url=r[3],
+                    published_at=parse_iso(r[4]),
+                    discovered_at=parse_iso(r[5]),
+                    feed_name=r[6],
+                )
+                for r in rows
+            ]
             last = rows[-1][0]
 
     def update_matches(
@@ -409,7 +317,8 @@ class Store:
                FROM alerts JOIN articles ON articles.id = alerts.article
                            JOIN feeds ON feeds.id = articles.feed"""
 
-    def _alerts(self, where: str, params: list[Any]) -> list[Alert]:
+    def alerts_where(self, where: str, params: list[Any]) -> list[Alert]:
+        """Alerts (with their article's matches) for a trusted SQL condition on the outbox."""
         rows = self.db.execute(f"{self._ALERT_SELECT} WHERE {where}", params).fetchall()
         verdicts = self.verdicts(r[1] for r in rows)
         return [
@@ -430,32 +339,10 @@ class Store:
 
     def due_alerts(self, now: datetime, limit: int = 500) -> list[Alert]:
         """Pending alerts whose next attempt is due, oldest first."""
-        return self._alerts(
+        return self.alerts_where(
             "alerts.status = 'pending' AND alerts.next_attempt_at <= ? ORDER BY alerts.id LIMIT ?",
             [iso(now), limit],
         )
-
-    def flagged_previews(self) -> list[Alert]:
-        """Every flagged article as the alert it would make (no channel): ``monitor demo``."""
-        rows = self.db.execute(
-            """SELECT a.id, a.title, a.url, a.published_at, f.name FROM articles a
-               JOIN feeds f ON f.id = a.feed
-               WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) ORDER BY a.id"""
-        ).fetchall()
-        verdicts = self.verdicts(r[0] for r in rows)
-        return [
-            Alert(
-                id=0,
-                article_id=r[0],
-                channel="(preview)",
-                title=r[1] or "",
-                url=r[2],
-                published_at=parse_iso(r[3]),
-                feed_name=r[4],
-                matches=verdicts.get(r[0], ()),
-            )
-            for r in rows
-        ]
 
     def pending_digest(self, channel: str, now: datetime) -> list[Alert] | None:
         """Every pending alert of a digest channel, or None while a failed digest waits to be
@@ -466,31 +353,9 @@ class Store:
         ).fetchone()[0]
         if waiting:
             return None
-        return self._alerts("alerts.channel = ? AND alerts.status = 'pending' ORDER BY alerts.id", [channel])
-
-    def list_alerts(self, status: str | None, limit: int) -> list[dict[str, Any]]:
-        """Alerts for review, newest first (the channel's name, never its URL)."""
-        rows = self.db.execute(
-            """SELECT alerts.id, alerts.created_at, alerts.channel, alerts.status, alerts.attempts,
-                      alerts.sent_at, alerts.next_attempt_at, alerts.last_error, articles.title,
-                      articles.url
-               FROM alerts JOIN articles ON articles.id = alerts.article
-               WHERE (? IS NULL OR alerts.status = ?) ORDER BY alerts.id DESC LIMIT ?""",
-            [status, status, limit],
-        ).fetchall()
-        keys = (
-            "id",
-            "created_at",
-            "channel",
-            "status",
-            "attempts",
-            "sent_at",
-            "next_attempt_at",
-            "last_error",
-            "title",
-            "url",
+        return self.alerts_where(
+            "alerts.channel = ? AND alerts.status = 'pending' ORDER BY alerts.id", [channel]
         )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def retry_failed(self, channel: str | None, now: datetime) -> int:
         """Requeue failed alerts (all, or one channel's) with a fresh set of attempts."""

@@ -1,0 +1,50 @@
+"""The ``monitor`` command line: one module per command group. Commands only parse arguments,
+call one library function and render; library errors become one-line messages.
+
+Exit codes: 0 success; 1 ``check`` found problems, or a command failed at run time;
+2 configuration error (or a usage error).
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .alerts import alerts, notify_test
+from .common import setup_logging
+from .demo import demo
+from .feeds import check, poll, run
+from .topics import classify, eval_command, reclassify
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="monitor")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Configuration file for the command (it may also follow the command).",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, config_file: str | None) -> None:
+    """News monitor: polls feeds, flags missile-launch and sanctions stories, alerts you."""
+    ctx.obj = {"config_file": config_file}
+    setup_logging(log_level)
+
+
+for command in (run, poll, check, demo, classify, eval_command, reclassify, notify_test, alerts):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="monitor")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,84 @@
+"""What every command shares: the --config option, logging, loading the configuration and
+opening the database, with library errors turned into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from ..classify import Topic, load_topics
+from ..config import config_path, load_settings
+from ..errors import ConfigError, StoreError
+from ..service import Runtime, prepare
+from ..store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("monitor")
+
+EXIT_PROBLEMS = 1
+EXIT_CONFIG = 2
+
+
+def _inherit_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``monitor --config X run`` and ``monitor run --config X`` both work."""
+    return value if value is not None else (ctx.obj or {}).get("config_file")
+
+
+def config_option(fn: F) -> F:
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        callback=_inherit_config,
+        help="Configuration file (default: $MONITOR_CONFIG, else config.yaml).",
+    )(fn)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; apprise can be chatty. Ours say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
+
+
+def config_failure(exc: ConfigError) -> NoReturn:
+    where = f"{exc.source}: " if exc.source else ""
+    click.echo(f"monitor: configuration error in {where.rstrip(': ') or 'configuration'}:", err=True)
+    for problem in exc.problems:
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def load_runtime(config_file: str | None) -> Runtime:
+    try:
+        return prepare(load_settings(config_path(config_file)))
+    except ConfigError as exc:
+        if exc.source is None:
+            exc.source = str(config_path(config_file))
+        config_failure(exc)
+
+
+def open_store(runtime: Runtime) -> Store:
+    try:
+        return Store(runtime.settings.database)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def load_topics_for(config_file: str | None) -> tuple[Topic, ...]:
+    """Topics from the configuration; the built-ins when no config file exists and none was named."""
+    path = config_path(config_file)
+    if config_file is None and not Path(path).exists():
+        return load_topics()
+    return load_runtime(config_file).topics

@@ -1,0 +1,148 @@
+"""Topics: ``classify``, ``eval``, ``reclassify``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from ..classify import classify as classify_text
+from ..clock import utcnow
+from ..config import parse_duration
+from ..notify import plain
+from ..records import DeliveryResult
+from ..service import deliver_once
+from ..service import reclassify as run_reclassify
+from ..stages.evaluate import BadLine, Story, error_record, evaluate, read_stories, verdict_record
+from ..stages.extract import extract_article
+from .common import config_option, load_runtime, load_topics_for, open_store
+
+
+def _read_document(source: str) -> tuple[str, str]:
+    """(title, text) of a .txt (first line is the headline), an .html page, or - (stdin)."""
+    if source == "-":
+        raw = sys.stdin.buffer.read()
+        name = ""
+    else:
+        try:
+            raw = Path(source).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {source}: {exc.strerror}", param_hint="SOURCE") from None
+        name = source.lower()
+    looks_html = name.endswith((".html", ".htm")) or raw.lstrip()[:1] == b"<"
+    if looks_html:
+        extracted = extract_article(raw)
+        return extracted.title or "", extracted.text
+    head, _, body = raw.decode("utf-8", errors="replace").strip().partition("\n")
+    return head.strip(), body.strip()
+
+
+@click.command()
+@config_option
+@click.argument("source", required=False)
+@click.option(
+    "--jsonl",
+    "jsonl",
+    type=click.File("r", encoding="utf-8"),
+    help="Classify every line of a JSON Lines file (- for stdin): {id, title, text} in, one result out.",
+)
+def classify(config_file: str | None, source: str | None, jsonl: TextIO | None) -> None:
+    """Score a document (FILE.txt, FILE.html or -) or a JSONL batch against the topics."""
+    if (source is None) == (jsonl is None):
+        raise click.UsageError("give either a SOURCE file (or -) or --jsonl FILE")
+    topics = load_topics_for(config_file)
+    if jsonl is not None:
+        for item in read_stories(jsonl):
+            if isinstance(item, BadLine):
+                record = error_record(item)
+            else:
+                record = verdict_record(item, classify_text(item.title, item.text, topics))
+            click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    assert source is not None
+    title, text = _read_document(source)
+    click.echo(f"title: {plain(title) or '(none)'}")
+    for v in classify_text(title, text, topics):
+        click.echo(f"{v.topic:<20} {v.score:5.2f}  {'FLAGGED' if v.flagged else '-'}")
+        for quote in v.evidence:
+            click.echo(f"    > {plain(quote)}")
+
+
+@click.command(name="eval")
+@config_option
+@click.argument("labelled", type=click.File("r", encoding="utf-8"))
+@click.option("--show", default=15, show_default=True, help="False positives/negatives listed per topic.")
+def eval_command(config_file: str | None, labelled: TextIO, show: int) -> None:
+    """Precision, recall and F1 per topic on labelled stories ({id, title, text, <topic>: 0/1})."""
+    topics = load_topics_for(config_file)
+    stories: list[Story] = []
+    bad: list[BadLine] = []
+    for item in read_stories(labelled, [t.name for t in topics]):
+        if isinstance(item, BadLine):
+            bad.append(item)
+        else:
+            stories.append(item)
+    for b in bad:
+        click.echo(f"skipped {b.error}", err=True)
+    ambiguous = sum(1 for s in stories if s.ambiguous)
+    runs = [("all stories", False), ("without ambiguous", True)] if ambiguous else [("all stories", False)]
+    figures = {}
+    for label, skip in runs:
+        figures[label] = evaluate(stories, topics, skip_ambiguous=skip)
+        click.echo(f"{label} ({len(stories) - (ambiguous if skip else 0)}):")
+        click.echo(f"  {'topic':<20} {'precision':>9} {'recall':>7} {'F1':>6}   tp   fp   fn")
+        for f in figures[label]:
+            rates = f"{f.precision:9.3f} {f.recall:7.3f} {f.f1:6.3f}"
+            click.echo(f"  {f.topic:<20} {rates} {f.tp:4d} {f.fp:4d} {f.fn:4d}")
+    for f in figures["all stories"]:
+        for kind, misses in (("false positives", f.false_positives), ("false negatives", f.false_negatives)):
+            if not misses or show <= 0:
+                continue
+            click.echo(f"\n{f.topic}: {kind} ({len(misses)}, showing {min(show, len(misses))})")
+            for m in misses[:show]:
+                click.echo(f"  [{m.id}] {m.score:.2f} {plain(m.title)[:120]}")
+                for quote in m.evidence[:2]:
+                    click.echo(f"      > {plain(quote)[:160]}")
+
+
+@click.command()
+@config_option
+@click.option("--since", default=None, help="Only articles discovered within this period (e.g. 30d).")
+@click.option("--topic", "topics", multiple=True, help="Only this topic; repeatable.")
+@click.option(
+    "--alert", is_flag=True, help="Queue and send alerts for newly flagged stories within alerts.max_age."
+)
+def reclassify(config_file: str | None, since: str | None, topics: tuple[str, ...], alert: bool) -> None:
+    """Re-score stored articles with the current topic definitions and report what changed."""
+    runtime = load_runtime(config_file)
+    unknown = [t for t in topics if t not in {x.name for x in runtime.topics}]
+    if unknown:
+        raise click.UsageError(f"no enabled topic named {unknown[0]!r}")
+    try:
+        cutoff = utcnow() - timedelta(seconds=parse_duration(since)) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    store = open_store(runtime)
+    try:
+        report = run_reclassify(runtime, store, since=cutoff, topic_names=topics or None, alert=alert)
+        deliveries: list[DeliveryResult] = []
+        if alert and report.alerts_queued:
+            deliveries = asyncio.run(deliver_once(runtime, store))
+    finally:
+        store.close()
+    for label, items in (("newly flagged", report.newly_flagged), ("no longer flagged", report.unflagged)):
+        for r in items:
+            before = f"{r.before:.2f}" if r.before is not None else "-"
+            click.echo(
+                f"{label}: [{r.article_id}] {r.topic} {before} -> {r.after.score:.2f}  {plain(r.title)[:100]}"
+            )
+    click.echo(
+        f"{report.articles} articles re-scored: {len(report.newly_flagged)} newly flagged, "
+        f"{len(report.unflagged)} no longer flagged, {report.rescored} scores updated; "
+        f"{report.alerts_queued} alerts queued, {sum(d.ok for d in deliveries)} sent"
+    )

@@ -1,0 +1,118 @@
+"""Runs the service's work in this process: the single-process default, nothing to install.
+
+Network I/O runs concurrently on the event loop (bounded by ``fetch.concurrency``), feed parsing
+on a worker thread, extraction in a process pool (``extract.workers``), and every database call
+on one dedicated thread, so a slow disk or a reader holding a lock never stalls fetching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor as PoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import Any, TypeVar
+
+from ..config import Settings
+from ..errors import MonitorError
+from ..records import Extracted, ExtractionStatus, ParsedFeed
+from ..stages.extract import extract_article
+from ..stages.parse import parse_feed
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def warm_worker() -> None:
+    """Run once in each new extraction process: load trafilatura's models and caches, and
+    linger a moment so that every worker of the pool receives one."""
+    extract_article(b"<html><body><article><p>warm up</p></article></body></html>", "http://localhost/")
+    time.sleep(0.05)
+
+
+def _extract_pool(workers: int) -> PoolExecutor:
+    if workers <= 0:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-extract")
+    # forkserver: a clean child, not a fork of a process that holds threads and sockets
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+class LocalExecutor:
+    """One per process; create it inside the running event loop."""
+
+    def __init__(self, settings: Settings, *, extract_pool: PoolExecutor | None = None) -> None:
+        self.settings = settings
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
+        self._extractor = extract_pool or _extract_pool(settings.extract.workers)
+        self._owns_extractor = extract_pool is None
+        self._network = asyncio.Semaphore(settings.fetch.concurrency)
+        self._warm_for: PoolExecutor | None = None
+        self._warming: asyncio.Future[list[None]] | None = None
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call on the database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, partial(fn, *args, **kwargs))
+
+    def network(self) -> asyncio.Semaphore:
+        return self._network
+
+    async def parse(self, content: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
+        # feedparser is pure Python: a large feed must not stall the other polls on the loop.
+        return await asyncio.to_thread(parse_feed, content, url=url, content_type=content_type)
+
+    async def extract(self, content: bytes, url: str) -> Extracted:
+        loop = asyncio.get_running_loop()
+        budget = self.settings.extract.timeout
+        try:
+            await self._warm_up()
+            executor = self._extractor
+            return await asyncio.wait_for(
+                loop.run_in_executor(executor, extract_article, content, url), budget
+            )
+        except TimeoutError:
+            self._replace_extractor(executor)
+            return Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{budget:g}s")
+        except BrokenProcessPool:
+            return Extracted(status=ExtractionStatus.INTERRUPTED)
+        except MonitorError as exc:
+            return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=str(exc))
+
+    def close(self) -> None:
+        """Wait for the write in progress (if any) to finish, then release the pools."""
+        self._db_thread.shutdown(wait=True)
+        if self._owns_extractor:
+            self._extractor.shutdown(wait=False, cancel_futures=True)
+
+    async def _warm_up(self) -> None:
+        """Start every worker of a new process pool (and import trafilatura there) before any
+        extraction is timed: the budget bounds extraction, not process start-up."""
+        executor = self._extractor
+        if not isinstance(executor, ProcessPoolExecutor):
+            return
+        if self._warm_for is not executor:
+            loop = asyncio.get_running_loop()
+            self._warm_for = executor
+            workers = max(self.settings.extract.workers, 1)
+            self._warming = asyncio.gather(
+                *(loop.run_in_executor(executor, warm_worker) for _ in range(workers))
+            )
+        assert self._warming is not None
+        await asyncio.shield(self._warming)
+
+    def _replace_extractor(self, executor: PoolExecutor) -> None:
+        """Stop a pathological extraction: kill the pool's workers and start a fresh pool, so the
+        time budget is a real bound and no worker stays busy. (A thread cannot be killed: with
+        ``extract.workers: 0`` the budget only stops the waiting.)"""
+        if executor is not self._extractor or not isinstance(executor, ProcessPoolExecutor):
+            return
+        log.warning("an extraction exceeded its budget: restarting the extraction workers")
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        self._extractor = _extract_pool(self.settings.extract.workers)
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()

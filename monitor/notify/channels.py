@@ -1,0 +1,115 @@
+"""Notification channels: ``notify:`` entries turned into ready apprise handles, and routing.
+
+The only place (with ``deliver``) that touches apprise. Channel URLs carry secrets: a handle
+keeps the plugin and shows only its redacted URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import apprise
+from apscheduler.triggers.cron import CronTrigger
+
+from ..config import Channel
+from ..errors import ConfigError
+from ..records import Verdict
+
+
+class Mode(StrEnum):
+    """How a channel receives alerts (``notify[].mode``)."""
+
+    INSTANT = "instant"
+    DIGEST = "digest"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHandle:
+    """A configured channel, ready to send. ``name`` and ``display`` are safe to show."""
+
+    name: str
+    display: str
+    plugin: apprise.plugins.NotifyBase
+    topics: frozenset[str] | None
+    min_score: float
+    mode: Mode
+    schedule: CronTrigger | None = None  # digest channels only
+
+    def digest_due(self, oldest: datetime, now: datetime) -> bool:
+        """A digest is due once its schedule has fired since the oldest alert waiting for it;
+        computed from the outbox, so a restart neither loses nor skips a digest."""
+        if self.schedule is None:
+            return False
+        fire = self.schedule.get_next_fire_time(None, oldest)
+        return fire is not None and fire <= now
+
+    def routes(self, verdicts: Iterable[Verdict]) -> bool:
+        return any(
+            v.flagged and v.score >= self.min_score and (self.topics is None or v.topic in self.topics)
+            for v in verdicts
+        )
+
+
+def build_channels(
+    channels: Iterable[Channel], known_topics: Iterable[str] = (), timezone: str = "UTC"
+) -> list[ChannelHandle]:
+    """Instantiate every channel; a malformed URL or unknown topic is a ConfigError (redacted)."""
+    problems, handles, names = [], [], set()
+    known = set(known_topics)
+    for i, channel in enumerate(channels):
+        plugin = apprise.Apprise.instantiate(channel.url, suppress_exceptions=True)
+        if plugin is None:
+            scheme = channel.url.split("://", 1)[0] if "://" in channel.url else "(none)"
+            problems.append(
+                f"notify[{i}].url: not a valid apprise URL (scheme {scheme!r}); "
+                "see https://github.com/caronc/apprise/wiki"
+            )
+            continue
+        display = plugin.url(privacy=True)
+        name = channel.name or display.split("?", 1)[0]
+        if name in names:
+            problems.append(f"notify[{i}].name: {name!r} is used by another channel")
+            continue
+        names.add(name)
+        for topic in channel.topics or []:
+            if known and topic not in known:
+                problems.append(f"notify[{i}].topics: unknown topic {topic!r}")
+        schedule = None
+        if channel.mode == "digest":
+            if not channel.schedule:
+                problems.append(
+                    f"notify[{i}].schedule: a digest channel needs a cron schedule, e.g. '0 8 * * *'"
+                )
+            else:
+                try:
+                    schedule = CronTrigger.from_crontab(channel.schedule, timezone=ZoneInfo(timezone))
+                except ValueError as exc:
+                    problems.append(
+                        f"notify[{i}].schedule: invalid cron expression {channel.schedule!r}: {exc}"
+                    )
+        elif channel.schedule:
+            problems.append(f"notify[{i}].schedule: only digest channels have a schedule (set mode: digest)")
+        handles.append(
+            ChannelHandle(
+                name=name,
+                display=display,
+                plugin=plugin,
+                topics=frozenset(channel.topics) if channel.topics is not None else None,
+                min_score=channel.min_score,
+                mode=Mode(channel.mode),
+                schedule=schedule,
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    return handles
+
+
+def channels_for(verdicts: Iterable[Verdict], channels: Iterable[ChannelHandle]) -> tuple[str, ...]:
+    """The names of the channels a story with these verdicts is alerted on."""
+    verdicts = tuple(verdicts)
+    return tuple(c.name for c in channels if c.routes(verdicts))

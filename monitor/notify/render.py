@@ -1,0 +1,122 @@
+"""Alert text: pure functions from alerts to (title, markdown body). No I/O.
+
+Feed text is untrusted: it is stripped of control and bidi characters and markdown-escaped, so
+a crafted headline cannot inject links, images or formatting.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..records import Alert
+
+# Inline markup only: every line we send starts with text we wrote, so block syntax (#, -, +, 1.)
+# in untrusted text is never at a line start and cannot take effect.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>!|~])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    """Untrusted feed text made safe for one line: control and bidi characters removed."""
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+_MD_BLOCK_START = re.compile(r"^(#|>|\+|-|=|\d+\.)")
+
+
+def escape_markdown(text: str) -> str:
+    """Escape markdown so a crafted headline cannot inject links, images or formatting."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", plain(text))
+    return _MD_BLOCK_START.sub(r"\\\1", escaped)  # e.g. a quote that starts with "# "
+
+
+def render(
+    alert: Alert, *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
+) -> tuple[str, str]:
+    """(title, markdown body) for one alert. Evidence is trimmed to fit; the link never is."""
+    labels = topic_labels or {}
+    names = " + ".join(labels.get(v.topic, v.topic) for v in alert.matches) or "Match"
+    # Services that take markdown render the title as markdown too: escape the headline there.
+    title = f"{escape_markdown(names)}: {escape_markdown(alert.title)}"
+    lines = [f"**Source:** {escape_markdown(alert.feed_name)}"]
+    if alert.published_at:
+        lines.append(f"**Published:** {alert.published_at.strftime('%Y-%m-%d %H:%M UTC')}")
+    lines.append(
+        "**Score:** " + ", ".join(f"{escape_markdown(v.topic)} {v.score:.2f}" for v in alert.matches)
+    )
+    link = alert.url or ""
+    evidence: list[str] = []
+    seen: set[str] = set()
+    for v in alert.matches:
+        quotes = [q for q in v.evidence if q not in seen]
+        seen.update(quotes)
+        if quotes:
+            evidence.append(f"*{escape_markdown(labels.get(v.topic, v.topic))}:*")
+            evidence += [f"> {escape_markdown(q)}" for q in quotes]
+    head = "\n".join(lines)
+    budget = max_body - len(head) - len(link) - 4
+    kept: list[str] = []
+    used = 0
+    for line in evidence:
+        if used + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    body = head + ("\n\n" + "\n".join(kept) if kept else "") + ("\n\n" + link if link else "")
+    return title, body
+
+
+def _chunks(lines: list[str], budget: int) -> list[list[str]]:
+    """Split lines into groups whose joined length fits ``budget``; a line is never cut."""
+    groups: list[list[str]] = [[]]
+    used = 0
+    for line in lines:
+        if groups[-1] and used + len(line) + 1 > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(line)
+        used += len(line) + 1
+    return groups
+
+
+def _item(alert: Alert, labels: dict[str, str]) -> str:
+    names = ", ".join(labels.get(v.topic, v.topic) for v in alert.matches)
+    source = escape_markdown(alert.feed_name)
+    line = f"- **{escape_markdown(names)}:** {escape_markdown(alert.title)} ({source})"
+    return f"{line} {alert.url}" if alert.url else line
+
+
+def render_batch(
+    alerts: list[Alert], *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
+) -> list[tuple[str, str]]:
+    """A burst of alerts as few messages as the service's length limit allows, one line each
+    (labels, headline, source, link); evidence is left out, the link never."""
+    labels = topic_labels or {}
+    lines = [_item(a, labels) for a in alerts]
+    groups = _chunks(lines, max_body - 50)
+    total = len(alerts)
+    return [
+        (f"{total} new alerts" + (f" ({n}/{len(groups)})" if len(groups) > 1 else ""), "\n".join(group))
+        for n, group in enumerate(groups, start=1)
+    ]
+
+
+def render_digest(
+    alerts: list[Alert], *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
+) -> list[tuple[str, str]]:
+    """A digest grouped by topic (a story under its best-scoring topic), split to fit."""
+    labels = topic_labels or {}
+    groups: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        top = alert.matches[0].topic if alert.matches else "other"
+        groups.setdefault(top, []).append(alert)
+    lines: list[str] = []
+    for topic, items in groups.items():
+        lines.append(f"**{escape_markdown(labels.get(topic, topic))}** ({len(items)})")
+        lines += [_item(a, labels) for a in items]
+    chunks = _chunks(lines, max_body - 50)
+    title = f"Digest: {len(alerts)} {'story' if len(alerts) == 1 else 'stories'}"
+    return [
+        (title + (f" ({n}/{len(chunks)})" if len(chunks) > 1 else ""), "\n".join(chunk))
+        for n, chunk in enumerate(chunks, start=1)
+    ]

@@ -1,0 +1,243 @@
+"""One feed poll: fetch -> parse -> (fetch page -> extract) -> classify -> route, producing a
+``PollOutcome`` that the store commits in one transaction (articles, matches, queued alerts and
+the feed's new state together).
+
+Orchestration only: where each step runs (threads, processes, a task queue) is the executor's
+business, and storage is reached through the ``PollStore`` port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..classify import Topic, classify
+from ..clock import Clock, utcnow
+from ..execute.ports import Executor
+from ..fetch import Fetcher
+from ..records import (
+    Article,
+    Entry,
+    Extracted,
+    ExtractionStatus,
+    Feed,
+    FeedErrorKind,
+    FeedState,
+    NewArticle,
+    PollOutcome,
+    PollReport,
+    Validators,
+)
+from ..store.ports import PollStore
+from .policy import alert_channels, next_poll_time
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def article_from(
+    entry: Entry, feed: FeedState, extracted: Extracted, now: datetime, topics: tuple[Topic, ...]
+) -> Article:
+    """Merge a feed entry with its extracted page (or fall back to the summary) and classify."""
+    # A failed or too-short extraction is usually a paywall or cookie wall: the feed's own
+    # summary is the better text whenever there is one.
+    ok = extracted.status is ExtractionStatus.OK
+    text = extracted.text if ok else (entry.summary or extracted.text)
+    title = entry.title or extracted.title or ""
+    return Article(
+        feed_id=feed.id,
+        feed_name=feed.name,
+        url=entry.url,
+        guid=entry.identity,
+        title=title,
+        summary=entry.summary,
+        text=text,
+        author=entry.author or extracted.author,
+        language=extracted.language,
+        published_at=entry.published_at or extracted.published_at,
+        discovered_at=now,
+        extraction_status=extracted.status,
+        extraction_detail=extracted.detail,
+        verdicts=classify(title, text, topics),
+    )
+
+
+class Poller:
+    """Polls feeds into the store. One per process; shared by every scheduled job."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        store: PollStore,
+        fetcher: Fetcher,
+        executor: Executor,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.store = store
+        self.fetcher = fetcher
+        self.executor = executor
+        self.clock = clock
+        self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
+
+    async def sync_feeds(self) -> dict[str, FeedState]:
+        states = await self.executor.db(self.store.sync_feeds, self.runtime.feeds, self.clock())
+        return {s.name: s for s in states}
+
+    async def feed_state(self, name: str) -> FeedState | None:
+        return await self.executor.db(self.store.feed_state, name)
+
+    async def poll_all(self, names: Iterable[str] | None = None) -> list[PollReport]:
+        """Poll every configured feed (or those named) once, concurrently."""
+        wanted = set(names) if names is not None else None
+        await self.sync_feeds()
+        feeds = [f for f in self.runtime.feeds if wanted is None or f.name in wanted]
+        return list(await asyncio.gather(*(self.poll_feed(f) for f in feeds)))
+
+    async def poll_feed(self, feed: Feed) -> PollReport:
+        """Poll one feed. Never raises for a bad feed: the outcome is recorded on the feed row."""
+        started = time.monotonic()
+        state = await self.feed_state(feed.name)
+        if state is None:
+            state = (await self.sync_feeds())[feed.name]
+        try:
+            outcome = await self._poll(feed, state)
+            inserted = await self.executor.db(self.store.commit_poll, outcome)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug, not a bad feed: record it and keep the daemon alive
+            log.exception("internal error while polling %s", feed.name)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            outcome = self._failure(feed, state, None, error, FeedErrorKind.INTERNAL, None)
+            inserted = await self.executor.db(self.store.commit_poll, outcome)
+        report = PollReport(
+            feed=feed.name,
+            status=outcome.status,
+            new=len(inserted),
+            flagged=sum(1 for new in outcome.articles if new.article.flagged),
+            duration=time.monotonic() - started,
+            error=outcome.error,
+            error_kind=outcome.error_kind,
+            not_modified=outcome.status == 304,
+        )
+        log.info(
+            "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s",
+            feed.name,
+            "304" if report.not_modified else (report.status or "-"),
+            report.new,
+            report.flagged,
+            report.duration,
+            f" error={report.error!r}" if report.error else "",
+        )
+        return report
+
+    def _failure(
+        self,
+        feed: Feed,
+        state: FeedState,
+        status: int | None,
+        error: str,
+        kind: FeedErrorKind | None,
+        retry_after: float | None,
+    ) -> PollOutcome:
+        now = self.clock()
+        errors = state.consecutive_errors + 1
+        return PollOutcome(
+            feed_id=state.id,
+            polled_at=now,
+            status=status,
+            error=error,
+            error_kind=kind,
+            next_poll_at=next_poll_time(
+                now, feed.interval, errors, retry_after, self.settings.schedule.max_backoff
+            ),
+            consecutive_errors=errors,
+        )
+
+    async def _poll(self, feed: Feed, state: FeedState) -> PollOutcome:
+        async with self.executor.network():
+            result = await self.fetcher.fetch_feed(
+                state.url, etag=state.etag, last_modified=state.last_modified
+            )
+        if result.error is not None:
+            return self._failure(
+                feed, state, result.status, result.error, result.error_kind, result.retry_after
+            )
+        now = self.clock()
+        next_at = next_poll_time(now, feed.interval, 0, None, self.settings.schedule.max_backoff)
+        if result.not_modified:
+            return PollOutcome(
+                feed_id=state.id,
+                polled_at=now,
+                status=304,
+                next_poll_at=next_at,
+                consecutive_errors=0,
+                new_url=result.permanent_redirect,
+            )
+        parsed = await self.executor.parse(
+            result.content, url=result.final_url, content_type=result.content_type
+        )
+        if not parsed.entries and parsed.error:
+            return self._failure(feed, state, result.status, parsed.error, parsed.error_kind, None)
+        fresh = await self.executor.db(self.store.unseen, state.id, parsed.entries)
+        articles = await asyncio.gather(*(self._article(entry, state) for entry in fresh))
+        alerts = self.settings.alerts
+        return PollOutcome(
+            feed_id=state.id,
+            polled_at=now,
+            status=result.status,
+            error=parsed.error,
+            error_kind=parsed.error_kind,
+            next_poll_at=next_at,
+            consecutive_errors=0,
+            validators=Validators(etag=result.etag, last_modified=result.last_modified),
+            new_url=result.permanent_redirect,
+            title=parsed.title,
+            articles=tuple(
+                NewArticle(
+                    article=a,
+                    channels=alert_channels(a, self.runtime.channels, now, alerts.max_age),
+                )
+                for a in articles
+            ),
+        )
+
+    async def _article(self, entry: Entry, feed: FeedState) -> Article:
+        if entry.url:
+            extracted = await self._page(entry.url)
+        else:
+            extracted = Extracted(status=ExtractionStatus.NO_LINK)
+        return article_from(entry, feed, extracted, self.clock(), self.runtime.topics)
+
+    async def _page(self, url: str) -> Extracted:
+        """Fetch and extract a page once, even when several feeds carry it at the same time."""
+        if url in self._in_flight:
+            return await asyncio.shield(self._in_flight[url])
+        future: asyncio.Future[Extracted] = asyncio.get_running_loop().create_future()
+        self._in_flight[url] = future
+        try:
+            extracted = await self._fetch_and_extract(url)
+            future.set_result(extracted)
+            return extracted
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._in_flight[url]
+
+    async def _fetch_and_extract(self, url: str) -> Extracted:
+        async with self.executor.network():
+            page = await self.fetcher.fetch_page(url)
+        if page.error is not None:
+            return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
+        return await self.executor.extract(page.content, page.final_url)

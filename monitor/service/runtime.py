@@ -1,0 +1,103 @@
+"""The composition root: configuration turned into compiled parts, and the parts wired together.
+
+``prepare`` validates everything derived from ``config.yaml`` up front (feeds, topics,
+channels) and reports every problem at once. ``Service`` owns what one process needs to poll
+and deliver: the fetcher, the executor, the poller and the deliverer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+from ..classify import Topic, load_topics
+from ..clock import Clock, utcnow
+from ..config import Settings, resolve_feeds
+from ..errors import ConfigError
+from ..execute import Executor, LocalExecutor
+from ..fetch import Fetcher
+from ..notify import ChannelHandle, Deliverer, build_channels
+from ..records import Feed
+from ..store.ports import MonitorStore
+from .poll import Poller
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything derived from the configuration, validated up front."""
+
+    settings: Settings
+    feeds: tuple[Feed, ...]
+    topics: tuple[Topic, ...]
+    channels: tuple[ChannelHandle, ...]
+
+    @property
+    def topic_labels(self) -> dict[str, str]:
+        return {t.name: t.label for t in self.topics}
+
+
+def prepare(settings: Settings) -> Runtime:
+    """Resolve feeds (OPML), compile topics and channels; one ConfigError lists every problem."""
+    problems: list[str] = []
+    feeds: list[Feed] = []
+    topics: tuple[Topic, ...] = ()
+    channels: list[ChannelHandle] = []
+    try:
+        feeds = resolve_feeds(settings)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        topics = load_topics(settings.topics)
+    except ConfigError as exc:
+        problems += exc.problems
+    try:
+        channels = build_channels(settings.notify, [t.name for t in topics], settings.timezone)
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    return Runtime(settings=settings, feeds=tuple(feeds), topics=topics, channels=tuple(channels))
+
+
+class Service:
+    """Polling and delivery for one process. ``async with Service(...)`` inside the event loop;
+    leaving it waits for a write in progress and releases the network, threads and processes."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        store: MonitorStore,
+        *,
+        fetcher: Fetcher | None = None,
+        executor: Executor | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.store = store
+        self.fetcher = fetcher or Fetcher(settings.fetch)
+        self.executor: Executor = executor or LocalExecutor(settings)
+        self.poller = Poller(runtime, store, self.fetcher, self.executor, clock=clock)
+        self.deliverer = Deliverer(
+            store,
+            runtime.channels,
+            max_attempts=settings.alerts.max_attempts,
+            burst_limit=settings.alerts.burst_limit,
+            topic_labels=runtime.topic_labels,
+            db=self.executor.db,
+            clock=clock,
+        )
+
+    async def __aenter__(self) -> Service:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        try:
+            self.executor.close()
+        finally:
+            await self.fetcher.aclose()

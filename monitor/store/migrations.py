@@ -1,0 +1,153 @@
+"""Schema migrations, applied forward on open; the version lives in ``PRAGMA user_version``.
+
+Each migration runs in its own transaction with the version bump, so an interrupted upgrade
+leaves the previous version intact. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.table("feeds").create(
+        {
+            "id": int,
+            "name": str,
+            "url": str,
+            "config_url": str,
+            "title": str,
+            "etag": str,
+            "last_modified": str,
+            "last_polled_at": str,
+            "last_status": int,
+            "last_error": str,
+            "consecutive_errors": int,
+            "next_poll_at": str,
+            "interval": float,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name", "url", "config_url", "consecutive_errors"},
+        defaults={"consecutive_errors": 0},
+    )
+    db.table("feeds").create_index(["name"], unique=True)
+    db.table("articles").create(
+        {
+            "id": int,
+            "feed": int,
+            "url": str,
+            "guid": str,
+            "title": str,
+            "author": str,
+            "published_at": str,
+            "discovered_at": str,
+            "summary": str,
+            "text": str,
+            "language": str,
+            "extraction_status": str,
+        },
+        pk="id",
+        not_null={"feed", "guid", "discovered_at", "extraction_status"},
+        foreign_keys=[("feed", "feeds", "id")],
+    )
+    db.table("articles").create_index(["feed", "guid"], unique=True)
+    db.execute("CREATE UNIQUE INDEX idx_articles_url ON articles(url) WHERE url IS NOT NULL")
+    db.table("articles").create_index(["discovered_at"])
+    db.table("articles").create_index(["published_at"])
+    db.table("matches").create(
+        {
+            "article": int,
+            "topic": str,
+            "score": float,
+            "evidence": str,
+            "topic_version": str,
+            "created_at": str,
+        },
+        pk=("article", "topic"),
+        not_null={"score"},
+        foreign_keys=[("article", "articles", "id")],
+    )
+    db.table("matches").create_index(["topic", "score"])
+    db.table("alerts").create(
+        {
+            "id": int,
+            "article": int,
+            "channel": str,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "created_at": str,
+            "next_attempt_at": str,
+            "sent_at": str,
+        },
+        pk="id",
+        not_null={"article", "channel", "status", "attempts", "created_at"},
+        defaults={"status": "pending", "attempts": 0},
+        foreign_keys=[("article", "articles", "id")],
+    )
+    db.table("alerts").create_index(["article", "channel"], unique=True)
+    db.table("alerts").create_index(["status", "next_attempt_at"])
+    db.table("articles").enable_fts(["title", "text"], create_triggers=True, tokenize="porter")
+
+
+# Statuses were prose ("text too short (95 chars)"); v2 splits them into a label the enums in
+# ``records`` name and a detail column, so they can be grouped, counted and exported.
+_EXTRACTION_PROSE = (
+    ("fetch failed: %", "fetch_failed", "substr(extraction_status, 15)"),
+    ("text too short (%", "too_short", "rtrim(substr(extraction_status, 17), ')')"),
+    ("extraction exceeded %", "timed_out", "substr(extraction_status, 21)"),
+    ("extraction failed: %", "extraction_failed", "substr(extraction_status, 20)"),
+    ("extraction interrupted%", "interrupted", "NULL"),
+    ("empty page", "empty_page", "NULL"),
+    ("no main text found", "no_main_text", "NULL"),
+    ("no link in feed entry", "no_link", "NULL"),
+)
+_FEED_ERROR_PROSE = (
+    ("HTTP %", "http_status"),
+    ("deadline of %", "timeout"),
+    ("timed out %", "timeout"),
+    ("response %exceeds cap%", "too_large"),
+    ("refused %", "blocked"),
+    ("more than % redirects", "redirects"),
+    ("invalid URL%", "invalid_url"),
+    ("DOCTYPE entity declarations removed%", "entities_removed"),
+    ("ill-formed feed%", "ill_formed"),
+    ("parser crashed%", "ill_formed"),
+    ("not a feed%", "not_a_feed"),
+    ("internal error%", "internal"),
+)
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE articles ADD COLUMN extraction_detail TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN last_error_kind TEXT")
+    for prose, status, detail in _EXTRACTION_PROSE:
+        db.execute(
+            f"UPDATE articles SET extraction_detail = {detail}, extraction_status = ? "  # noqa: S608
+            "WHERE extraction_status LIKE ?",
+            [status, prose],
+        )
+    known = ("ok", *(status for _, status, _ in _EXTRACTION_PROSE))
+    marks = ",".join("?" * len(known))
+    db.execute(
+        "UPDATE articles SET extraction_detail = extraction_status, "  # noqa: S608
+        f"extraction_status = 'extraction_failed' WHERE extraction_status NOT IN ({marks})",
+        list(known),
+    )
+    for prose, kind in _FEED_ERROR_PROSE:
+        db.execute(
+            "UPDATE feeds SET last_error_kind = ? WHERE last_error_kind IS NULL AND last_error LIKE ?",
+            [kind, prose],
+        )
+    db.execute(
+        "UPDATE feeds SET last_error_kind = 'connection' "
+        "WHERE last_error IS NOT NULL AND last_error_kind IS NULL"
+    )
+    db.table("articles").create_index(["extraction_status"])
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)

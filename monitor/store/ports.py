@@ -1,0 +1,66 @@
+"""What the service and delivery layers need from storage, as Protocols.
+
+``notify`` and ``service`` are written against these, never against the SQLite class, so a
+test can hand in another implementation and a task-queue worker can hold its own connection.
+Every method is synchronous and cheap to call on one writer thread (see ``execute``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Protocol
+
+from ..records import Alert, Entry, Feed, FeedState, PollOutcome, StoredArticle, Verdict
+
+
+class FeedStore(Protocol):
+    """Feeds and their polling state."""
+
+    def sync_feeds(self, feeds: Iterable[Feed], now: datetime) -> list[FeedState]: ...
+
+    def feed_state(self, name: str) -> FeedState | None: ...
+
+
+class ArticleStore(Protocol):
+    """Articles, their matches, and the one-transaction commit of a poll."""
+
+    def unseen(self, feed_id: int, entries: Iterable[Entry]) -> list[Entry]: ...
+
+    def commit_poll(self, outcome: PollOutcome) -> list[int]: ...
+
+    def articles_since(self, since: datetime | None, batch: int = 500) -> Iterator[list[StoredArticle]]: ...
+
+    def verdicts(self, article_ids: Iterable[int]) -> dict[int, tuple[Verdict, ...]]: ...
+
+    def update_matches(
+        self, changes: Iterable[tuple[int, Verdict]], alerts: Iterable[tuple[int, str]], now: datetime
+    ) -> None: ...
+
+
+class Outbox(Protocol):
+    """The alerts table as a durable outbox."""
+
+    def due_alerts(self, now: datetime, limit: int = 500) -> list[Alert]: ...
+
+    def pending_digest(self, channel: str, now: datetime) -> list[Alert] | None: ...
+
+    def mark_sent(self, alert_ids: Iterable[int], now: datetime) -> None: ...
+
+    def mark_failed(
+        self, alert_ids: Iterable[int], error: str, retry_at: datetime | None, now: datetime
+    ) -> None: ...
+
+    def retry_failed(self, channel: str | None, now: datetime) -> int: ...
+
+
+class PollStore(FeedStore, ArticleStore, Protocol):
+    """What a feed poll reads and writes."""
+
+
+class MonitorStore(FeedStore, ArticleStore, Outbox, Protocol):
+    """Everything the daemon needs: what ``sqlite.Store`` implements."""
+
+    path: str
+
+    def close(self) -> None: ...

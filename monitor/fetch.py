@@ -18,7 +18,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -72,15 +72,26 @@ def check_scheme(url: str) -> None:
         raise BlockedAddressError(f"refused scheme {scheme or '(none)'!r}: only http(s)", url=url)
 
 
-async def public_addresses(host: str, port: int) -> list[str]:
-    """Resolve ``host`` and return its addresses, or raise BlockedAddressError if any of them is
-    not public (a name that resolves to one public and one private address is refused)."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""host, port -> the addresses it resolves to."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise httpcore.ConnectError(f"cannot resolve {host}: {exc.strerror}") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def public_addresses(host: str, port: int, resolve: Resolver = system_resolver) -> list[str]:
+    """Resolve ``host`` and return its addresses, or raise BlockedAddressError if any of them is
+    not public (a name that resolves to one public and one private address is refused)."""
+    try:
+        addresses = [str(ipaddress.ip_address(host.strip("[]").split("%", 1)[0]))]
+    except ValueError:
+        addresses = await resolve(host, port)
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if address_is_blocked(ip):
@@ -125,13 +136,16 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     resolved and checked before the inner transport sees it. The default transport is guarded
     at the socket instead, which also pins the dialled address to the checked one."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, resolve: Resolver = system_resolver) -> None:
         self._inner = inner
+        self._resolve = resolve
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         try:
-            await public_addresses(url.host, url.port or (443 if url.scheme == "https" else 80))
+            await public_addresses(
+                url.host, url.port or (443 if url.scheme == "https" else 80), self._resolve
+            )
         except httpcore.ConnectError as exc:
             raise httpx.ConnectError(str(exc), request=request) from None
         return await self._inner.handle_async_request(request)
@@ -160,10 +174,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 class Fetcher:
     """Owns the HTTP clients. Use as an async context manager; share one across all polls."""
 
-    def __init__(self, settings: FetchSettings, *, transport: httpx.AsyncBaseTransport | None = None):
-        """``transport`` replaces the network (tests serve a loopback site through it). It never
-        switches the address guard off: links and redirects still go through the guard, which
-        only ``fetch.allow_private_addresses`` disables."""
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver = system_resolver,
+    ):
+        """``transport`` (with ``resolver``, for names) replaces the network: tests serve a
+        loopback site through it. Neither switches the address guard off: links and redirects
+        still go through the guard, which only ``fetch.allow_private_addresses`` disables."""
         self.settings = settings
         limits = httpx.Limits(max_connections=settings.concurrency * 2, max_keepalive_connections=64)
         timeout = httpx.Timeout(settings.timeout)
@@ -181,7 +201,7 @@ class Fetcher:
             self._guarded = self._trusted
             return
         if transport is not None:
-            guarded = GuardedTransport(transport)
+            guarded = GuardedTransport(transport, resolver)
         else:
             default = httpx.AsyncHTTPTransport(limits=limits)
             pool = default._pool  # httpx exposes no public hook for the network backend

@@ -23,6 +23,7 @@ import pytest
 from monitor.config import FetchSettings, load_settings
 from monitor.errors import BlockedAddressError
 from monitor.fetch import Fetcher, GuardedBackend, address_is_blocked
+from monitor.records import FeedErrorKind, FetchResult
 from monitor.service import poll_once, prepare
 from monitor.stages.parse import parse_feed
 from monitor.store import Store
@@ -184,6 +185,24 @@ def test_other_schemes_are_refused(url: str) -> None:
     assert error and "refused scheme" in error
 
 
+def test_an_injected_transport_keeps_the_guard(site: Site) -> None:
+    """The test seam (a transport that serves a loopback site) replaces the network, never the
+    guard: a link or a redirect to an internal address is still refused, and its kind recorded."""
+    port = site.server.server_address[1]
+    site.routes["/hop"] = Response(b"", 302, {"Location": f"http://127.0.0.1:{port}/internal"})
+    site.routes["/internal"] = Response(b"secret")
+
+    async def go() -> tuple[FetchResult, FetchResult]:
+        async with Fetcher(FetchSettings(timeout=5), transport=LoopbackOnly()) as fetcher:
+            return await fetcher.fetch_page(site.url("/internal")), await fetcher.fetch_feed(site.url("/hop"))
+
+    page, feed = asyncio.run(go())
+    assert page.error and "non-public address 127.0.0.1" in page.error
+    assert page.error_kind is FeedErrorKind.BLOCKED
+    assert feed.error and "non-public" in feed.error and feed.error_kind is FeedErrorKind.BLOCKED
+    assert site.hits("/hop") and not site.hits("/internal")
+
+
 def test_an_unparseable_link_costs_one_article_not_the_feed(tmp_path: Path, site: Site) -> None:
     site.routes["/feed.xml"] = Response(
         rss([{"title": "Odd link", "link": "http://0177.0.0.1/x", "guid": "urn:odd"}, story(1, site)])
@@ -257,6 +276,12 @@ class LoopbackOnly(httpx.AsyncBaseTransport):
         await self.real.aclose()
 
 
+async def public_dns(host: str, port: int) -> list[str]:
+    """Every name resolves to one public address, without a DNS query: the guard lets it
+    through and ``LoopbackOnly`` then refuses to connect, so nothing leaves the machine."""
+    return ["127.0.0.1"] if host == "localhost" else ["93.184.216.34"]
+
+
 def test_every_real_and_illformed_feed_gets_a_status(tmp_path: Path, site: Site, corpus: Path) -> None:
     """Serve every real, ill-formed and malicious feed of the corpus to one poll: nothing
     crashes or stalls, every feed gets a status, entries are stored wherever feedparser
@@ -275,7 +300,7 @@ def test_every_real_and_illformed_feed_gets_a_status(tmp_path: Path, site: Site,
     runtime = prepare(load_settings(cfg))
     store = Store(runtime.settings.database)
     try:
-        fetcher = Fetcher(runtime.settings.fetch, transport=LoopbackOnly())
+        fetcher = Fetcher(runtime.settings.fetch, transport=LoopbackOnly(), resolver=public_dns)
         reports, _ = asyncio.run(poll_once(runtime, store, fetcher=fetcher))
     finally:
         store.close()

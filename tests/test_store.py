@@ -85,3 +85,84 @@ def test_reader_holding_a_transaction_does_not_block_writes(tmp_path: Path) -> N
     reader.rollback()
     reader.close()
     store.close()
+
+
+def test_v1_database_is_migrated_to_status_labels_with_details(tmp_path: Path) -> None:
+    """A database written before statuses were labels: prose moves into the detail column,
+    every feed error gets a kind, and the data is otherwise untouched."""
+    import sqlite_utils
+
+    from monitor.store.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    MIGRATIONS[0](old)
+    old.execute("PRAGMA user_version = 1")
+    feeds = {
+        "http": "HTTP 404",
+        "slow": "deadline of 20s exceeded",
+        "big": "response exceeds cap of 10 bytes",
+        "inner": "refused intranet: resolves to non-public address 10.0.0.1",
+        "odd": "ill-formed feed: SAXParseException: mismatched tag",
+        "dns": "connection failed: cannot resolve example.invalid",
+        "fine": None,
+    }
+    for n, (name, error) in enumerate(feeds.items(), start=1):
+        old["feeds"].insert(
+            {"id": n, "name": name, "url": f"https://{name}.example/", "config_url": "x", "last_error": error}
+        )
+    statuses = [
+        "ok",
+        "fetch failed: HTTP 404",
+        "text too short (95 chars)",
+        "extraction exceeded 30s",
+        "extraction failed: ParserError",
+        "extraction interrupted (its worker was stopped)",
+        "empty page",
+        "no main text found",
+        "no link in feed entry",
+        "something a future version wrote",
+    ]
+    for n, status in enumerate(statuses, start=1):
+        old["articles"].insert(
+            {
+                "id": n,
+                "feed": 1,
+                "guid": f"g{n}",
+                "discovered_at": "2026-11-01T00:00:00Z",
+                "title": f"T{n}",
+                "extraction_status": status,
+            }
+        )
+    old.conn.commit()
+    old.close()
+
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    got = conn.execute("SELECT extraction_status, extraction_detail FROM articles ORDER BY id").fetchall()
+    assert got == [
+        ("ok", None),
+        ("fetch_failed", "HTTP 404"),
+        ("too_short", "95 chars"),
+        ("timed_out", "30s"),
+        ("extraction_failed", "ParserError"),
+        ("interrupted", None),
+        ("empty_page", None),
+        ("no_main_text", None),
+        ("no_link", None),
+        ("extraction_failed", "something a future version wrote"),
+    ]
+    kinds = dict(conn.execute("SELECT name, last_error_kind FROM feeds").fetchall())
+    assert kinds == {
+        "http": "http_status",
+        "slow": "timeout",
+        "big": "too_large",
+        "inner": "blocked",
+        "odd": "ill_formed",
+        "dns": "connection",
+        "fine": None,
+    }
+    assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'T5'").fetchone() == (1,)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()

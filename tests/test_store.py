@@ -108,7 +108,7 @@ def test_v1_database_is_migrated_to_status_labels_with_details(tmp_path: Path) -
         "fine": None,
     }
     for n, (name, error) in enumerate(feeds.items(), start=1):
-        old["feeds"].insert(
+        old.table("feeds").insert(
             {"id": n, "name": name, "url": f"https://{name}.example/", "config_url": "x", "last_error": error}
         )
     statuses = [
@@ -124,7 +124,7 @@ def test_v1_database_is_migrated_to_status_labels_with_details(tmp_path: Path) -
         "something a future version wrote",
     ]
     for n, status in enumerate(statuses, start=1):
-        old["articles"].insert(
+        old.table("articles").insert(
             {
                 "id": n,
                 "feed": 1,

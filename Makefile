@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check monitor tests benchmarks
 	$(BIN)/ruff format --check monitor tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy --strict monitor
 	$(BIN)/pytest
 
 demo: $(STAMP)

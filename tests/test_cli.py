@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -141,10 +142,24 @@ def test_demo_flags_the_seed_article(cli_env: dict[str, str], tmp_path: Path) ->
     assert "http://127.0.0.1:" in result.stdout  # every alert carries its link
 
 
-def test_help_lists_commands(cli_env: dict[str, str]) -> None:
+def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
     result = monitor("--help", env=cli_env)
-    for command in ("run", "poll", "check", "demo"):
-        assert command in result.stdout
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split("Commands:\n", 1)[1].splitlines()
+    listed = {line.split()[0] for line in commands if line.strip()}
+    assert listed == {
+        "alerts",
+        "check",
+        "classify",
+        "demo",
+        "eval",
+        "notify-test",
+        "poll",
+        "reclassify",
+        "run",
+    }
+    sub = monitor("alerts", "--help", env=cli_env)
+    assert sub.returncode == 0 and re.search(r"^\s+retry\s", sub.stdout, re.MULTILINE)
 
 
 @pytest.mark.slow

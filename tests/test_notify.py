@@ -25,6 +25,7 @@ def test_crafted_headline_cannot_inject_markup() -> None:
     assert "\x1b" not in title
     assert "[here](http" not in title and "\\[here\\]\\(http" in title
     assert "![x](" not in body and "Wire <b>" not in body
+    assert "**Source:** Wire \\<b\\>" in body and "\\!\\[x\\]\\(http://e/x.png\\)" in body
     assert escape_markdown("[a](b)") == "\\[a\\]\\(b\\)"
     assert escape_markdown("# Big") == "\\# Big" and escape_markdown("1. x") == "\\1. x"
     assert body.rstrip().endswith("https://news.example/a")

@@ -40,12 +40,12 @@ async def _direct(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def retry_delay(attempts: int) -> float:
     """Seconds before the next try after ``attempts`` failures: 30 s doubling to an hour."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY)
+    return float(min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY))
 
 
 async def send(channel: ChannelHandle, title: str, body: str) -> str | None:
     """Send one message; None on success, else the (redacted) reason."""
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
         try:
             ok = await channel.plugin.async_notify(
                 body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN

@@ -114,9 +114,9 @@ def defuse(content: bytes) -> tuple[bytes, bool]:
 
         def substitute(ref: re.Match[bytes]) -> bytes:
             nonlocal budget
-            value = simple.get(ref.group(1))
+            value: bytes | None = simple.get(ref.group(1))
             if value is None or len(value) > budget:
-                return ref.group(0)
+                return bytes(ref.group(0))
             budget -= len(value)
             return value
 

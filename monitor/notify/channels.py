@@ -69,7 +69,7 @@ def build_channels(
                 "see https://github.com/caronc/apprise/wiki"
             )
             continue
-        display = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+        display = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call, unused-ignore]
         name = channel.name or display.split("?", 1)[0]
         if name in names:
             problems.append(f"notify[{i}].name: {name!r} is used by another channel")

@@ -45,7 +45,7 @@ def retry_delay(attempts: int) -> float:
 
 async def send(channel: ChannelHandle, title: str, body: str) -> str | None:
     """Send one message; None on success, else the (redacted) reason."""
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call, unused-ignore]
         try:
             ok = await channel.plugin.async_notify(
                 body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.classify import _Doc, classify, compile_topic, load_topics, split_sentences
 from monitor.errors import TopicError
+from monitor.stages.classify import classify, compile_topic, load_topics, split_sentences
+from monitor.stages.classify.score import _Doc
 from tests.conftest import ROOT
 
 TOPICS = load_topics()

@@ -44,6 +44,7 @@ class Vocabulary:
     rest: re.Pattern[str] | None
     rest_lowered: bool  # ``rest`` is written in lower case, for the lowered text
     literals: tuple[str, ...] | None
+    index: int  # its position in the topic's terms: how the automaton's values name it
 
 
 def _lower_pattern(pattern: str) -> str | None:
@@ -135,8 +136,9 @@ def _expand(items: Any, limit: int = 256) -> list[str] | None:
     return out
 
 
-def compile_vocabulary(patterns: list[str]) -> Vocabulary:
-    """The vocabulary matching any of ``patterns`` (valid regexes) as a whole word."""
+def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
+    """The vocabulary matching any of ``patterns`` (valid regexes) as a whole word; ``index`` is
+    its position in its topic's terms."""
     exact: set[str] = set()
     rest: list[str] = []
     for p in patterns:
@@ -177,23 +179,57 @@ def compile_vocabulary(patterns: list[str]) -> Vocabulary:
         rest=rest_pattern,
         rest_lowered=rest_lowered,
         literals=literals,
+        index=index,
     )
 
 
-def build_automaton(vocabularies: list[Vocabulary]) -> Any:
-    """One Aho-Corasick automaton for a topic, with a value per string:
-    ``(exact vocabulary ids, literal vocabulary ids)``: the vocabularies that have it as
-    an exact string (a match when it stands as a whole word) and those that have it as a
-    prefilter literal of their regex."""
+# Per string: (indexes of the vocabularies that have it as an exact string, indexes of those
+# that have it as a prefilter literal of their regex).
+Values = tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+
+
+class Automaton:
+    """One Aho-Corasick automaton over a topic's strings, and a value per string (``values``):
+    the vocabularies that have it as an exact string (a match when it stands as a whole word)
+    and those that have it as a prefilter literal of their regex, named by their index in the
+    topic's terms, so that the values mean the same in any process.
+
+    Picklable (a compiled topic is sent to worker processes): the Rust automaton cannot be
+    pickled, so it is rebuilt from the strings when loaded."""
+
+    __slots__ = ("_automaton", "strings", "values")
+
+    def __init__(self, strings: tuple[str, ...], values: Values) -> None:
+        self.strings = strings
+        self.values = values
+        self._automaton = ahocorasick_rs.AhoCorasick(list(strings))
+
+    def __reduce__(self) -> tuple[type[Automaton], tuple[tuple[str, ...], Values]]:
+        return Automaton, (self.strings, self.values)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Automaton):
+            return NotImplemented
+        return (self.strings, self.values) == (other.strings, other.values)
+
+    __hash__ = None  # type: ignore[assignment]  # as a topic: compared, not hashed
+
+    def find(self, text: str) -> list[tuple[int, int, int]]:
+        """Every occurrence of every string, overlapping ones included: (string, start, stop)."""
+        found: list[tuple[int, int, int]] = self._automaton.find_matches_as_indexes(text, overlapping=True)
+        return found
+
+
+def build_automaton(vocabularies: list[Vocabulary]) -> Automaton | None:
+    """The automaton over the vocabularies' exact strings and literals (None if they have none)."""
     exact: dict[str, list[int]] = {}
     literal: dict[str, list[int]] = {}
     for vocabulary in vocabularies:
         for string in vocabulary.exact:
-            exact.setdefault(string, []).append(id(vocabulary))
+            exact.setdefault(string, []).append(vocabulary.index)
         for string in vocabulary.literals or ():
-            literal.setdefault(string, []).append(id(vocabulary))
+            literal.setdefault(string, []).append(vocabulary.index)
     if not exact and not literal:
         return None
-    strings = sorted(exact.keys() | literal.keys())
-    values = tuple((tuple(exact.get(s, ())), tuple(literal.get(s, ()))) for s in strings)
-    return ahocorasick_rs.AhoCorasick(strings), values
+    strings = tuple(sorted(exact.keys() | literal.keys()))
+    return Automaton(strings, tuple((tuple(exact.get(s, ())), tuple(literal.get(s, ()))) for s in strings))

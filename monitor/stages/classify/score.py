@@ -15,7 +15,7 @@ import re
 
 from ...records import Verdict
 from .matcher import Vocabulary
-from .segment import _fold, is_whole_word, split_sentences
+from .segment import _fold, split_sentences, whole_words
 from .topics import Rule, Topic
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class _Doc:
     """A headline and body prepared once and shared by every topic. Sentence offsets are
     computed only when some vocabulary matches: most news matches none."""
 
-    __slots__ = ("_has", "_lowered", "_scanned", "_spans", "_starts", "text", "title", "title_sentences")
+    __slots__ = ("_lowered", "_read", "_spans", "_starts", "text", "title", "title_sentences")
 
     def __init__(self, title: str, text: str) -> None:
         self.title = " ".join(title.split())
@@ -40,9 +40,10 @@ class _Doc:
         self._spans: list[tuple[int, int]] | None = None
         self._starts: list[int] = []
         self._lowered: str | None = None
-        self._has: dict[tuple[int, int], bool] = {}  # (id(vocabulary), sentence) -> matches
-        # id(topic) -> id(vocabulary) -> (sentences with an exact string, with a literal)
-        self._scanned: dict[int, dict[int, tuple[set[int], set[int]]]] = {}
+        # id(topic) -> what it found (_Found) and which sentences hold which vocabulary. The
+        # key is valid as long as this document, which lives for one classify() call while its
+        # topics do; it is never stored in a topic.
+        self._read: dict[int, tuple[_Found, dict[tuple[int, int], bool]]] = {}
         self.title_sentences = 0
 
     @property
@@ -65,66 +66,21 @@ class _Doc:
             self._lowered = lowered if len(lowered) == len(self.text) else ""
         return self._lowered or None
 
-    def scan(self, topic: Topic) -> dict[int, tuple[set[int], set[int]]]:
-        """One Aho-Corasick pass for the topic: per vocabulary, the sentences holding one of
-        its exact strings as a whole word (matches, final) and the sentences holding one of
-        its prefilter literals (candidates for its regex)."""
-        found = self._scanned.get(id(topic))
-        if found is not None:
-            return found
-        found = {}
-        self._scanned[id(topic)] = found
-        lowered = self.lowered
-        if topic.automaton is None or lowered is None:
-            return found
-        words: list[tuple[int, int, tuple[int, ...]]] = []
-        literals: set[tuple[int, tuple[int, ...]]] = set()
-        automaton, values = topic.automaton
-        for index, start, stop in automaton.find_matches_as_indexes(lowered, overlapping=True):
-            exact, literal = values[index]
-            if literal:
-                literals.add((start, literal))
-            # Most hits fail the word-boundary check ("use" in "house"), before any sentence lookup.
-            if exact and is_whole_word(lowered, start, stop):
-                words.append((start, stop, exact))
-        if not words and not literals:
-            return found  # no sentence splitting needed
-        spans, starts, locate = self.spans, self._starts, bisect.bisect_right
-        for start, stop, exact in words:
-            i = locate(starts, start) - 1
-            if i >= 0 and stop <= spans[i][1]:
-                for vid in exact:
-                    entry = found.get(vid)
-                    if entry is None:
-                        entry = found[vid] = (set(), set())
-                    entry[0].add(i)
-        for i, literal in {(locate(starts, start) - 1, literal) for start, literal in literals}:
-            if i >= 0:
-                for vid in literal:
-                    entry = found.get(vid)
-                    if entry is None:
-                        entry = found[vid] = (set(), set())
-                    entry[1].add(i)
-        return found
+    def view(self, topic: Topic) -> _TopicView:
+        """The document as ``topic`` reads it. The scan is made once; the view itself is a
+        throwaway (a view kept here would make every document a reference cycle)."""
+        read = self._read.get(id(topic))
+        if read is None:
+            read = self._read[id(topic)] = (_scan(self, topic), {})
+        return _TopicView(self, topic, *read)
 
     def sentences_matching(self, topic: Topic, vocabulary: Vocabulary) -> set[int]:
-        if self.lowered is None:
-            return self._regex_sentences(vocabulary.pattern, self.text)
-        exact, candidates = self.scan(topic).get(id(vocabulary), ((), ()))
-        found = set(exact)
-        if vocabulary.rest is not None:
-            if vocabulary.literals is None:
-                found |= self._regex_sentences(vocabulary.rest, self._rest_text(vocabulary))
-            else:
-                found.update(
-                    i for i in candidates if i not in found and self.sentence_has(topic, vocabulary, i)
-                )
-        return found
+        return self.view(topic).sentences_matching(vocabulary)
 
-    def _rest_text(self, vocabulary: Vocabulary) -> str:
-        return (self.lowered or self.text) if vocabulary.rest_lowered else self.text
+    def sentence_has(self, topic: Topic, vocabulary: Vocabulary, i: int) -> bool:
+        return self.view(topic).sentence_has(vocabulary, i)
 
-    def _regex_sentences(self, pattern: re.Pattern[str], text: str) -> set[int]:
+    def regex_sentences(self, pattern: re.Pattern[str], text: str) -> set[int]:
         found: set[int] = set()
         spans = self.spans
         for match in pattern.finditer(text):
@@ -133,16 +89,94 @@ class _Doc:
                 found.add(i)
         return found
 
-    def sentence_has(self, topic: Topic, vocabulary: Vocabulary, i: int) -> bool:
-        vid = id(vocabulary)
-        key = (vid, i)
+    def quote(self, i: int) -> str:
+        start, end = self.spans[i]
+        sentence = " ".join(self.text[start:end].split())
+        if len(sentence) > EVIDENCE_CHARS:
+            sentence = sentence[: EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        return sentence
+
+
+# Per vocabulary index: the sentences holding one of its exact strings as a whole word
+# (matches, final) and those holding one of its prefilter literals (candidates for its regex).
+_Found = dict[int, tuple[set[int], set[int]]]
+
+
+def _scan(doc: _Doc, topic: Topic) -> _Found:
+    """One Aho-Corasick pass of the topic's automaton over the document."""
+    found: _Found = {}
+    automaton, lowered = topic.automaton, doc.lowered
+    if automaton is None or lowered is None:
+        return found
+    hits: list[tuple[int, int, tuple[int, ...]]] = []
+    literals: set[tuple[int, tuple[int, ...]]] = set()
+    values = automaton.values
+    for index, start, stop in automaton.find(lowered):
+        exact, literal = values[index]
+        if literal:
+            literals.add((start, literal))
+        if exact:
+            hits.append((start, stop, exact))
+    words = whole_words(lowered, hits) if hits else hits  # before any sentence lookup
+    if not words and not literals:
+        return found  # no sentence splitting needed
+    spans, starts, locate = doc.spans, doc._starts, bisect.bisect_right
+    for start, stop, exact in words:
+        i = locate(starts, start) - 1
+        if i >= 0 and stop <= spans[i][1]:
+            for v in exact:
+                entry = found.get(v)
+                if entry is None:
+                    entry = found[v] = (set(), set())
+                entry[0].add(i)
+    for i, literal in {(locate(starts, start) - 1, literal) for start, literal in literals}:
+        if i >= 0:
+            for v in literal:
+                entry = found.get(v)
+                if entry is None:
+                    entry = found[v] = (set(), set())
+                entry[1].add(i)
+    return found
+
+
+class _TopicView:
+    """One topic's reading of a document: per vocabulary (by its index in the topic) the
+    sentences it matches, worked out on demand from the scan."""
+
+    __slots__ = ("_found", "_has", "doc", "topic")
+
+    def __init__(self, doc: _Doc, topic: Topic, found: _Found, has: dict[tuple[int, int], bool]) -> None:
+        self.doc = doc
+        self.topic = topic
+        self._found = found
+        self._has = has  # (vocabulary index, sentence) -> matches
+
+    def sentences_matching(self, vocabulary: Vocabulary) -> set[int]:
+        doc = self.doc
+        if doc.lowered is None:
+            return doc.regex_sentences(vocabulary.pattern, doc.text)
+        exact, candidates = self._found.get(vocabulary.index, ((), ()))
+        found = set(exact)
+        if vocabulary.rest is not None:
+            if vocabulary.literals is None:
+                found |= doc.regex_sentences(vocabulary.rest, self._rest_text(vocabulary))
+            else:
+                found.update(i for i in candidates if i not in found and self.sentence_has(vocabulary, i))
+        return found
+
+    def _rest_text(self, vocabulary: Vocabulary) -> str:
+        return (self.doc.lowered or self.doc.text) if vocabulary.rest_lowered else self.doc.text
+
+    def sentence_has(self, vocabulary: Vocabulary, i: int) -> bool:
+        key = (vocabulary.index, i)
         known = self._has.get(key)
         if known is None:
-            start, end = self._spans[i] if self._spans is not None else self.spans[i]
-            if self.lowered is None:
-                known = vocabulary.pattern.search(self.text, start, end) is not None
+            doc = self.doc
+            start, end = doc.spans[i]
+            if doc.lowered is None:
+                known = vocabulary.pattern.search(doc.text, start, end) is not None
             else:
-                entry = self.scan(topic).get(vid)
+                entry = self._found.get(vocabulary.index)
                 if entry is not None and i in entry[0]:
                     known = True
                 elif vocabulary.rest is None or (
@@ -154,33 +188,27 @@ class _Doc:
             self._has[key] = known
         return known
 
-    def quote(self, i: int) -> str:
-        start, end = self.spans[i]
-        sentence = " ".join(self.text[start:end].split())
-        if len(sentence) > EVIDENCE_CHARS:
-            sentence = sentence[: EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
-        return sentence
 
-
-def _rule_sentences(rule: Rule, topic: Topic, doc: _Doc, anchors: dict[str, set[int]]) -> list[int]:
+def _rule_sentences(rule: Rule, view: _TopicView, anchors: dict[str, set[int]]) -> list[int]:
     """The first ``max_hits`` sentences where the rule fires, in document order. Only the
     rule's first vocabulary (its anchor) is searched in the whole text; the others are tried
     in the anchor's sentences alone, and only until enough have been found."""
+    topic = view.topic
     anchor = rule.all[0]
     if anchor not in anchors:
-        anchors[anchor] = doc.sentences_matching(topic, topic.terms[anchor])
+        anchors[anchor] = view.sentences_matching(topic.terms[anchor])
     found = anchors[anchor]
     hits: list[int] = []
     if not found:
         return hits
-    has = doc.sentence_has
+    has, title_sentences = view.sentence_has, view.doc.title_sentences
     required = [topic.terms[t] for t in rule.all[1:]]
     excluded = [topic.terms[t] for t in rule.none]
     for i in sorted(found):
-        in_title = i < doc.title_sentences
+        in_title = i < title_sentences
         if (rule.where == "title" and not in_title) or (rule.where == "text" and in_title):
             continue
-        if all(has(topic, v, i) for v in required) and not any(has(topic, v, i) for v in excluded):
+        if all(has(v, i) for v in required) and not any(has(v, i) for v in excluded):
             hits.append(i)
             if len(hits) == rule.max_hits:
                 break
@@ -192,11 +220,12 @@ def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     one sentence are one piece of evidence), weighted by where it stands: the headline counts
     ``title_weight``, the lead in full, later sentences ``late_weight``. Sentences add up with
     diminishing returns (1, 1/2, 1/4 ...), strongest first; negative rules subtract."""
+    view = doc.view(topic)
     anchors: dict[str, set[int]] = {}
     best: dict[int, float] = {}
     for rule in topic.rules:
         if rule.weight > 0:
-            for i in _rule_sentences(rule, topic, doc, anchors):
+            for i in _rule_sentences(rule, view, anchors):
                 best[i] = max(best.get(i, 0.0), rule.weight)
     if not best:
         return Verdict(topic=topic.name, score=0.0, flagged=False, version=topic.version)
@@ -211,7 +240,7 @@ def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     total = sum(strength[i] * _DECAY**rank for rank, i in enumerate(ranked))
     for rule in topic.rules:
         if rule.weight < 0:
-            for rank, i in enumerate(_rule_sentences(rule, topic, doc, anchors)):
+            for rank, i in enumerate(_rule_sentences(rule, view, anchors)):
                 total += rule.weight * position(i) * _DECAY**rank
     score = round(1.0 - math.exp(-total / topic.scale), 4) if total > 0 else 0.0
     quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once

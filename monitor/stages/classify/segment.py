@@ -2,7 +2,7 @@
 
 Everything here that has two implementations (a regex for the plain definition, Python for the
 fast path) keeps both side by side, so that they cannot drift apart: ``wrap`` and
-``is_whole_word`` define what a whole word is.
+``whole_words`` define what a whole word is.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import re
 
 # The regex engine's table of letters that IGNORECASE treats as one; _fold must agree with it.
 import re._casefix as _casefix
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _equivalents() -> dict[int, str]:
@@ -62,20 +65,26 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 def wrap(patterns: list[str]) -> str:
     """One regex matching any of ``patterns`` as a whole word: no word character or hyphen
-    right before or after it. ``is_whole_word`` is the same definition, for the fast path."""
+    right before or after it. ``whole_words`` is the same definition, for the fast path."""
     alternation = "|".join(f"(?:{p})" for p in patterns)
     return rf"(?<![\w-])(?:{alternation})(?![\w-])"
 
 
-def is_whole_word(text: str, start: int, stop: int) -> bool:
-    """Whether ``text[start:stop]`` stands as ``wrap`` demands: [\\w-] on neither side (\\w is
-    a letter, digit or underscore: ``str.isalnum()`` or "_")."""
-    if start:
-        c = text[start - 1]
-        if c.isalnum() or c == "_" or c == "-":
-            return False
-    if stop < len(text):
-        c = text[stop]
-        if c.isalnum() or c == "_" or c == "-":
-            return False
-    return True
+def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, int, T]]:
+    """The hits ``(start, stop, value)`` where ``text[start:stop]`` stands as ``wrap`` demands:
+    [\\w-] on neither side (\\w is a letter, digit or underscore: ``str.isalnum()`` or "_").
+    Most hits of a string search fail here ("use" in "house")."""
+    size = len(text)
+    words = []
+    for hit in hits:
+        start, stop, _ = hit
+        if start:
+            c = text[start - 1]
+            if c.isalnum() or c == "_" or c == "-":
+                continue
+        if stop < size:
+            c = text[stop]
+            if c.isalnum() or c == "_" or c == "-":
+                continue
+        words.append(hit)
+    return words

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from ...errors import TopicError
-from .matcher import Vocabulary, build_automaton, compile_vocabulary
+from .matcher import Automaton, Vocabulary, build_automaton, compile_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Topic:
     rules: tuple[Rule, ...]
     version: str
     enabled: bool = True
-    automaton: Any = None  # Aho-Corasick over every vocabulary's exact strings and literals
+    automaton: Automaton | None = None  # over every vocabulary's exact strings and literals
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def _number(spec: dict[str, Any], key: str, where: str, default: float, lo: floa
 def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
     if not isinstance(raw, dict) or not raw:
         raise TopicError(f"{where}.terms: expected a mapping of vocabulary name -> list of patterns")
-    terms = {}
+    terms: dict[str, Vocabulary] = {}
     for name, patterns in raw.items():
         if isinstance(patterns, str):
             patterns = [patterns]
@@ -106,7 +106,7 @@ def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
                 re.compile(pattern)
             except re.error as exc:
                 raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {exc}") from None
-        terms[str(name)] = compile_vocabulary(patterns)
+        terms[str(name)] = compile_vocabulary(patterns, len(terms))
     return terms
 
 

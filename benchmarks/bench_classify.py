@@ -18,7 +18,7 @@ import random
 import time
 from pathlib import Path
 
-from monitor.classify import Topic, classify, load_topics
+from monitor.stages.classify import Topic, classify, load_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "labelled-dev.jsonl"

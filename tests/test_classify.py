@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import itertools
 import json
+import multiprocessing
+import pickle
 import re
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.classify import _Doc, classify, compile_topic, load_topics, split_sentences
 from monitor.errors import TopicError
+from monitor.stages.classify import classify, compile_topic, load_topics, split_sentences
+from monitor.stages.classify.score import _Doc
 from tests.conftest import ROOT
 
 TOPICS = load_topics()
@@ -256,3 +261,34 @@ def test_fast_matching_agrees_with_the_vocabulary_regexes(text: str, title_token
             assert {
                 i for i in range(len(fresh.spans)) if fresh.sentence_has(topic, vocabulary, i)
             } == expected
+
+
+def _samples() -> list[tuple[str, str]]:
+    seed = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
+    title, _, body = seed.partition("\n")
+    exotic = ("İSTANBUL talks", "The UN envoy in İstanbul spoke of πύραυλος tests and new sanctions.")
+    return [(title, body), exotic, *LAUNCHES, *NOT_LAUNCHES, *SANCTIONS, *NOT_SANCTIONS]
+
+
+def test_compiled_topics_survive_pickling() -> None:
+    """A compiled topic names its vocabularies by index, not by id(): a copy classifies alike."""
+    topics = (*TOPICS, _EXOTIC)
+    loaded = pickle.loads(pickle.dumps(topics))
+    assert loaded == topics
+    verdicts = [classify(title, text, topics) for title, text in _samples()]
+    assert [classify(title, text, loaded) for title, text in _samples()] == verdicts
+    assert {v.topic for vs in verdicts for v in vs if v.score > 0} == {
+        "missile_launch",
+        "sanctions",
+        "exotic",
+    }
+
+
+def test_compiled_topics_classify_alike_in_a_worker_process() -> None:
+    """What the pipeline will do: send the compiled topics to a fresh (spawned) interpreter."""
+    topics = (*TOPICS, _EXOTIC)
+    samples = _samples()
+    titles, texts = [t for t, _ in samples], [x for _, x in samples]
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        remote = list(pool.map(classify, titles, texts, itertools.repeat(topics, len(samples))))
+    assert remote == [classify(title, text, topics) for title, text in samples]

@@ -1,0 +1,38 @@
+"""Article -> verdicts, one per topic. Topics are data (YAML), not code.
+
+A topic names vocabularies (``terms``: lists of regular expressions) and ``rules`` that fire
+on a sentence when all of their vocabularies match in it and none of their ``none``
+vocabularies do. Each firing rule adds its weight (negative weights subtract); repeated hits
+of one rule count with diminishing returns, a hit in the headline counts ``title_weight``
+times. The total becomes a score in [0, 1) as ``1 - exp(-total / scale)``; the story is flagged
+when the score reaches ``threshold``. The sentences that contributed most are the evidence.
+
+Deterministic: no randomness, no clock, no state between calls.
+
+Modules, each depending only on those before it:
+
+- ``segment``: text as the classifier reads it: case folding, sentences, word boundaries;
+- ``matcher``: vocabularies compiled for speed (exact strings, prefilter literals, one
+  Aho-Corasick automaton per topic), exactly equivalent to their regexes;
+- ``topics``: topic definitions: built-in YAML, overrides, validation, compilation;
+- ``score``: an article scored against the compiled topics.
+"""
+
+from __future__ import annotations
+
+from .matcher import Vocabulary
+from .score import classify
+from .segment import split_sentences
+from .topics import BUILTIN_TOPICS, Rule, Topic, builtin_definition, compile_topic, load_topics
+
+__all__ = [
+    "BUILTIN_TOPICS",
+    "Rule",
+    "Topic",
+    "Vocabulary",
+    "builtin_definition",
+    "classify",
+    "compile_topic",
+    "load_topics",
+    "split_sentences",
+]

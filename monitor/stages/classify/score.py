@@ -1,0 +1,261 @@
+"""Scoring: an article against each topic, one verdict per topic.
+
+The article is prepared once (``_Doc``: headline and body, sentence offsets, the lowered text,
+per-topic scans) and shared by every topic. A rule fires on a sentence when all of its
+vocabularies match in it and none of its ``none`` vocabularies do; ``_score_topic`` turns the
+firing rules into a score and the evidence quoted for it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import re
+
+from ...records import Verdict
+from .matcher import Vocabulary
+from .segment import _fold, split_sentences, whole_words
+from .topics import Rule, Topic
+
+log = logging.getLogger(__name__)
+
+EVIDENCE_CHARS = 240
+MAX_EVIDENCE = 3
+MAX_TEXT = 60_000  # classify the first 60k characters; a story's substance is at the top
+_DECAY = 0.5
+
+
+class _Doc:
+    """A headline and body prepared once and shared by every topic. Sentence offsets are
+    computed only when some vocabulary matches: most news matches none."""
+
+    __slots__ = ("_lowered", "_read", "_spans", "_starts", "text", "title", "title_sentences")
+
+    def __init__(self, title: str, text: str) -> None:
+        self.title = " ".join(title.split())
+        body = text[:MAX_TEXT]
+        # The headline is its own segment: a rule must not straddle headline and body.
+        self.text = f"{self.title}\n\n{body}" if self.title else body
+        self._spans: list[tuple[int, int]] | None = None
+        self._starts: list[int] = []
+        self._lowered: str | None = None
+        # id(topic) -> what it found (_Found) and which sentences hold which vocabulary. The
+        # key is valid as long as this document, which lives for one classify() call while its
+        # topics do; it is never stored in a topic.
+        self._read: dict[int, tuple[_Found, dict[tuple[int, int], bool]]] = {}
+        self.title_sentences = 0
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        if self._spans is None:
+            title_spans = split_sentences(self.title) if self.title else []
+            offset = len(self.title) + 2 if self.title else 0
+            body_spans = [(s + offset, e + offset) for s, e in split_sentences(self.text[offset:])]
+            self._spans = title_spans + body_spans
+            self._starts = [s for s, _ in self._spans]
+            self.title_sentences = len(title_spans)
+        return self._spans
+
+    @property
+    def lowered(self) -> str | None:
+        """The text in lower case, or None when lowering moved offsets (rare scripts): then
+        every vocabulary is searched with its full regex in the original text."""
+        if self._lowered is None:
+            lowered = _fold(self.text)
+            self._lowered = lowered if len(lowered) == len(self.text) else ""
+        return self._lowered or None
+
+    def view(self, topic: Topic) -> _TopicView:
+        """The document as ``topic`` reads it. The scan is made once; the view itself is a
+        throwaway (a view kept here would make every document a reference cycle)."""
+        read = self._read.get(id(topic))
+        if read is None:
+            read = self._read[id(topic)] = (_scan(self, topic), {})
+        return _TopicView(self, topic, *read)
+
+    def sentences_matching(self, topic: Topic, vocabulary: Vocabulary) -> set[int]:
+        return self.view(topic).sentences_matching(vocabulary)
+
+    def sentence_has(self, topic: Topic, vocabulary: Vocabulary, i: int) -> bool:
+        return self.view(topic).sentence_has(vocabulary, i)
+
+    def regex_sentences(self, pattern: re.Pattern[str], text: str) -> set[int]:
+        found: set[int] = set()
+        spans = self.spans
+        for match in pattern.finditer(text):
+            i = bisect.bisect_right(self._starts, match.start()) - 1
+            if i >= 0 and match.start() < spans[i][1]:
+                found.add(i)
+        return found
+
+    def quote(self, i: int) -> str:
+        start, end = self.spans[i]
+        sentence = " ".join(self.text[start:end].split())
+        if len(sentence) > EVIDENCE_CHARS:
+            sentence = sentence[: EVIDENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        return sentence
+
+
+# Per vocabulary index: the sentences holding one of its exact strings as a whole word
+# (matches, final) and those holding one of its prefilter literals (candidates for its regex).
+_Found = dict[int, tuple[set[int], set[int]]]
+
+
+def _scan(doc: _Doc, topic: Topic) -> _Found:
+    """One Aho-Corasick pass of the topic's automaton over the document."""
+    found: _Found = {}
+    automaton, lowered = topic.automaton, doc.lowered
+    if automaton is None or lowered is None:
+        return found
+    hits: list[tuple[int, int, tuple[int, ...]]] = []
+    literals: set[tuple[int, tuple[int, ...]]] = set()
+    values = automaton.values
+    for index, start, stop in automaton.find(lowered):
+        exact, literal = values[index]
+        if literal:
+            literals.add((start, literal))
+        if exact:
+            hits.append((start, stop, exact))
+    words = whole_words(lowered, hits) if hits else hits  # before any sentence lookup
+    if not words and not literals:
+        return found  # no sentence splitting needed
+    spans, starts, locate = doc.spans, doc._starts, bisect.bisect_right
+    for start, stop, exact in words:
+        i = locate(starts, start) - 1
+        if i >= 0 and stop <= spans[i][1]:
+            for v in exact:
+                entry = found.get(v)
+                if entry is None:
+                    entry = found[v] = (set(), set())
+                entry[0].add(i)
+    for i, literal in {(locate(starts, start) - 1, literal) for start, literal in literals}:
+        if i >= 0:
+            for v in literal:
+                entry = found.get(v)
+                if entry is None:
+                    entry = found[v] = (set(), set())
+                entry[1].add(i)
+    return found
+
+
+class _TopicView:
+    """One topic's reading of a document: per vocabulary (by its index in the topic) the
+    sentences it matches, worked out on demand from the scan."""
+
+    __slots__ = ("_found", "_has", "doc", "topic")
+
+    def __init__(self, doc: _Doc, topic: Topic, found: _Found, has: dict[tuple[int, int], bool]) -> None:
+        self.doc = doc
+        self.topic = topic
+        self._found = found
+        self._has = has  # (vocabulary index, sentence) -> matches
+
+    def sentences_matching(self, vocabulary: Vocabulary) -> set[int]:
+        doc = self.doc
+        if doc.lowered is None:
+            return doc.regex_sentences(vocabulary.pattern, doc.text)
+        exact, candidates = self._found.get(vocabulary.index, ((), ()))
+        found = set(exact)
+        if vocabulary.rest is not None:
+            if vocabulary.literals is None:
+                found |= doc.regex_sentences(vocabulary.rest, self._rest_text(vocabulary))
+            else:
+                found.update(i for i in candidates if i not in found and self.sentence_has(vocabulary, i))
+        return found
+
+    def _rest_text(self, vocabulary: Vocabulary) -> str:
+        return (self.doc.lowered or self.doc.text) if vocabulary.rest_lowered else self.doc.text
+
+    def sentence_has(self, vocabulary: Vocabulary, i: int) -> bool:
+        key = (vocabulary.index, i)
+        known = self._has.get(key)
+        if known is None:
+            doc = self.doc
+            start, end = doc.spans[i]
+            if doc.lowered is None:
+                known = vocabulary.pattern.search(doc.text, start, end) is not None
+            else:
+                entry = self._found.get(vocabulary.index)
+                if entry is not None and i in entry[0]:
+                    known = True
+                elif vocabulary.rest is None or (
+                    vocabulary.literals is not None and (entry is None or i not in entry[1])
+                ):
+                    known = False  # no exact string, and none of the regex's literals
+                else:
+                    known = vocabulary.rest.search(self._rest_text(vocabulary), start, end) is not None
+            self._has[key] = known
+        return known
+
+
+def _rule_sentences(rule: Rule, view: _TopicView, anchors: dict[str, set[int]]) -> list[int]:
+    """The first ``max_hits`` sentences where the rule fires, in document order. Only the
+    rule's first vocabulary (its anchor) is searched in the whole text; the others are tried
+    in the anchor's sentences alone, and only until enough have been found."""
+    topic = view.topic
+    anchor = rule.all[0]
+    if anchor not in anchors:
+        anchors[anchor] = view.sentences_matching(topic.terms[anchor])
+    found = anchors[anchor]
+    hits: list[int] = []
+    if not found:
+        return hits
+    has, title_sentences = view.sentence_has, view.doc.title_sentences
+    required = [topic.terms[t] for t in rule.all[1:]]
+    excluded = [topic.terms[t] for t in rule.none]
+    for i in sorted(found):
+        in_title = i < title_sentences
+        if (rule.where == "title" and not in_title) or (rule.where == "text" and in_title):
+            continue
+        if all(has(v, i) for v in required) and not any(has(v, i) for v in excluded):
+            hits.append(i)
+            if len(hits) == rule.max_hits:
+                break
+    return hits
+
+
+def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
+    """Each sentence counts once, with its strongest positive rule (several rules agreeing on
+    one sentence are one piece of evidence), weighted by where it stands: the headline counts
+    ``title_weight``, the lead in full, later sentences ``late_weight``. Sentences add up with
+    diminishing returns (1, 1/2, 1/4 ...), strongest first; negative rules subtract."""
+    view = doc.view(topic)
+    anchors: dict[str, set[int]] = {}
+    best: dict[int, float] = {}
+    for rule in topic.rules:
+        if rule.weight > 0:
+            for i in _rule_sentences(rule, view, anchors):
+                best[i] = max(best.get(i, 0.0), rule.weight)
+    if not best:
+        return Verdict(topic=topic.name, score=0.0, flagged=False, version=topic.version)
+
+    def position(i: int) -> float:
+        if i < doc.title_sentences:
+            return topic.title_weight
+        return 1.0 if i - doc.title_sentences < topic.lead_sentences else topic.late_weight
+
+    strength = {i: w * position(i) for i, w in best.items()}
+    ranked = sorted(strength, key=lambda i: (-strength[i], i))
+    total = sum(strength[i] * _DECAY**rank for rank, i in enumerate(ranked))
+    for rule in topic.rules:
+        if rule.weight < 0:
+            for rank, i in enumerate(_rule_sentences(rule, view, anchors)):
+                total += rule.weight * position(i) * _DECAY**rank
+    score = round(1.0 - math.exp(-total / topic.scale), 4) if total > 0 else 0.0
+    quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once
+    for i in sorted(ranked[: MAX_EVIDENCE + 1]):
+        quotes.setdefault(doc.quote(i))
+    return Verdict(
+        topic=topic.name,
+        score=score,
+        flagged=score >= topic.threshold,
+        evidence=tuple(quotes)[:MAX_EVIDENCE] if score > 0 else (),
+        version=topic.version,
+    )
+
+
+def classify(title: str, text: str, topics: tuple[Topic, ...]) -> tuple[Verdict, ...]:
+    """Score one article against every topic. Pure and deterministic."""
+    doc = _Doc(title or "", text or "")
+    return tuple(_score_topic(topic, doc) for topic in topics)

@@ -1,0 +1,216 @@
+"""Topic definitions: the built-in YAML files, user overrides, validation and compilation.
+
+A definition is a mapping (see "Topics" in README.md); ``compile_topic`` checks it and turns it
+into a ``Topic``, naming the key of every problem it finds. ``load_topics`` applies
+``config.yaml``'s overrides to the built-in topics (``monitor/topics/*.yaml``) and adds the
+user's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ...errors import TopicError
+from .matcher import Automaton, Vocabulary, build_automaton, compile_vocabulary
+
+log = logging.getLogger(__name__)
+
+BUILTIN_TOPICS = ("missile_launch", "sanctions")
+TOPIC_KEYS = {
+    "label",
+    "description",
+    "enabled",
+    "threshold",
+    "scale",
+    "title_weight",
+    "lead_sentences",
+    "late_weight",
+    "terms",
+    "rules",
+}
+RULE_KEYS = {"name", "all", "none", "weight", "in", "max_hits"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    all: tuple[str, ...]
+    none: tuple[str, ...]
+    weight: float
+    where: str  # "any" | "title" | "text"
+    max_hits: int
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    label: str
+    threshold: float
+    scale: float
+    title_weight: float
+    lead_sentences: int
+    late_weight: float
+    terms: dict[str, Vocabulary]
+    rules: tuple[Rule, ...]
+    version: str
+    enabled: bool = True
+    automaton: Automaton | None = None  # over every vocabulary's exact strings and literals
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override keys replace the base's; ``terms`` merge per vocabulary; ``rules`` merge by name."""
+    merged = dict(base)
+    for key, value in override.items():
+        if key == "terms" and isinstance(value, dict) and isinstance(base.get("terms"), dict):
+            merged["terms"] = {**base["terms"], **value}
+        elif key == "rules" and isinstance(value, list) and isinstance(base.get("rules"), list):
+            by_name = {r.get("name"): r for r in base["rules"] if isinstance(r, dict)}
+            extra = []
+            for rule in value:
+                if isinstance(rule, dict) and rule.get("name") in by_name:
+                    by_name[rule["name"]] = rule
+                else:
+                    extra.append(rule)
+            merged["rules"] = list(by_name.values()) + extra
+        else:
+            merged[key] = value
+    return merged
+
+
+def _number(spec: dict[str, Any], key: str, where: str, default: float, lo: float, hi: float) -> float:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise TopicError(f"{where}.{key}: expected a number from {lo:g} to {hi:g}, got {value!r}")
+    return float(value)
+
+
+def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
+    if not isinstance(raw, dict) or not raw:
+        raise TopicError(f"{where}.terms: expected a mapping of vocabulary name -> list of patterns")
+    terms: dict[str, Vocabulary] = {}
+    for name, patterns in raw.items():
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+            raise TopicError(f"{where}.terms.{name}: expected a list of patterns (strings)")
+        for i, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {exc}") from None
+        terms[str(name)] = compile_vocabulary(patterns, len(terms))
+    return terms
+
+
+def _compile_rules(raw: object, terms: dict[str, Vocabulary], where: str) -> tuple[Rule, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise TopicError(f"{where}.rules: expected a list of rules")
+    rules = []
+    for i, spec in enumerate(raw):
+        here = f"{where}.rules[{i}]"
+        if not isinstance(spec, dict):
+            raise TopicError(f"{here}: expected a mapping")
+        unknown = sorted(set(spec) - RULE_KEYS)
+        if unknown:
+            raise TopicError(f"{here}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(RULE_KEYS))})")
+        names: dict[str, tuple[str, ...]] = {}
+        for key in ("all", "none"):
+            value = spec.get(key, [])
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TopicError(f"{here}.{key}: expected a list of vocabulary names")
+            for name in value:
+                if name not in terms:
+                    raise TopicError(f"{here}.{key}: no vocabulary named {name!r} in terms")
+            names[key] = tuple(value)
+        if not names["all"]:
+            raise TopicError(f"{here}.all: a rule needs at least one vocabulary")
+        where_ = spec.get("in", "any")
+        if where_ not in ("any", "title", "text"):
+            raise TopicError(f"{here}.in: expected any, title or text, got {where_!r}")
+        rules.append(
+            Rule(
+                name=str(spec.get("name") or f"rule{i}"),
+                all=names["all"],
+                none=names["none"],
+                weight=_number(spec, "weight", here, 1.0, -100, 100),
+                where=where_,
+                max_hits=int(_number(spec, "max_hits", here, 3, 1, 100)),
+            )
+        )
+    return tuple(rules)
+
+
+def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
+    """Validate and compile one topic definition; errors name the key that is wrong."""
+    where = where or f"topics.{name}"
+    if not isinstance(spec, dict):
+        raise TopicError(f"{where}: expected a mapping")
+    unknown = sorted(set(spec) - TOPIC_KEYS)
+    if unknown:
+        raise TopicError(f"{where}.{unknown[0]}: unknown key (allowed: {', '.join(sorted(TOPIC_KEYS))})")
+    terms = _compile_terms(spec.get("terms"), where)
+    rules = _compile_rules(spec.get("rules"), terms, where)
+    enabled = spec.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise TopicError(f"{where}.enabled: expected true or false")
+    canonical = json.dumps({k: v for k, v in spec.items() if k != "enabled"}, sort_keys=True, default=str)
+    return Topic(
+        name=name,
+        label=str(spec.get("label") or name.replace("_", " ").capitalize()),
+        threshold=_number(spec, "threshold", where, 0.5, 0, 1),
+        scale=_number(spec, "scale", where, 3.0, 0.01, 1000),
+        title_weight=_number(spec, "title_weight", where, 1.5, 0, 100),
+        lead_sentences=int(_number(spec, "lead_sentences", where, 3, 0, 1000)),
+        late_weight=_number(spec, "late_weight", where, 1.0, 0, 100),
+        terms=terms,
+        rules=rules,
+        version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
+        enabled=enabled,
+        automaton=build_automaton(list(terms.values())),
+    )
+
+
+def builtin_definition(name: str) -> dict[str, Any]:
+    """The definition of a built-in topic, as written in ``monitor/topics/<name>.yaml``."""
+    text = resources.files("monitor").joinpath("topics", f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def load_topics(overrides: dict[str, dict[str, Any]] | None = None) -> tuple[Topic, ...]:
+    """The built-in topics with ``config.yaml`` overrides applied, plus user-defined topics.
+
+    Raises TopicError listing every problem (each with its key path).
+    """
+    overrides = overrides or {}
+    problems: list[str] = []
+    topics: list[Topic] = []
+    names = list(BUILTIN_TOPICS) + [n for n in overrides if n not in BUILTIN_TOPICS]
+    for name in names:
+        override = overrides.get(name) or {}
+        if not isinstance(override, dict):
+            problems.append(f"topics.{name}: expected a mapping")
+            continue
+        try:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise TopicError(f"topics.{name}: a topic name is lower-case letters, digits and _")
+            spec = _merge(builtin_definition(name), override) if name in BUILTIN_TOPICS else override
+            topic = compile_topic(name, spec)
+        except TopicError as exc:
+            problems.extend(exc.problems)
+            continue
+        if topic.enabled:
+            topics.append(topic)
+    if problems:
+        raise TopicError(problems)
+    return tuple(topics)

@@ -16,7 +16,7 @@ PACKAGE = ROOT / "monitor"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("monitor.errors", "monitor.records", "monitor.clock"),
     ("monitor.config",),
-    ("monitor.stages", "monitor.classify"),
+    ("monitor.stages",),
     ("monitor.fetch", "monitor.store"),
     ("monitor.notify",),
     ("monitor.execute",),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_classify import SIZE, general_news, rate, typical_news, worst_case
-from monitor.classify import classify, load_topics
+from monitor.stages.classify import classify, load_topics
 
 
 def test_worst_case_mix_is_five_kb_and_one_in_four_on_topic() -> None:

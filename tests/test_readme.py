@@ -11,10 +11,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from monitor.classify import load_topics
 from monitor.cli import cli
 from monitor.config import Settings, parse_settings
 from monitor.notify import build_channels
+from monitor.stages.classify import load_topics
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -11,10 +11,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ..classify import Topic, load_topics
 from ..config import config_path, load_settings
 from ..errors import ConfigError, StoreError
 from ..service import Runtime, prepare
+from ..stages.classify import Topic, load_topics
 from ..store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])

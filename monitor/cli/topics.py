@@ -11,13 +11,13 @@ from typing import TextIO
 
 import click
 
-from ..classify import classify as classify_text
 from ..clock import utcnow
 from ..config import parse_duration
 from ..notify import plain
 from ..records import DeliveryResult
 from ..service import deliver_once
 from ..service import reclassify as run_reclassify
+from ..stages.classify import classify as classify_text
 from ..stages.evaluate import BadLine, Story, error_record, evaluate, read_stories, verdict_record
 from ..stages.extract import extract_article
 from .common import config_option, load_runtime, load_topics_for, open_store

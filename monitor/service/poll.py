@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from ..classify import Topic, classify
 from ..clock import Clock, utcnow
 from ..execute.ports import Executor
 from ..fetch import Fetcher
@@ -31,6 +30,7 @@ from ..records import (
     PollReport,
     Validators,
 )
+from ..stages.classify import Topic, classify
 from ..store.ports import PollStore
 from .policy import alert_channels, next_poll_time
 

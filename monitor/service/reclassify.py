@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..classify import classify
 from ..clock import utcnow
 from ..records import Verdict
+from ..stages.classify import classify
 from ..store.ports import ArticleStore
 from .policy import within_max_age
 from .runtime import Runtime

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import TracebackType
 
-from ..classify import Topic, load_topics
 from ..clock import Clock, utcnow
 from ..config import Settings, resolve_feeds
 from ..errors import ConfigError
@@ -18,6 +17,7 @@ from ..execute import Executor, LocalExecutor
 from ..fetch import Fetcher
 from ..notify import ChannelHandle, Deliverer, build_channels
 from ..records import Feed
+from ..stages.classify import Topic, load_topics
 from ..store.ports import MonitorStore
 from .poll import Poller
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..classify import Topic, classify
 from ..records import Verdict
+from .classify import Topic, classify
 
 
 @dataclass(frozen=True, slots=True)

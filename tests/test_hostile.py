@@ -30,7 +30,7 @@ from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_cli import monitor
-from tests.test_pipeline import poll, rows
+from tests.test_poll import poll, rows
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE rss [

@@ -1,4 +1,4 @@
-"""Rendering alerts: escaping, trimming, the link always kept. Delivery is tested in test_alerts."""
+"""Rendering alerts: escaping, trimming, the link always kept. Delivery is tested in test_deliver."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_cli import monitor
-from tests.test_pipeline import MISSILE, poll, rows
+from tests.test_poll import MISSILE, poll, rows
 
 SANCTIONS = "The Treasury imposed new sanctions on three shipping firms for evading the oil embargo on Iran."
 

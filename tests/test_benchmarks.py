@@ -16,7 +16,15 @@ def test_worst_case_mix_is_five_kb_and_one_in_four_on_topic() -> None:
     assert all(len(text) == SIZE for _, text in docs)
     flagged = [any(v.flagged for v in classify(title, text, topics)) for title, text in docs]
     assert flagged == [i % 4 == 0 for i in range(8)]
-    assert rate(docs, topics) > 0
+
+
+def test_rate_is_documents_per_cpu_second_best_of_three() -> None:
+    ticks = iter([0.0, 4.0, 10.0, 12.0, 20.0, 28.0])  # passes of 4 s, 2 s and 8 s
+    seen: list[str] = []
+    docs = [(f"t{i}", "x") for i in range(8)]
+    measured = rate(docs, (), score=lambda title, text, topics: seen.append(title), clock=lambda: next(ticks))
+    assert measured == 8 / 2.0
+    assert seen == ["t0"] + [title for title, _ in docs] * 3  # a warm-up, then every document per pass
 
 
 def test_corpus_mixes_are_five_kb(corpus: Path) -> None:

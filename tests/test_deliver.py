@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 
 from monitor.config import load_settings
 from monitor.notify import Deliverer
-from monitor.service import Runtime, prepare
+from monitor.service import Runtime, deliverer_for, prepare
 from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
 from tests.loopback import Response, Site, rss, story
@@ -80,15 +80,7 @@ def hook_config(tmp_path: Path, site: Site, receiver: Receiver, **extra: Any) ->
 
 def deliverer(runtime: Runtime, store: Store, clock: Callable[[], datetime]) -> Deliverer:
     """The daemon's outbox sweeper: no HTTP fetcher, no worker pool, just the outbox and channels."""
-    alerts = runtime.settings.alerts
-    return Deliverer(
-        store,
-        runtime.channels,
-        max_attempts=alerts.max_attempts,
-        burst_limit=alerts.burst_limit,
-        topic_labels=runtime.topic_labels,
-        clock=clock,
-    )
+    return deliverer_for(runtime, store, clock=clock)
 
 
 def deliver_at(runtime: Runtime, when: datetime) -> list[Any]:

@@ -34,7 +34,8 @@ DbRunner = Callable[..., Awaitable[Any]]
 """Runs one Outbox call; the daemon passes its single-writer thread."""
 
 
-async def _direct(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def run_directly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A DbRunner that calls the store on the caller's thread (the CLI, tests)."""
     return fn(*args, **kwargs)
 
 
@@ -74,7 +75,7 @@ async def deliver_due(
     max_attempts: int,
     burst_limit: int = 10,
     topic_labels: dict[str, str] | None = None,
-    db: DbRunner = _direct,
+    db: DbRunner = run_directly,
 ) -> list[DeliveryResult]:
     """Deliver what is due and record each outcome in the outbox.
 
@@ -145,7 +146,7 @@ class Deliverer:
         max_attempts: int,
         burst_limit: int,
         topic_labels: dict[str, str],
-        db: DbRunner = _direct,
+        db: DbRunner = run_directly,
         clock: Clock = utcnow,
     ) -> None:
         self.outbox = outbox

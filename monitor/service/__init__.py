@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..fetch import Fetcher
-from ..notify import Deliverer
 from ..records import DeliveryResult, PollReport
 from ..store.ports import MonitorStore
 from .policy import next_poll_time
 from .reclassify import ReclassifyReport, Rescored, reclassify
-from .runtime import Runtime, Service, prepare
+from .runtime import Runtime, Service, deliverer_for, prepare
 
 
 async def poll_once(
@@ -35,15 +34,7 @@ async def poll_once(
 async def deliver_once(runtime: Runtime, store: MonitorStore) -> list[DeliveryResult]:
     """Deliver the alerts that are due, e.g. after ``reclassify --alert``: only the outbox and
     the channels, no fetcher and no worker pool."""
-    settings = runtime.settings
-    deliverer = Deliverer(
-        store,
-        runtime.channels,
-        max_attempts=settings.alerts.max_attempts,
-        burst_limit=settings.alerts.burst_limit,
-        topic_labels=runtime.topic_labels,
-    )
-    return await deliverer.sweep()
+    return await deliverer_for(runtime, store).sweep()
 
 
 __all__ = [
@@ -52,6 +43,7 @@ __all__ = [
     "Runtime",
     "Service",
     "deliver_once",
+    "deliverer_for",
     "next_poll_time",
     "poll_once",
     "prepare",

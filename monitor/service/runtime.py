@@ -16,9 +16,10 @@ from ..errors import ConfigError
 from ..execute import Executor, LocalExecutor
 from ..fetch import Fetcher
 from ..notify import ChannelHandle, Deliverer, build_channels
+from ..notify.deliver import DbRunner, run_directly
 from ..records import Feed
 from ..stages.classify import Topic, load_topics
-from ..store.ports import MonitorStore
+from ..store.ports import MonitorStore, Outbox
 from .poll import Poller
 
 
@@ -59,6 +60,22 @@ def prepare(settings: Settings) -> Runtime:
     return Runtime(settings=settings, feeds=tuple(feeds), topics=topics, channels=tuple(channels))
 
 
+def deliverer_for(
+    runtime: Runtime, outbox: Outbox, *, db: DbRunner = run_directly, clock: Clock = utcnow
+) -> Deliverer:
+    """The outbox sweeper the configuration describes (channels, attempts, burst limit, labels)."""
+    alerts = runtime.settings.alerts
+    return Deliverer(
+        outbox,
+        runtime.channels,
+        max_attempts=alerts.max_attempts,
+        burst_limit=alerts.burst_limit,
+        topic_labels=runtime.topic_labels,
+        db=db,
+        clock=clock,
+    )
+
+
 class Service:
     """Polling and delivery for one process. ``async with Service(...)`` inside the event loop;
     leaving it waits for a write in progress and releases the network, threads and processes."""
@@ -78,15 +95,7 @@ class Service:
         self.fetcher = fetcher or Fetcher(settings.fetch)
         self.executor: Executor = executor or LocalExecutor(settings)
         self.poller = Poller(runtime, store, self.fetcher, self.executor, clock=clock)
-        self.deliverer = Deliverer(
-            store,
-            runtime.channels,
-            max_attempts=settings.alerts.max_attempts,
-            burst_limit=settings.alerts.burst_limit,
-            topic_labels=runtime.topic_labels,
-            db=self.executor.db,
-            clock=clock,
-        )
+        self.deliverer = deliverer_for(runtime, store, db=self.executor.db, clock=clock)
 
     async def __aenter__(self) -> Service:
         return self

@@ -292,3 +292,16 @@ def test_compiled_topics_classify_alike_in_a_worker_process() -> None:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         remote = list(pool.map(classify, titles, texts, itertools.repeat(topics, len(samples))))
     assert remote == [classify(title, text, topics) for title, text in samples]
+
+
+def test_a_match_counts_only_within_its_sentence() -> None:
+    """Vocabularies are matched sentence by sentence: a match that runs on into the next sentence
+    counts for neither. Here a pattern with no literal, searched without a prefilter."""
+    topic = compile_topic("x", {"terms": {"a": ["\\w\\w\\. [A-Z]\\w"]}, "rules": [{"all": ["a"]}]})
+    vocabulary = topic.terms["a"]
+    assert vocabulary.rest is not None and vocabulary.literals is None
+    doc = _Doc("", "It was on. To be fair.")
+    assert len(doc.spans) == 2
+    assert doc.sentences_matching(topic, vocabulary) == set()
+    assert not any(doc.sentence_has(topic, vocabulary, i) for i in range(2))
+    assert classify("", "It was on. To be fair.", (topic,))[0].score == 0

@@ -185,12 +185,25 @@ def test_eval_on_the_labelled_corpus(corpus: Path) -> None:
     assert figures["sanctions"].precision >= 0.93 and figures["sanctions"].recall >= 0.93
 
 
-_REFERENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z•\-])")
+# English: where the splitter always cut.
+_ENGLISH_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z•\-])")
+# Any script: a capital of a cased script or a letter of a caseless one may start a sentence
+# after ".!?؟۔" and space, a capital after a line break; "。｡！？．" end one without space.
+_SCRIPTS_ALPHABET = [*"ab A.!?\"')(\n•-1”“", *"。｡！？．؟۔」』）«_²٣", "\u3000", "\u00a0"]
+_SCRIPTS_ALPHABET += [*"中文ー한ДдЯяÉéǅΣςاب"]
+_LETTER = "".join(re.escape(c) for c in _SCRIPTS_ALPHABET if c.isalpha() and not c.islower())
+_CAPITAL = "".join(re.escape(c) for c in _SCRIPTS_ALPHABET if c.isalpha() and (c.isupper() or c.istitle()))
+_SCRIPTS_END = re.compile(
+    rf"(?<=[.!?؟۔])[\"'”’)]?\s+(?=[\"'“‘(\[]?[0-9{_LETTER}])"
+    r"|(?<=[。｡！？．])(?![。｡！？．])[」』”’）)\"']*\s*"
+    r"|\n\s*\n"
+    rf"|\n(?=[•\-{_CAPITAL}])"
+)
 
 
-def _reference_split(text: str) -> list[tuple[int, int]]:
+def _reference_split(text: str, definition: re.Pattern[str] = _SCRIPTS_END) -> list[tuple[int, int]]:
     spans, start = [], 0
-    for match in _REFERENCE_END.finditer(text):
+    for match in definition.finditer(text):
         if match.start() > start:
             spans.append((start, match.start()))
         start = match.end()
@@ -201,9 +214,18 @@ def _reference_split(text: str) -> list[tuple[int, int]]:
 
 @settings(max_examples=300)
 @given(st.text(alphabet=st.sampled_from(list("ab A.!?\"')(\n•-1”“")), max_size=80))
-def test_sentence_splitter_matches_its_reference_definition(text: str) -> None:
+def test_sentence_splitter_cuts_english_where_it_always_did(text: str) -> None:
     """The fast splitter (a leading character class) cuts exactly where the plain definition
     (a look-behind on the punctuation) does."""
+    assert split_sentences(text) == _reference_split(text, _ENGLISH_END)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.sampled_from(_SCRIPTS_ALPHABET), max_size=80))
+def test_sentence_splitter_matches_its_reference_definition_in_any_script(text: str) -> None:
+    """The same, with CJK, Cyrillic, Greek, Arabic and Latin letters of both cases, caseless
+    letters, full-width and Arabic punctuation, non-letters that are word characters (_, ²,
+    Arabic-Indic digits) and Unicode spaces."""
     assert split_sentences(text) == _reference_split(text)
 
 
@@ -225,6 +247,10 @@ _TOKENS = [
         "STRASSE",
         "ſanctions",
     ],
+    # Scripts without spaces (particles and compounds attached), and others.
+    *["导弹", "发射", "朝鲜", "ミサイル", "弾道", "を", "が", "発射", "した", "北朝鮮", "ﾐｻｲﾙ", "ー", "𠀀"],
+    *["미사일", "탄도", "을", "발사", "했다", "。", "、", "！", "？", "．", "\u3000", "「", "」"],
+    *["ракета", "Ракеты", "запустили", "КНДР", "صاروخ", "الصاروخ", "أطلقت", "؟", "۔", "Ёж", "٣"],
 ]
 # A user's topic with letters that lower() and the regex engine's IGNORECASE treat differently.
 _EXOTIC = compile_topic(
@@ -238,6 +264,19 @@ _EXOTIC = compile_topic(
         "rules": [{"all": ["places", "greek", "words"]}],
     },
 )
+# A user's topic in scripts without spaces and others: exact strings ("ミサイル"), regexes with
+# a prefilter literal ("ракет\w*"), without one ("发射", "\w発射"), case-sensitive ones.
+_SCRIPTS = compile_topic(
+    "scripts",
+    {
+        "terms": {
+            "weapon": ["导弹", "ミサイル", "미사일", "ракет\\w*", "(?:ال)?صاروخ", "ﾐｻｲﾙ", "𠀀"],
+            "launch": ["发射", "発射(?:した)?", "발사(?:했다)?", "запустил\\w*", "أطلق\\w*"],
+            "loose": ["\\w発射", "[^\\s]{1,2}ミサイル", "(?-i:ICBM)", "(?-i:КНДР)", "弾道\\w{0,3}"],
+        },
+        "rules": [{"all": ["weapon", "launch"]}, {"all": ["loose"], "none": ["weapon"]}],
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -247,14 +286,15 @@ _EXOTIC = compile_topic(
 )
 def test_fast_matching_agrees_with_the_vocabulary_regexes(text: str, title_tokens: list[str]) -> None:
     """The literal automaton, word-boundary checks and prefilters are an optimisation: every
-    vocabulary must match exactly the sentences its plain case-insensitive regex matches."""
+    vocabulary must match exactly the sentences its plain case-insensitive regex matches (with
+    the CJK word boundaries; texts without CJK characters get the cheaper regex without them)."""
     doc = _Doc("".join(title_tokens), text)
-    for topic in (*TOPICS, _EXOTIC):
+    for topic in (*TOPICS, _EXOTIC, _SCRIPTS):
         for name, vocabulary in topic.terms.items():
             expected = {
                 i
                 for i, (start, end) in enumerate(doc.spans)
-                if vocabulary.pattern.search(doc.text, start, end)
+                if vocabulary.pattern.regex.search(doc.text, start, end)
             }
             assert doc.sentences_matching(topic, vocabulary) == expected, (topic.name, name)
             fresh = _Doc("".join(title_tokens), text)  # sentence_has without the cache above
@@ -267,12 +307,13 @@ def _samples() -> list[tuple[str, str]]:
     seed = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
     title, _, body = seed.partition("\n")
     exotic = ("İSTANBUL talks", "The UN envoy in İstanbul spoke of πύραυλος tests and new sanctions.")
-    return [(title, body), exotic, *LAUNCHES, *NOT_LAUNCHES, *SANCTIONS, *NOT_SANCTIONS]
+    japanese = ("北朝鮮が弾道ミサイルを発射", "防衛省によると、ミサイルは日本海に落下した。政府は抗議した。")
+    return [(title, body), exotic, japanese, *LAUNCHES, *NOT_LAUNCHES, *SANCTIONS, *NOT_SANCTIONS]
 
 
 def test_compiled_topics_survive_pickling() -> None:
     """A compiled topic names its vocabularies by index, not by id(): a copy classifies alike."""
-    topics = (*TOPICS, _EXOTIC)
+    topics = (*TOPICS, _EXOTIC, _SCRIPTS)
     loaded = pickle.loads(pickle.dumps(topics))
     assert loaded == topics
     verdicts = [classify(title, text, topics) for title, text in _samples()]
@@ -281,14 +322,29 @@ def test_compiled_topics_survive_pickling() -> None:
         "missile_launch",
         "sanctions",
         "exotic",
+        "scripts",
     }
 
 
 def test_compiled_topics_classify_alike_in_a_worker_process() -> None:
     """What the pipeline will do: send the compiled topics to a fresh (spawned) interpreter."""
-    topics = (*TOPICS, _EXOTIC)
+    topics = (*TOPICS, _EXOTIC, _SCRIPTS)
     samples = _samples()
     titles, texts = [t for t, _ in samples], [x for _, x in samples]
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         remote = list(pool.map(classify, titles, texts, itertools.repeat(topics, len(samples))))
     assert remote == [classify(title, text, topics) for title, text in samples]
+    assert remote == [classify(title, text, topics) for title, text in samples]
+
+
+def test_a_match_counts_only_within_its_sentence() -> None:
+    """Vocabularies are matched sentence by sentence: a match that runs on into the next sentence
+    counts for neither. Here a pattern with no literal, searched without a prefilter."""
+    topic = compile_topic("x", {"terms": {"a": ["\\w\\w\\. [A-Z]\\w"]}, "rules": [{"all": ["a"]}]})
+    vocabulary = topic.terms["a"]
+    assert vocabulary.rest is not None and vocabulary.literals is None
+    doc = _Doc("", "It was on. To be fair.")
+    assert len(doc.spans) == 2
+    assert doc.sentences_matching(topic, vocabulary) == set()
+    assert not any(doc.sentence_has(topic, vocabulary, i) for i in range(2))
+    assert classify("", "It was on. To be fair.", (topic,))[0].score == 0

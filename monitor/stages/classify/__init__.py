@@ -7,6 +7,10 @@ of one rule count with diminishing returns, a hit in the headline counts ``title
 times. The total becomes a score in [0, 1) as ``1 - exp(-total / scale)``; the story is flagged
 when the score reaches ``threshold``. The sentences that contributed most are the evidence.
 
+Text in any script: terms in Han, kana and Hangul match with no space around them (Korean
+particles and compounds attached), and sentences also end at "。", "！", "？", "؟", "۔" ...
+(``segment``). Compiled topics are picklable, for worker processes.
+
 Deterministic: no randomness, no clock, no state between calls.
 
 Modules, each depending only on those before it:

@@ -7,9 +7,11 @@ the literals every match must contain are derived, so that their regex runs only
 sentences holding one.
 
 This is the only module that uses CPython's private regex parser (``re._parser`` and
-``re._constants``, Python >= 3.11) to read patterns; ``segment`` reads ``re._casefix`` to fold
-case as the engine does. Anything the parser returns that is not understood here falls back to
-the plain regex, never to a different result.
+``re._constants``, Python >= 3.11) to read patterns. One more private table, ``re._casefix``
+(the letters IGNORECASE treats as one), is read by ``segment``, where case folding lives: this
+module folds patterns with it, so it depends on ``segment``, not the reverse. Anything the
+parser returns that is not understood here falls back to the plain regex, never to a different
+result.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import ahocorasick_rs
 
-from .segment import _fold, wrap
+from .segment import WordPattern, _fold
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,9 @@ class Vocabulary:
     word-boundary check; the others (``rest``) are regexes tried only in the sentences that
     contain one of their required literals (``literals``; ``None`` when none can be derived)."""
 
-    pattern: re.Pattern[str]  # all patterns, case-insensitive, for the original text
+    pattern: WordPattern  # all patterns, case-insensitive, for the original text
     exact: tuple[str, ...]
-    rest: re.Pattern[str] | None
+    rest: WordPattern | None
     rest_lowered: bool  # ``rest`` is written in lower case, for the lowered text
     literals: tuple[str, ...] | None
     index: int  # its position in the topic's terms: how the automaton's values name it
@@ -159,9 +161,9 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
     if rest:
         lowered_rest = [_lower_pattern(p) for p in rest]
         if all(p is not None for p in lowered_rest):
-            rest_pattern, rest_lowered = re.compile(wrap([p for p in lowered_rest if p is not None])), True
+            rest_pattern, rest_lowered = WordPattern([p for p in lowered_rest if p is not None]), True
         else:
-            rest_pattern = re.compile(wrap(rest), re.IGNORECASE)
+            rest_pattern = WordPattern(rest, re.IGNORECASE)
         found_all: set[str] | None = set()
         for p in rest:
             try:
@@ -174,7 +176,7 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
             found_all |= found
         literals = tuple(sorted(found_all)) if found_all is not None else None
     return Vocabulary(
-        pattern=re.compile(wrap(patterns), re.IGNORECASE),
+        pattern=WordPattern(patterns, re.IGNORECASE),
         exact=tuple(sorted(exact)),
         rest=rest_pattern,
         rest_lowered=rest_lowered,

@@ -15,7 +15,7 @@ import re
 
 from ...records import Verdict
 from .matcher import Vocabulary
-from .segment import _fold, split_sentences, whole_words
+from .segment import _fold_document, split_sentences, whole_words
 from .topics import Rule, Topic
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class _Doc:
     """A headline and body prepared once and shared by every topic. Sentence offsets are
     computed only when some vocabulary matches: most news matches none."""
 
-    __slots__ = ("_lowered", "_read", "_spans", "_starts", "text", "title", "title_sentences")
+    __slots__ = ("_cjk", "_lowered", "_read", "_spans", "_starts", "text", "title", "title_sentences")
 
     def __init__(self, title: str, text: str) -> None:
         self.title = " ".join(title.split())
@@ -40,6 +40,7 @@ class _Doc:
         self._spans: list[tuple[int, int]] | None = None
         self._starts: list[int] = []
         self._lowered: str | None = None
+        self._cjk: bool | None = None
         # id(topic) -> what it found (_Found) and which sentences hold which vocabulary. The
         # key is valid as long as this document, which lives for one classify() call while its
         # topics do; it is never stored in a topic.
@@ -62,9 +63,20 @@ class _Doc:
         """The text in lower case, or None when lowering moved offsets (rare scripts): then
         every vocabulary is searched with its full regex in the original text."""
         if self._lowered is None:
-            lowered = _fold(self.text)
-            self._lowered = lowered if len(lowered) == len(self.text) else ""
+            self._fold()
         return self._lowered or None
+
+    @property
+    def cjk(self) -> bool:
+        """Whether the text has a character of Han, kana or Hangul: the regexes' CJK word
+        boundaries are needed only then (the lowered text has the same ones)."""
+        if self._cjk is None:
+            self._fold()
+        return bool(self._cjk)
+
+    def _fold(self) -> None:
+        lowered, self._cjk = _fold_document(self.text)
+        self._lowered = lowered if len(lowered) == len(self.text) else ""
 
     def view(self, topic: Topic) -> _TopicView:
         """The document as ``topic`` reads it. The scan is made once; the view itself is a
@@ -81,13 +93,11 @@ class _Doc:
         return self.view(topic).sentence_has(vocabulary, i)
 
     def regex_sentences(self, pattern: re.Pattern[str], text: str) -> set[int]:
-        found: set[int] = set()
-        spans = self.spans
-        for match in pattern.finditer(text):
-            i = bisect.bisect_right(self._starts, match.start()) - 1
-            if i >= 0 and match.start() < spans[i][1]:
-                found.add(i)
-        return found
+        """The sentences where ``pattern`` matches, searched one by one as ``sentence_has``
+        does: one pass over the text would count a match that runs on into the next sentence
+        (and could hide one there)."""
+        search = pattern.search
+        return {i for i, (start, end) in enumerate(self.spans) if search(text, start, end)}
 
     def quote(self, i: int) -> str:
         start, end = self.spans[i]
@@ -154,12 +164,12 @@ class _TopicView:
     def sentences_matching(self, vocabulary: Vocabulary) -> set[int]:
         doc = self.doc
         if doc.lowered is None:
-            return doc.regex_sentences(vocabulary.pattern, doc.text)
+            return doc.regex_sentences(vocabulary.pattern.for_text(doc.cjk), doc.text)
         exact, candidates = self._found.get(vocabulary.index, ((), ()))
         found = set(exact)
         if vocabulary.rest is not None:
             if vocabulary.literals is None:
-                found |= doc.regex_sentences(vocabulary.rest, self._rest_text(vocabulary))
+                found |= doc.regex_sentences(vocabulary.rest.for_text(doc.cjk), self._rest_text(vocabulary))
             else:
                 found.update(i for i in candidates if i not in found and self.sentence_has(vocabulary, i))
         return found
@@ -174,7 +184,7 @@ class _TopicView:
             doc = self.doc
             start, end = doc.spans[i]
             if doc.lowered is None:
-                known = vocabulary.pattern.search(doc.text, start, end) is not None
+                known = vocabulary.pattern.for_text(doc.cjk).search(doc.text, start, end) is not None
             else:
                 entry = self._found.get(vocabulary.index)
                 if entry is not None and i in entry[0]:
@@ -184,7 +194,8 @@ class _TopicView:
                 ):
                     known = False  # no exact string, and none of the regex's literals
                 else:
-                    known = vocabulary.rest.search(self._rest_text(vocabulary), start, end) is not None
+                    rest = vocabulary.rest.for_text(doc.cjk)
+                    known = rest.search(self._rest_text(vocabulary), start, end) is not None
             self._has[key] = known
         return known
 

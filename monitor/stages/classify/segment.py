@@ -1,22 +1,75 @@
-"""Text as the classifier reads it: case folding, sentences and word boundaries.
+"""Text as the classifier reads it, in any script: case folding, word boundaries, sentences.
 
-Everything here that has two implementations (a regex for the plain definition, Python for the
-fast path) keeps both side by side, so that they cannot drift apart: ``wrap`` and
-``whole_words`` define what a whole word is.
+Whole words. A vocabulary matches where no letter, digit, "_" or "-" ([\\w-]) touches the match
+on either side, except at an edge where the character on either side belongs to a script
+written without spaces between words: Han, Hiragana, Katakana (with its half-width forms) or
+Hangul (Korean spaces words but attaches particles and compounds: 미사일을, 탄도미사일). ``wrap``
+writes that definition as a regex, ``whole_words`` checks it on the fast path; both read the
+one table of those scripts here (``CJK_RANGES``), so they cannot drift apart.
+
+Sentences end at ".", "!", "?", "؟" or "۔" followed (after an optional closing quote or
+bracket) by space and then a capital of any cased script, a letter of a caseless script or a
+digit 0-9 (optionally after an opening quote or bracket); at "。", "｡", "！", "？" or "．" (no
+space needed); at a blank line; and at a line break followed by a capital of any cased script,
+"•" or "-" (not by a caseless letter: hard-wrapped Chinese would split at every line). English
+text splits as it always did.
+
+No Unicode normalisation: text is matched as written.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import logging
 import re
 
 # The regex engine's table of letters that IGNORECASE treats as one; _fold must agree with it.
 import re._casefix as _casefix
+from collections.abc import Sequence
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+# The scripts whose words need no boundary (see the module docstring), by Unicode block; marks,
+# iteration marks and the prolonged sound mark that belong to them included.
+CJK_RANGES = (
+    ("\u1100", "\u11ff"),  # Hangul Jamo
+    ("\u2e80", "\u2fdf"),  # CJK and Kangxi radicals
+    ("\u3005", "\u3007"),  # 々 〆 〇
+    ("\u3021", "\u302f"),  # Hangzhou numerals, ideographic and Hangul tone marks
+    ("\u3031", "\u3035"),  # kana repeat marks
+    ("\u3038", "\u303c"),  # Han numerals and marks
+    ("\u3041", "\u30ff"),  # Hiragana, Katakana (with ー and ・)
+    ("\u3131", "\u318e"),  # Hangul compatibility jamo
+    ("\u31f0", "\u31ff"),  # Katakana phonetic extensions
+    ("\u3400", "\u4dbf"),  # CJK unified ideographs extension A
+    ("\u4e00", "\u9fff"),  # CJK unified ideographs
+    ("\ua960", "\ua97f"),  # Hangul jamo extended-A
+    ("\uac00", "\ud7ff"),  # Hangul syllables, Hangul jamo extended-B
+    ("\uf900", "\ufaff"),  # CJK compatibility ideographs
+    ("\uff66", "\uff9f"),  # half-width Katakana
+    ("\uffa0", "\uffdc"),  # half-width Hangul
+    ("\U0001aff0", "\U0001b16f"),  # Kana extended-B, supplement, extended-A, small kana
+    ("\U00020000", "\U0003ffff"),  # supplementary and tertiary ideographic planes
+)
+_CJK_STARTS = [a for a, _ in CJK_RANGES]
+_CJK_ENDS = [b for _, b in CJK_RANGES]
+_CJK_BMP = "".join(f"{a}-{b}" for a, b in CJK_RANGES if b <= "\uffff")
+_CJK_ASTRAL = "".join(f"{a}-{b}" for a, b in CJK_RANGES if a > "\uffff")
+_CJK_ASTRAL_CHAR = re.compile(f"[{_CJK_ASTRAL}]")
+# Case-sensitive inside IGNORECASE regexes: these scripts have no case, and a case-insensitive
+# class this size takes the regex compiler ~70,000 case mappings.
+_CJK = f"(?-i:[{_CJK_BMP}{_CJK_ASTRAL}])"
+
+
+def is_cjk(c: str) -> bool:
+    """Whether the character belongs to CJK_RANGES."""
+    i = bisect.bisect_right(_CJK_STARTS, c) - 1
+    return i >= 0 and c <= _CJK_ENDS[i]
 
 
 def _equivalents() -> dict[int, str]:
@@ -33,7 +86,17 @@ def _equivalents() -> dict[int, str]:
 
 
 _EQUIVALENT = _equivalents()
-_NEEDS_EQUIVALENT = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_EQUIVALENT)) + "]")
+_EQUIVALENT_CLASS = "".join(re.escape(chr(c)) for c in sorted(_EQUIVALENT))
+_NEEDS_EQUIVALENT = re.compile(f"[{_EQUIVALENT_CLASS}]")
+
+
+@functools.cache
+def _scanners() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Compiled on first use (~9 ms: the regex compiler walks every code point of a range).
+    The first finds, in one scan of a document, both the letters to translate and the CJK
+    characters of the BMP: both are rare in most text, and a second scan would cost as much as
+    the first. The second finds the CJK characters alone."""
+    return re.compile(f"[{_EQUIVALENT_CLASS}{_CJK_BMP}]"), re.compile(f"[{_CJK_BMP}]")
 
 
 def _fold(text: str) -> str:
@@ -45,46 +108,134 @@ def _fold(text: str) -> str:
     return lowered
 
 
-# Sentence ends: ., ! or ? followed by space and a capital, quote or digit; or a blank line.
-# Written to start with a character class, so the regex engine can skip ahead to candidates.
-_SENTENCE_END = re.compile(r"[.!?](?P<sep>[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9]))|\n\s*\n|\n(?=[A-Z•\-])")
+def _fold_document(text: str) -> tuple[str, bool]:
+    """``_fold(text)``, and whether the text has a character of CJK_RANGES (folding neither
+    makes nor unmakes one)."""
+    lowered = text.lower().replace("i\u0307", "i")
+    cjk = False
+    rare, cjk_char = _scanners()
+    if rare.search(lowered):
+        cjk = cjk_char.search(lowered) is not None
+        if _NEEDS_EQUIVALENT.search(lowered):
+            lowered = lowered.translate(_EQUIVALENT)
+    if not cjk and len(lowered.encode("utf-16-le", "surrogatepass")) != 2 * len(lowered):
+        cjk = _CJK_ASTRAL_CHAR.search(lowered) is not None  # the text has astral characters
+    return lowered, cjk
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of the sentences of ``text``."""
-    spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        end = match.start("sep") if match.group("sep") is not None else match.start()  # keep the "."
-        if end > start:
-            spans.append((start, end))
-        start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
-
-
-def wrap(patterns: list[str]) -> str:
-    """One regex matching any of ``patterns`` as a whole word: no word character or hyphen
-    right before or after it. ``whole_words`` is the same definition, for the fast path."""
+def wrap(patterns: Sequence[str], cjk: bool = True) -> str:
+    """One regex matching any of ``patterns`` as a whole word (see the module docstring). With
+    ``cjk=False``, the plain boundaries only: the same matches in text with no CJK character."""
     alternation = "|".join(f"(?:{p})" for p in patterns)
-    return rf"(?<![\w-])(?:{alternation})(?![\w-])"
+    if not cjk:
+        return rf"(?<![\w-])(?:{alternation})(?![\w-])"
+    # Before: not a non-CJK [\w-] followed by a non-CJK first character. After: not a non-CJK
+    # [\w-] preceded by a non-CJK last character.
+    return rf"(?<![\w-](?<!{_CJK})(?!{_CJK}))(?:{alternation})(?![\w-](?<!{_CJK})(?<!{_CJK}.))"
+
+
+class WordPattern:
+    """Patterns compiled as whole words: ``regex`` is the definition (``wrap``), compiled on
+    first use (~6 ms: the CJK class is large); ``plain`` has the plain boundaries and is what
+    text without CJK characters gets (``for_text``). Picklable: recompiled when loaded."""
+
+    __slots__ = ("_regex", "flags", "patterns", "plain")
+
+    def __init__(self, patterns: Sequence[str], flags: int = 0) -> None:
+        self.patterns = tuple(patterns)
+        self.flags = flags
+        self.plain = re.compile(wrap(self.patterns, cjk=False), flags)
+        self._regex: re.Pattern[str] | None = None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        if self._regex is None:
+            self._regex = re.compile(wrap(self.patterns), self.flags)
+        return self._regex
+
+    def for_text(self, cjk: bool) -> re.Pattern[str]:
+        """The regex for a text; ``cjk`` tells whether it has a character of CJK_RANGES."""
+        return self.regex if cjk else self.plain
+
+    def __reduce__(self) -> tuple[type[WordPattern], tuple[tuple[str, ...], int]]:
+        return WordPattern, (self.patterns, self.flags)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WordPattern):
+            return NotImplemented
+        return (self.patterns, self.flags) == (other.patterns, other.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.patterns, self.flags))
+
+    def __repr__(self) -> str:
+        return f"WordPattern({self.patterns!r}, {self.flags!r})"
 
 
 def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, int, T]]:
-    """The hits ``(start, stop, value)`` where ``text[start:stop]`` stands as ``wrap`` demands:
-    [\\w-] on neither side (\\w is a letter, digit or underscore: ``str.isalnum()`` or "_").
-    Most hits of a string search fail here ("use" in "house")."""
+    """The hits ``(start, stop, value)`` where ``text[start:stop]`` stands as a whole word, as
+    ``wrap`` defines it (\\w is ``str.isalnum()`` or "_"). Most hits of a string search fail
+    here ("use" in "house")."""
     size = len(text)
     words = []
     for hit in hits:
         start, stop, _ = hit
         if start:
             c = text[start - 1]
-            if c.isalnum() or c == "_" or c == "-":
+            if (
+                (c.isalnum() or c == "_" or c == "-")
+                and not (c >= "\u1100" and is_cjk(c))
+                and not (text[start] >= "\u1100" and is_cjk(text[start]))
+            ):
                 continue
         if stop < size:
             c = text[stop]
-            if c.isalnum() or c == "_" or c == "-":
+            if (
+                (c.isalnum() or c == "_" or c == "-")
+                and not (c >= "\u1100" and is_cjk(c))
+                and not (text[stop - 1] >= "\u1100" and is_cjk(text[stop - 1]))
+            ):
                 continue
         words.append(hit)
     return words
+
+
+# Sentence ends, written to start with one character class (the regex engine then skips ahead
+# to candidates). After ".!?؟۔" and space, an ASCII capital or digit settles it; a non-ASCII
+# character is captured (``letter``) and checked in Python (a capital or a caseless letter?), as
+# is one after a line break (``line``: a capital?). ``cjk`` is the run of CJK sentence ends.
+_SENTENCE_END = re.compile(
+    r"[.!?؟۔。｡！？．\n]"
+    r"(?:(?<=[.!?؟۔])[\"'”’)]?\s+(?=[\"'“‘(\[]?(?:[A-Z0-9]|(?P<letter>[^\x00-\x7f])))"
+    r"|(?<=[。｡！？．])(?P<cjk>[。｡！？．]*)[」』”’）)\"']*\s*"
+    r"|(?<=\n)(?:\s*\n|(?=[A-Z•\-]|(?P<line>[^\x00-\x7f]))))"
+)
+
+
+def _capital(c: str) -> bool:
+    return c.isupper() or c.istitle()  # "ǅ"
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of ``text``."""
+    spans, start, pos = [], 0, 0
+    while True:
+        for match in _SENTENCE_END.finditer(text, pos):
+            first, kind = match.start(), match.lastgroup
+            if kind == "cjk":
+                end = match.end(kind)
+            else:
+                if kind is not None:
+                    c = match[kind]
+                    if not c.isalpha() or (c.islower() if kind == "letter" else not _capital(c)):
+                        pos = first + 1  # not a sentence end: search on from the next character
+                        break
+                end = first if text[first] == "\n" else first + 1  # keep the "."
+            if end > start:
+                spans.append((start, end))
+            start = match.end()
+        else:
+            break
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans

@@ -3,8 +3,11 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
+import os
 import pickle
 import re
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -87,10 +90,31 @@ def test_bad_topic_definitions_name_the_key(override: dict[str, Any], message: s
 
 @settings(max_examples=200)
 @given(st.text(max_size=300), st.text(max_size=2000))
-def test_classifier_never_raises_scores_in_range_and_is_deterministic(title: str, text: str) -> None:
-    first = classify(title, text, TOPICS)
-    assert first == classify(title, text, TOPICS)
-    assert all(0.0 <= v.score <= 1.0 for v in first)
+def test_classifier_never_raises_and_scores_are_in_range(title: str, text: str) -> None:
+    assert all(0.0 <= v.score <= 1.0 for v in classify(title, text, TOPICS))
+
+
+def test_scores_do_not_depend_on_the_process() -> None:
+    """Deterministic across processes (hash seeds differ), so a worker scores as the daemon does
+    and a re-run of eval gives the same figures; the seed article's score is pinned."""
+    code = (
+        "from pathlib import Path; from monitor.stages.classify import classify, load_topics; "
+        "t, _, b = next(Path('seeds').glob('*.txt')).read_text(encoding='utf-8').partition('\\n'); "
+        "print([(v.topic, v.score, v.evidence) for v in classify(t, b, load_topics())])"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
+    assert "('missile_launch', 0.8765," in outputs.pop()
 
 
 def test_topic_version_changes_with_definition() -> None:
@@ -98,10 +122,6 @@ def test_topic_version_changes_with_definition() -> None:
     changed = {t.name: t.version for t in load_topics({"sanctions": {"threshold": 0.9}})}
     assert base["missile_launch"] == changed["missile_launch"]
     assert base["sanctions"] != changed["sanctions"]
-
-
-def test_seeds_folder_is_in_the_project() -> None:
-    assert list(Path(ROOT / "seeds").glob("*.txt"))
 
 
 # Hard cases, in the project's own words. Each line is a story the built-in topics must get right.

@@ -41,6 +41,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
         self._service: Service | None = None
+        self._sweeps: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -57,7 +58,15 @@ class Daemon:
         state = await poller.feed_state(feed.name)
         if state and state.next_poll_at:
             self._reschedule(feed, state.next_poll_at)
-        await self._deliver()
+        self._deliver_soon()
+
+    def _deliver_soon(self) -> None:
+        """Sweep the outbox in the background: a poll never waits for a chat service."""
+        if self._stop.is_set() or not self.runtime.channels:
+            return
+        task = asyncio.get_running_loop().create_task(self._deliver())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
 
     def _slack(self) -> float:
         """How early a job may fire and still poll: its own jitter, plus a second."""

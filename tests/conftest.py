@@ -70,11 +70,25 @@ class Receiver:
         self.posts: list[dict[str, Any]] = []
         self.status = 200
         self.delay = 0.0  # seconds before answering (a slow chat API)
+        self.drip = 0.0  # seconds between bytes of the answer (defeats per-read timeouts)
+        self.requests = 0  # posts received, answered or not
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests += 1
+                if receiver.drip:
+                    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"{}".ljust(40)
+                    try:
+                        for byte in answer:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(receiver.drip)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 if receiver.status == 200:

@@ -414,3 +414,55 @@ def test_failed_delivery_is_recorded_for_retry(tmp_path: Path, site: Site, recei
     )
     assert (status, attempts) == ("pending", 1) and error
     assert retry > created  # scheduled for a later retry, not lost
+
+
+@pytest.mark.slow
+def test_a_dripping_channel_delays_only_itself(tmp_path: Path, site: Site, cli_env: dict[str, str]) -> None:
+    """A chat service that answers one byte a second never trips a per-read timeout. Polling
+    goes on at its interval, the healthy channel gets its alerts, and SIGTERM stops the daemon
+    within seconds although a send to the slow one is still in progress."""
+    slow, fast = Receiver(), Receiver()
+    slow.drip = 1.0
+    served = {"n": 0}
+
+    def growing(_req: object) -> Response:
+        served["n"] += 1
+        items = [
+            story(i, site, title=f"North Korea fires missiles {i}", text=MISSILE) for i in range(served["n"])
+        ]
+        return Response(rss(items))
+
+    site.routes["/feed.xml"] = growing
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Live", "url": site.url("/feed.xml"), "interval": "1s"}],
+        notify=[{"name": "slow", "url": slow.url}, {"name": "fast", "url": fast.url}],
+        alerts={"send_timeout": "3s"},
+    )
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log_file
+        )
+        try:
+            deadline = time.monotonic() + 25
+            while time.monotonic() < deadline and (len(site.hits("/feed.xml")) < 8 or len(fast.posts) < 4):
+                time.sleep(0.2)
+            polls, delivered = len(site.hits("/feed.xml")), len(fast.posts)
+            assert slow.requests >= 1, "the slow channel was tried"
+            assert polls >= 8, f"polling stalled behind the slow channel: {polls} polls"
+            assert delivered >= 4, f"the healthy channel waited behind the slow one: {delivered} alerts"
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            assert time.monotonic() - started < 8, "SIGTERM waited for the slow send"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for r in (slow, fast):
+                r.server.shutdown()
+                r.server.server_close()
+    stderr = log_path.read_text()
+    assert proc.returncode == 0, stderr
+    assert "no answer from the service within 3s" in stderr

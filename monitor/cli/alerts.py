@@ -31,7 +31,8 @@ def notify_test(config_file: str | None, names: tuple[str, ...]) -> None:
 
     async def run_all() -> list[str | None]:
         now = utcnow()
-        return [await send_test(c, now) for c in channels]
+        timeout = runtime.settings.alerts.send_timeout
+        return list(await asyncio.gather(*(send_test(c, now, timeout=timeout) for c in channels)))
 
     failed = 0
     for channel, error in zip(channels, asyncio.run(run_all()), strict=True):

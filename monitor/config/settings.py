@@ -76,6 +76,7 @@ class AlertSettings(_Model):
     max_age: Duration = 2 * 86400.0
     burst_limit: int = Field(default=10, ge=1)
     max_attempts: int = Field(default=10, ge=1)
+    send_timeout: Duration = 30.0
 
 
 class Channel(_Model):

@@ -4,7 +4,7 @@ sweeps over the ``Outbox`` port). The only package that calls apprise."""
 from __future__ import annotations
 
 from .channels import ChannelHandle, Mode, build_channels, channels_for
-from .deliver import Deliverer, deliver_due, retry_delay, send, send_test
+from .deliver import Deliverer, deliver_channel, retry_delay, send, send_test
 from .render import escape_markdown, plain, render, render_batch, render_digest
 
 __all__ = [
@@ -13,7 +13,7 @@ __all__ = [
     "Mode",
     "build_channels",
     "channels_for",
-    "deliver_due",
+    "deliver_channel",
     "escape_markdown",
     "plain",
     "render",

@@ -11,10 +11,12 @@ is ever shown, logged or stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import apprise
 
@@ -25,6 +27,7 @@ from .channels import ChannelHandle, Mode
 from .render import escape_markdown, render, render_batch, render_digest
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FIRST_RETRY = 30.0
 MAX_RETRY = 3600.0
@@ -44,49 +47,89 @@ def retry_delay(attempts: int) -> float:
     return float(min(FIRST_RETRY * 2 ** max(attempts - 1, 0), MAX_RETRY))
 
 
-async def send(channel: ChannelHandle, title: str, body: str) -> str | None:
-    """Send one message; None on success, else the (redacted) reason."""
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call, unused-ignore]
+DEFAULT_SEND_TIMEOUT = 30.0
+
+
+def _call_in_daemon_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> asyncio.Future[T]:
+    """Run ``fn`` in a daemon thread of its own. apprise's services block on sockets with only a
+    per-read timeout; a thread that a service keeps busy must not be waited for, neither by
+    other channels nor at exit (apprise's shared pool, like every ThreadPoolExecutor, is joined
+    when the interpreter exits)."""
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # the caller gave up waiting
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
         try:
-            ok = await channel.plugin.async_notify(
-                body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN
-            )
-        except Exception as exc:  # a plugin bug must not take the sender down
-            return f"{type(exc).__name__} in apprise plugin"
+            result, error = fn(), None
+        except BaseException as exc:  # handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the daemon has stopped
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="monitor-send", daemon=True).start()
+    return future
+
+
+async def send(
+    channel: ChannelHandle, title: str, body: str, *, timeout: float = DEFAULT_SEND_TIMEOUT
+) -> str | None:
+    """Send one message within ``timeout`` seconds (the whole message, not one read); None on
+    success, else the (redacted) reason."""
+
+    def notify() -> tuple[bool, str]:
+        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call, unused-ignore]
+            ok = channel.plugin.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
+            return bool(ok), str(captured.getvalue())
+
+    try:
+        ok, logged = await asyncio.wait_for(
+            _call_in_daemon_thread(asyncio.get_running_loop(), notify), timeout
+        )
+    except TimeoutError:
+        return f"no answer from the service within {timeout:g}s"
+    except Exception as exc:  # a plugin bug must not take the sender down
+        return f"{type(exc).__name__} in apprise plugin"
     if ok:
         return None
-    detail = captured.getvalue().strip().splitlines()
+    detail = logged.strip().splitlines()
     return (detail[-1] if detail else "the service rejected the message")[:500]
 
 
-async def _send_all(channel: ChannelHandle, messages: list[tuple[str, str]]) -> str | None:
+async def _send_all(channel: ChannelHandle, messages: list[tuple[str, str]], timeout: float) -> str | None:
     for title, body in messages:
-        error = await send(channel, title, body)
+        error = await send(channel, title, body, timeout=timeout)
         if error is not None:
             return error
     return None
 
 
-async def deliver_due(
+async def deliver_channel(
     outbox: Outbox,
-    channels: Iterable[ChannelHandle],
+    channel: ChannelHandle,
     *,
     now: datetime,
     max_attempts: int,
     burst_limit: int = 10,
     topic_labels: dict[str, str] | None = None,
+    send_timeout: float = DEFAULT_SEND_TIMEOUT,
     db: DbRunner = run_directly,
 ) -> list[DeliveryResult]:
-    """Deliver what is due and record each outcome in the outbox.
+    """Deliver what is due for one channel and record each outcome in the outbox.
 
     Instant channels: one message per alert, or, when more than ``burst_limit`` are due at once,
     one combined message. Digest channels: everything pending, grouped by topic, once the
     schedule has fired. ``db`` runs an Outbox call (the daemon passes its single-writer thread).
     """
-    channels = list(channels)
     results: list[DeliveryResult] = []
 
-    async def outcome(channel: ChannelHandle, batch: list[Alert], error: str | None) -> None:
+    async def outcome(batch: list[Alert], error: str | None) -> None:
         ids = [a.id for a in batch]
         if error is None:
             await db(outbox.mark_sent, ids, now)
@@ -107,36 +150,29 @@ async def deliver_due(
             DeliveryResult(alert_id=i, channel=channel.name, ok=error is None, error=error) for i in ids
         )
 
-    due: dict[str, list[Alert]] = {}
-    for alert in await db(outbox.due_alerts, now):
-        due.setdefault(alert.channel, []).append(alert)
-    for channel in channels:
-        if channel.mode is Mode.INSTANT:
-            batch = due.get(channel.name, [])
-            maxlen = channel.plugin.body_maxlen
-            if len(batch) > burst_limit:
-                messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
-                await outcome(channel, batch, await _send_all(channel, messages))
-                continue
-            for alert in batch:
-                title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
-                await outcome(channel, [alert], await send(channel, title, body))
-        else:
-            pending = await db(outbox.pending_digest, channel.name, now)
-            if not pending:
-                continue
-            oldest = min(a.created_at or now for a in pending)
-            if channel.digest_due(oldest, now):
-                messages = render_digest(
-                    pending, topic_labels=topic_labels, max_body=channel.plugin.body_maxlen
-                )
-                await outcome(channel, pending, await _send_all(channel, messages))
+    maxlen = channel.plugin.body_maxlen
+    if channel.mode is Mode.INSTANT:
+        batch = await db(outbox.due_alerts, now, channel.name)
+        if len(batch) > burst_limit:
+            messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
+            await outcome(batch, await _send_all(channel, messages, send_timeout))
+            return results
+        for alert in batch:
+            title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
+            await outcome([alert], await send(channel, title, body, timeout=send_timeout))
+        return results
+    pending = await db(outbox.pending_digest, channel.name, now)
+    if pending and channel.digest_due(min(a.created_at or now for a in pending), now):
+        messages = render_digest(pending, topic_labels=topic_labels, max_body=maxlen)
+        await outcome(pending, await _send_all(channel, messages, send_timeout))
     return results
 
 
 class Deliverer:
-    """Sweeps the outbox for one process. One sweep at a time: the daemon sweeps after every
-    poll and on a timer, and two sweeps reading the same due rows would send them twice."""
+    """Sweeps the outbox for one process. Channels are swept concurrently and independently: a
+    slow or hanging service delays only its own channel. One sweep per channel at a time: two
+    sweeps reading the same due rows would send them twice, so a sweep that finds its channel
+    busy leaves it to the sweep in progress."""
 
     def __init__(
         self,
@@ -146,6 +182,7 @@ class Deliverer:
         max_attempts: int,
         burst_limit: int,
         topic_labels: dict[str, str],
+        send_timeout: float = DEFAULT_SEND_TIMEOUT,
         db: DbRunner = run_directly,
         clock: Clock = utcnow,
     ) -> None:
@@ -154,31 +191,41 @@ class Deliverer:
         self.max_attempts = max_attempts
         self.burst_limit = burst_limit
         self.topic_labels = topic_labels
+        self.send_timeout = send_timeout
         self.db = db
         self.clock = clock
-        self._sweeping = asyncio.Lock()
+        self._busy = {channel.name: asyncio.Lock() for channel in self.channels}
 
     async def sweep(self) -> list[DeliveryResult]:
-        """Deliver every due alert; nothing to do without channels."""
-        if not self.channels:
+        """Deliver every due alert of every channel that is not already being swept."""
+        done = await asyncio.gather(*(self._sweep_channel(c) for c in self.channels))
+        return [result for results in done for result in results]
+
+    async def _sweep_channel(self, channel: ChannelHandle) -> list[DeliveryResult]:
+        lock = self._busy[channel.name]
+        if lock.locked():
             return []
-        async with self._sweeping:
-            return await deliver_due(
+        async with lock:
+            return await deliver_channel(
                 self.outbox,
-                self.channels,
+                channel,
                 now=self.clock(),
                 max_attempts=self.max_attempts,
                 burst_limit=self.burst_limit,
                 topic_labels=self.topic_labels,
+                send_timeout=self.send_timeout,
                 db=self.db,
             )
 
 
-async def send_test(channel: ChannelHandle, now: datetime) -> str | None:
+async def send_test(
+    channel: ChannelHandle, now: datetime, *, timeout: float = DEFAULT_SEND_TIMEOUT
+) -> str | None:
     """Send a test message; None on success, else the (redacted) reason."""
     return await send(
         channel,
         "monitor: test message",
         f"This is a test from monitor to channel **{escape_markdown(channel.name)}** "
         f"at {now.strftime('%Y-%m-%d %H:%M UTC')}. If you can read this, alerts will arrive here.",
+        timeout=timeout,
     )

@@ -71,6 +71,7 @@ def deliverer_for(
         max_attempts=alerts.max_attempts,
         burst_limit=alerts.burst_limit,
         topic_labels=runtime.topic_labels,
+        send_timeout=alerts.send_timeout,
         db=db,
         clock=clock,
     )

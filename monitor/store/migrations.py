@@ -147,6 +147,7 @@ def _v2(db: sqlite_utils.Database) -> None:
         "WHERE last_error IS NOT NULL AND last_error_kind IS NULL"
     )
     db.table("articles").create_index(["extraction_status"])
+    db.table("alerts").create_index(["channel", "status", "next_attempt_at"])
 
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)

@@ -337,11 +337,13 @@ class Store:
             for r in rows
         ]
 
-    def due_alerts(self, now: datetime, limit: int = 500) -> list[Alert]:
-        """Pending alerts whose next attempt is due, oldest first."""
+    def due_alerts(self, now: datetime, channel: str, limit: int = 500) -> list[Alert]:
+        """A channel's pending alerts whose next attempt is due, oldest first. Per channel, so a
+        backlog on one channel never hides another's due alerts behind the limit."""
         return self.alerts_where(
-            "alerts.status = 'pending' AND alerts.next_attempt_at <= ? ORDER BY alerts.id LIMIT ?",
-            [iso(now), limit],
+            "alerts.channel = ? AND alerts.status = 'pending' AND alerts.next_attempt_at <= ? "
+            "ORDER BY alerts.id LIMIT ?",
+            [channel, iso(now), limit],
         )
 
     def pending_digest(self, channel: str, now: datetime) -> list[Alert] | None:

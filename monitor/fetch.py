@@ -49,10 +49,18 @@ _PERMANENT = (301, 308)
 MAX_RETRY_AFTER = 24 * 3600.0
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def address_is_blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """True for loopback, private, link-local, multicast, reserved and other non-public space."""
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local or ip in _NAT64_LOCAL:  # fec0::/10 is "global" to Python, not to us
+            return True
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:  # 64:ff9b::a.b.c.d reaches a.b.c.d
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None and address_is_blocked(embedded):
             return True
     return (
@@ -221,15 +229,16 @@ class Fetcher:
             await self._guarded.aclose()
 
     async def fetch_feed(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None, trusted: bool = True
     ) -> FetchResult:
-        """Conditional GET of a configured feed URL (trusted; its redirects are not)."""
+        """Conditional GET of a feed. ``trusted``: the URL is one the user wrote in the
+        configuration (its redirects never are); a URL learnt from a permanent redirect is not."""
         headers = {"Accept": FEED_ACCEPT}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        return await self._fetch(url, headers, self.settings.max_feed_bytes, trusted=True)
+        return await self._fetch(url, headers, self.settings.max_feed_bytes, trusted=trusted)
 
     async def fetch_page(self, url: str) -> FetchResult:
         """GET an article link found in a feed: untrusted, so the address guard applies."""

@@ -134,6 +134,12 @@ def test_gzip_bomb_is_cut_off_at_the_decompressed_cap(tmp_path: Path, site: Site
         "::ffff:10.0.0.1",
         "2002:7f00:1::",
         "64:ff9b::7f00:1",
+        "fec0::1",  # IPv6 site-local (deprecated, still routed inside some networks)
+        "fec0:0:0:1::5",
+        "::ffff:0:7f00:1",  # SIIT IPv4-translated 127.0.0.1
+        "64:ff9b:1::a00:1",  # local-use NAT64 (RFC 8215)
+        "198.18.0.1",
+        "2001:db8::1",
     ],
 )
 def test_non_public_addresses_are_blocked(address: str) -> None:
@@ -463,3 +469,25 @@ def test_the_checked_address_is_the_one_dialled_so_dns_rebinding_cannot_slip_thr
 
     asyncio.run(go())
     assert dialled == ["93.184.216.34"] and lookups == ["rebind.example", "rebind.example"]
+
+
+def test_a_feed_url_learnt_from_a_permanent_redirect_keeps_the_guard(tmp_path: Path, site: Site) -> None:
+    """The user trusted the URL they wrote, not wherever it later moved: a stored redirect target
+    (as a 301 leaves it in feeds.url) that points inside the network is refused, not fetched."""
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]))
+    site.routes["/internal.xml"] = Response(rss([story(2, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        fetch={"allow_private_addresses": False},
+    )
+    poll(cfg)
+    assert site.hits("/feed.xml")
+    moved = site.url("/internal.xml").replace("127.0.0.1", "localhost")
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    conn.execute("UPDATE feeds SET url = ?, etag = NULL, last_modified = NULL", [moved])
+    conn.commit()
+    conn.close()
+    report = poll(cfg)[0]
+    assert not site.hits("/internal.xml")
+    assert report.error and "non-public" in report.error and report.error_kind is FeedErrorKind.BLOCKED

@@ -166,7 +166,11 @@ class Poller:
     async def _poll(self, feed: Feed, state: FeedState) -> PollOutcome:
         async with self.executor.network():
             result = await self.fetcher.fetch_feed(
-                state.url, etag=state.etag, last_modified=state.last_modified
+                state.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                # A URL learnt from a 301 is the server's word, not the user's: guard it.
+                trusted=state.url == feed.url,
             )
         if result.error is not None:
             return self._failure(

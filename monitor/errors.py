@@ -10,6 +10,7 @@
     │   ├── RedirectLimitError    more redirects than fetch.max_redirects
     │   └── InvalidURLError       a link that cannot be requested
     ├── StoreError           the database cannot be opened or is corrupt
+    │   └── InstanceLockedError   another monitor process is using the database
     └── DeliveryError        a notification channel is unusable
 
 Per-item failures (a 404, an empty page, a rejected message) are not raised past their stage:
@@ -67,6 +68,14 @@ class InvalidURLError(FetchError):
 
 class StoreError(MonitorError):
     """The database cannot be used (unreadable path, not a database, corrupt)."""
+
+
+class InstanceLockedError(StoreError):
+    """Another monitor process holds the database's instance lock; ``holder`` says which."""
+
+    def __init__(self, message: str, *, holder: str) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 class DeliveryError(MonitorError):

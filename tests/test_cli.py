@@ -251,3 +251,35 @@ def test_demo_uses_the_configured_topics(tmp_path: Path, cli_env: dict[str, str]
     result = monitor("demo", "--config", str(cfg), env=cli_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "1 articles stored, 0 flagged" in result.stdout
+
+
+@pytest.mark.slow
+def test_one_monitor_per_database(tmp_path: Path, site: Site, cli_env: dict[str, str]) -> None:
+    """A second daemon or a cron `poll` beside the daemon is refused with the daemon's pid; the
+    lock does not outlive a SIGKILLed daemon."""
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]))
+    cfg = write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml"), "interval": "1h"}])
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log_file
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "monitor running" not in log_path.read_text():
+                time.sleep(0.2)
+            assert "monitor running" in log_path.read_text()
+            for command in ("poll", "run"):
+                other = monitor(command, "--config", str(cfg), env=cli_env, timeout=30)
+                assert other.returncode == 1, other.stderr
+                assert f"pid {proc.pid} (`monitor run`" in other.stderr
+                assert "another monitor is using" in other.stderr
+            assert proc.poll() is None, "the first daemon keeps running"
+            proc.kill()
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    after = monitor("poll", "--config", str(cfg), env=cli_env, timeout=60)
+    assert after.returncode == 0, after.stderr

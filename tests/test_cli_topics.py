@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -143,3 +144,30 @@ def test_reclassify_alert_queues_only_fresh_newly_flagged(
     conn.close()
     loud = monitor("reclassify", "--config", str(cfg), "--alert", env=cli_env)
     assert "1 alerts queued" in loud.stdout, loud.stdout + loud.stderr
+
+
+def test_reclassify_alert_beside_a_running_monitor_hands_delivery_to_it(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    """With the database's instance lock held (a daemon), `reclassify --alert` queues the alerts
+    and leaves sending to the holder rather than sweeping the outbox beside it."""
+    from monitor.store.lock import InstanceLock
+
+    site.routes["/feed.xml"] = Response(
+        rss([story(1, site, title="Navy drill off the coast", text="Ships drilled.")])
+    )
+    base = {
+        "feeds": [{"name": "Wire", "url": site.url("/feed.xml")}],
+        "notify": [{"name": "hook", "url": "json://127.0.0.1:9/x"}],
+    }
+    monitor("poll", "--config", str(write_config(tmp_path, **base)), env=cli_env)
+    drills = {"terms": {"d": ["drill(?:ed|s)?"]}, "rules": [{"all": ["d"], "weight": 5}]}
+    cfg = write_config(tmp_path, **base, topics={"naval_drill": drills})
+    with InstanceLock(str(tmp_path / "monitor.db"), "monitor run"):
+        result = monitor("reclassify", "--config", str(cfg), "--alert", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "1 alerts queued, 0 sent" in result.stdout
+    assert f"the running monitor (pid {os.getpid()} (`monitor run`" in result.stdout
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    assert conn.execute("SELECT status, attempts FROM alerts").fetchall() == [("pending", 0)]
+    conn.close()

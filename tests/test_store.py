@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -165,4 +166,35 @@ def test_v1_database_is_migrated_to_status_labels_with_details(tmp_path: Path) -
     }
     assert conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'T5'").fetchone() == (1,)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+
+def test_two_processes_creating_one_database_both_succeed(tmp_path: Path) -> None:
+    """Both read version 0 before either has migrated; the second must not run the first
+    migration again ("table feeds already exists")."""
+    import threading
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = wal")  # as the first process leaves it before migrating
+    holder.execute("BEGIN IMMEDIATE")  # both openers read version 0, then wait for the write lock
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            Store(path).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    holder.execute("ROLLBACK")
+    holder.close()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()

@@ -16,6 +16,7 @@ from ..errors import ConfigError, StoreError
 from ..service import Runtime, prepare
 from ..stages.classify import Topic, load_topics
 from ..store import Store
+from ..store.lock import InstanceLock
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("monitor")
@@ -74,6 +75,16 @@ def open_store(runtime: Runtime) -> Store:
         return Store(runtime.settings.database)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def lock_instance(runtime: Runtime, command: str) -> InstanceLock:
+    """Take the database's instance lock or stop with a message naming the process holding it."""
+    lock = InstanceLock(runtime.settings.database, command)
+    try:
+        lock.acquire()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    return lock
 
 
 def load_topics_for(config_file: str | None) -> tuple[Topic, ...]:

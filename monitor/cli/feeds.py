@@ -11,7 +11,7 @@ from ..config import config_path, load_settings
 from ..errors import ConfigError
 from ..notify import plain
 from ..service import poll_once, prepare
-from .common import EXIT_PROBLEMS, config_option, load_runtime, open_store
+from .common import EXIT_PROBLEMS, config_option, load_runtime, lock_instance, open_store
 
 
 @click.command()
@@ -23,7 +23,8 @@ def run(config_file: str | None) -> None:
     runtime = load_runtime(config_file)
     store = open_store(runtime)
     try:
-        asyncio.run(Daemon(runtime, store).run())
+        with lock_instance(runtime, "monitor run"):
+            asyncio.run(Daemon(runtime, store).run())
     finally:
         store.close()
 
@@ -39,7 +40,8 @@ def poll(config_file: str | None, feeds: tuple[str, ...]) -> None:
         raise click.UsageError(f"no feed named {unknown[0]!r} in the configuration")
     store = open_store(runtime)
     try:
-        reports, deliveries = asyncio.run(poll_once(runtime, store, feeds or None))
+        with lock_instance(runtime, "monitor poll"):
+            reports, deliveries = asyncio.run(poll_once(runtime, store, feeds or None))
     finally:
         store.close()
     width = max((len(r.feed) for r in reports), default=4)

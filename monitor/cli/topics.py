@@ -13,6 +13,7 @@ import click
 
 from ..clock import utcnow
 from ..config import parse_duration
+from ..errors import InstanceLockedError
 from ..notify import plain
 from ..records import DeliveryResult
 from ..service import deliver_once
@@ -20,6 +21,7 @@ from ..service import reclassify as run_reclassify
 from ..stages.classify import classify as classify_text
 from ..stages.evaluate import BadLine, Story, error_record, evaluate, read_stories, verdict_record
 from ..stages.extract import extract_article
+from ..store.lock import InstanceLock
 from .common import config_option, load_runtime, load_topics_for, open_store
 
 
@@ -131,8 +133,14 @@ def reclassify(config_file: str | None, since: str | None, topics: tuple[str, ..
     try:
         report = run_reclassify(runtime, store, since=cutoff, topic_names=topics or None, alert=alert)
         deliveries: list[DeliveryResult] = []
+        handed_over = None
         if alert and report.alerts_queued:
-            deliveries = asyncio.run(deliver_once(runtime, store))
+            lock = InstanceLock(runtime.settings.database, "monitor reclassify --alert")
+            try:
+                with lock:
+                    deliveries = asyncio.run(deliver_once(runtime, store))
+            except InstanceLockedError as exc:  # the running daemon sends what was queued
+                handed_over = exc.holder
     finally:
         store.close()
     for label, items in (("newly flagged", report.newly_flagged), ("no longer flagged", report.unflagged)):
@@ -145,4 +153,5 @@ def reclassify(config_file: str | None, since: str | None, topics: tuple[str, ..
         f"{report.articles} articles re-scored: {len(report.newly_flagged)} newly flagged, "
         f"{len(report.unflagged)} no longer flagged, {report.rescored} scores updated; "
         f"{report.alerts_queued} alerts queued, {sum(d.ok for d in deliveries)} sent"
+        + (f"; the running monitor ({handed_over}) delivers them" if handed_over else "")
     )

@@ -77,6 +77,9 @@ class Store:
     def _migrate(self, version: int) -> None:
         for target in range(version, SCHEMA_VERSION):
             with self.transaction():
+                # Read again under the write lock: another process may have migrated meanwhile.
+                if self._user_version() > target:
+                    continue
                 MIGRATIONS[target](self.db)
                 self.db.execute(f"PRAGMA user_version = {target + 1}")
             log.info("migrated %s to schema version %d", self.path, target + 1)

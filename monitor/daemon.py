@@ -102,7 +102,7 @@ class Daemon:
             )
             self._scheduler = scheduler
             try:
-                states = await service.poller.sync_feeds()
+                states = await service.start()
                 now = utcnow()
                 for feed in self.runtime.feeds:
                     state = states[feed.name]

@@ -331,3 +331,42 @@ def test_extraction_in_a_process_pool(tmp_path: Path, site: Site) -> None:
     assert report.new == 4 and report.flagged == 4
     stored = rows(tmp_path / "monitor.db", "SELECT extraction_status, text FROM articles")
     assert all(status == "ok" and "Joint Chiefs of Staff" in text for status, text in stored)
+
+
+def test_times_a_jumped_clock_left_in_the_database_are_brought_back(tmp_path: Path, site: Site) -> None:
+    """A clock that ran a year ahead and was corrected left next_poll_at and an alert's retry a
+    year out. On start they are due now: the feed is polled, the alert retried."""
+    from monitor.service import Service
+
+    site.routes["/feed.xml"] = Response(rss([story(1, site, text=MISSILE)]))
+    cfg = one_feed(tmp_path, site, notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}])
+    poll(cfg)
+    db = tmp_path / "monitor.db"
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE feeds SET next_poll_at = '2027-12-01T00:00:00Z'")
+    conn.execute("UPDATE alerts SET next_attempt_at = '2027-12-01T00:00:00Z'")
+    conn.execute(
+        "INSERT INTO feeds (name, url, config_url, consecutive_errors, next_poll_at) "
+        "VALUES ('Soon', 'https://soon.example/', 'https://soon.example/', 0, ?)",
+        [(datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")],
+    )
+    conn.commit()
+    conn.close()
+    runtime = prepare(load_settings(cfg))
+    store = Store(runtime.settings.database)
+
+    async def start() -> None:
+        async with Service(runtime, store) as service:
+            await service.start()
+
+    try:
+        asyncio.run(start())
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    for table, column, name in (("feeds", "next_poll_at", "Wire"), ("alerts", "next_attempt_at", None)):
+        where = f" WHERE name = '{name}'" if name else ""
+        ((stored,),) = rows(db, f"SELECT {column} FROM {table}{where}")
+        assert datetime.fromisoformat(stored.replace("Z", "+00:00")) <= now, (table, stored)
+    ((soon,),) = rows(db, "SELECT next_poll_at FROM feeds WHERE name = 'Soon'")
+    assert datetime.fromisoformat(soon.replace("Z", "+00:00")) > now  # a normal schedule is kept

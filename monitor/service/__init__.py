@@ -26,6 +26,7 @@ async def poll_once(
 ) -> tuple[list[PollReport], list[DeliveryResult]]:
     """One pass over the feeds (or those named), then deliver the alerts that are due."""
     async with Service(runtime, store, fetcher=fetcher) as service:
+        await service.start()
         reports = await service.poller.poll_all(names)
         deliveries = await service.deliverer.sweep()
     return reports, deliveries

@@ -7,20 +7,24 @@ and deliver: the fetcher, the executor, the poller and the deliverer.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 
 from ..clock import Clock, utcnow
 from ..config import Settings, resolve_feeds
 from ..errors import ConfigError
 from ..execute import Executor, LocalExecutor
-from ..fetch import Fetcher
+from ..fetch import MAX_RETRY_AFTER, Fetcher
 from ..notify import ChannelHandle, Deliverer, build_channels
-from ..notify.deliver import DbRunner, run_directly
-from ..records import Feed
+from ..notify.deliver import MAX_RETRY, DbRunner, run_directly
+from ..records import Feed, FeedState
 from ..stages.classify import Topic, load_topics
 from ..store.ports import MonitorStore, Outbox
 from .poll import Poller
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +98,30 @@ class Service:
         self.runtime = runtime
         self.store = store
         self.fetcher = fetcher or Fetcher(settings.fetch)
+        self.clock = clock
         self.executor: Executor = executor or LocalExecutor(settings)
         self.poller = Poller(runtime, store, self.fetcher, self.executor, clock=clock)
         self.deliverer = deliverer_for(runtime, store, db=self.executor.db, clock=clock)
+
+    async def start(self) -> dict[str, FeedState]:
+        """Before the first poll: make the feeds table agree with the configuration, and bring
+        back stored times beyond the longest delay monitor itself sets (a clock that jumped
+        forward and back would otherwise freeze a feed or an alert for as long as it jumped)."""
+        now = self.clock()
+        settings = self.runtime.settings
+        longest = max(
+            [settings.schedule.max_backoff, MAX_RETRY_AFTER, *(f.interval for f in self.runtime.feeds)]
+        )
+        feeds = await self.executor.db(self.store.clamp_next_polls, now, now + timedelta(seconds=longest))
+        alerts = await self.executor.db(self.store.clamp_retries, now, now + timedelta(seconds=MAX_RETRY))
+        if feeds or alerts:
+            log.warning(
+                "%d feed(s) and %d alert(s) were scheduled further ahead than monitor ever schedules "
+                "(the clock jumped?): they are due now",
+                feeds,
+                alerts,
+            )
+        return await self.poller.sync_feeds()
 
     async def __aenter__(self) -> Service:
         return self

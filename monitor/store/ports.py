@@ -21,6 +21,8 @@ class FeedStore(Protocol):
 
     def feed_state(self, name: str) -> FeedState | None: ...
 
+    def clamp_next_polls(self, now: datetime, horizon: datetime) -> int: ...
+
 
 class ArticleStore(Protocol):
     """Articles, their matches, and the one-transaction commit of a poll."""
@@ -52,6 +54,8 @@ class Outbox(Protocol):
     ) -> None: ...
 
     def retry_failed(self, channel: str | None, now: datetime) -> int: ...
+
+    def clamp_retries(self, now: datetime, horizon: datetime) -> int: ...
 
 
 class PollStore(FeedStore, ArticleStore, Protocol):

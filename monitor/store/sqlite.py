@@ -138,6 +138,15 @@ class Store:
                 states.append(self.feed_state(feed.name))
         return [s for s in states if s is not None]
 
+    def clamp_next_polls(self, now: datetime, horizon: datetime) -> int:
+        """Bring feeds due after ``horizon`` back to ``now``: no delay monitor sets is that long,
+        so such a time was written by a clock that jumped forward. Returns how many moved."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE feeds SET next_poll_at = ? WHERE next_poll_at > ?", [iso(now), iso(horizon)]
+            )
+        return int(cursor.rowcount)
+
     def _feed_row(self, name: str) -> dict[str, Any] | None:
         rows = list(self.db.table("feeds").rows_where("name = ?", [name], limit=1))
         return rows[0] if rows else None
@@ -361,6 +370,15 @@ class Store:
         return self.alerts_where(
             "alerts.channel = ? AND alerts.status = 'pending' ORDER BY alerts.id", [channel]
         )
+
+    def clamp_retries(self, now: datetime, horizon: datetime) -> int:
+        """Bring pending alerts retried after ``horizon`` back to ``now`` (see clamp_next_polls)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE alerts SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?",
+                [iso(now), iso(horizon)],
+            )
+        return int(cursor.rowcount)
 
     def retry_failed(self, channel: str | None, now: datetime) -> int:
         """Requeue failed alerts (all, or one channel's) with a fresh set of attempts."""

@@ -283,3 +283,45 @@ def test_one_monitor_per_database(tmp_path: Path, site: Site, cli_env: dict[str,
                 proc.wait()
     after = monitor("poll", "--config", str(cfg), env=cli_env, timeout=60)
     assert after.returncode == 0, after.stderr
+
+
+def make_read_only(path: Path) -> None:
+    """Read-only even for root (who ignores file modes): the immutable attribute as root, the
+    file mode otherwise."""
+    if os.getuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+    else:
+        path.chmod(0o444)
+
+
+def make_writable(path: Path) -> None:
+    if os.getuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+    path.chmod(0o644)
+
+
+def test_a_database_the_user_cannot_write_is_refused_at_start(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    """Not a traceback at every poll: one message at start, with the path and the fix; also when
+    only the -wal/-shm files left behind (by another user, or a read-only copy) are read-only."""
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]))
+    cfg = write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}])
+    assert monitor("poll", "--config", str(cfg), env=cli_env).returncode == 0
+    db = tmp_path / "monitor.db"
+    holder = sqlite3.connect(db)  # keeps -wal and -shm in place, as a crashed process leaves them
+    holder.execute("SELECT count(*) FROM feeds").fetchone()
+    for locked in ([db], [Path(f"{db}-wal"), Path(f"{db}-shm")]):
+        for path in locked:
+            make_read_only(path)
+        try:
+            result = monitor("poll", "--config", str(cfg), env=cli_env)
+        finally:
+            for path in locked:
+                make_writable(path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"database {db} cannot be written by this user" in result.stderr, result.stderr
+        assert "-wal" in result.stderr and "chown" in result.stderr
+        assert "Traceback" not in result.stderr
+    holder.close()
+    assert monitor("poll", "--config", str(cfg), env=cli_env).returncode == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,7 @@ class Store:
                 self.db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at checkpoint, never corrupt
             self._migrate(version)
+            self._check_writable()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"cannot use database {self.path}: {exc} (the file was left untouched)"
@@ -70,6 +72,23 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+    def _check_writable(self) -> None:
+        """Fail now, not at the first poll: a database this user cannot write (the file, its
+        folder, or leftover -wal/-shm files of another user) would fail every poll for months."""
+        try:
+            with self.transaction():
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a write that changes nothing
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) and "read-only" not in str(exc):
+                raise
+            folder = Path(self.path).resolve().parent
+            raise StoreError(
+                f"database {self.path} cannot be written by this user (uid {os.getuid()}): {exc}. "
+                f"Make the file, its folder {folder} and any {Path(self.path).name}-wal and "
+                f"{Path(self.path).name}-shm files beside it writable by the user monitor runs as "
+                "(for example: chown -R monitor: " + str(folder) + ")"
+            ) from None
 
     def _user_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])

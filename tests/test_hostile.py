@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -491,3 +492,44 @@ def test_a_feed_url_learnt_from_a_permanent_redirect_keeps_the_guard(tmp_path: P
     report = poll(cfg)[0]
     assert not site.hits("/internal.xml")
     assert report.error and "non-public" in report.error and report.error_kind is FeedErrorKind.BLOCKED
+
+
+def test_markdown_in_a_link_and_control_characters_in_text(tmp_path: Path, site: Site) -> None:
+    """A link crafted as markdown stays a plain link in the alert (its brackets percent-encoded),
+    and ESC and right-to-left override characters never reach the database."""
+    from monitor.notify import render
+    from monitor.records import Alert, Verdict
+
+    crafted = "https://news.example/a/[Verify your account](https://phish.example/login)"
+    site.routes["/feed.xml"] = Response(
+        rss(
+            [
+                {
+                    "title": "Breaking\x1b[2J\x1b[31m North Korea fires \u202egpj.exe missiles",
+                    "link": crafted,
+                    "guid": "urn:crafted",
+                    "description": "Lead\x07 text\u2066 here.",
+                }
+            ]
+        )
+    )
+    poll(write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}]))
+    ((title, summary, text),) = rows(tmp_path / "monitor.db", "SELECT title, summary, text FROM articles")
+    for stored in (title, summary, text):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", stored), stored
+    assert title == "Breaking[2J[31m North Korea fires gpj.exe missiles"
+    alert = Alert(
+        id=1,
+        article_id=1,
+        channel="c",
+        title=title,
+        url=crafted,
+        feed_name="Wire",
+        published_at=None,
+        matches=(Verdict(topic="missile_launch", score=0.9, flagged=True),),
+    )
+    _, body = render(alert)
+    assert "[Verify your account](https://phish.example/login)" not in body
+    assert body.endswith(
+        "https://news.example/a/%5BVerify%20your%20account%5D%28https://phish.example/login%29"
+    )

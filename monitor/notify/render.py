@@ -30,6 +30,19 @@ def escape_markdown(text: str) -> str:
     return _MD_BLOCK_START.sub(r"\\\1", escaped)  # e.g. a quote that starts with "# "
 
 
+# Characters that markdown (or a chat service's auto-linker) reads as syntax around or inside a
+# bare link. Percent-encoded, the link still leads to the same page and cannot become
+# "[Verify your account](https://phish.example/)".
+_LINK_UNSAFE = re.compile(r"[\[\]()<>*`\\\s\"'{}|^]")
+
+
+def safe_link(url: str | None) -> str:
+    """A feed's link, percent-encoded where markdown could read it as markup."""
+    if not url:
+        return ""
+    return _LINK_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()), plain(url))
+
+
 def render(
     alert: Alert, *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
 ) -> tuple[str, str]:
@@ -44,7 +57,7 @@ def render(
     lines.append(
         "**Score:** " + ", ".join(f"{escape_markdown(v.topic)} {v.score:.2f}" for v in alert.matches)
     )
-    link = alert.url or ""
+    link = safe_link(alert.url)
     evidence: list[str] = []
     seen: set[str] = set()
     for v in alert.matches:
@@ -83,7 +96,7 @@ def _item(alert: Alert, labels: dict[str, str]) -> str:
     names = ", ".join(labels.get(v.topic, v.topic) for v in alert.matches)
     source = escape_markdown(alert.feed_name)
     line = f"- **{escape_markdown(names)}:** {escape_markdown(alert.title)} ({source})"
-    return f"{line} {alert.url}" if alert.url else line
+    return f"{line} {safe_link(alert.url)}" if alert.url else line
 
 
 def render_batch(

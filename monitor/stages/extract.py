@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import trafilatura
 
 from ..records import Extracted, ExtractionStatus
+from .sanitize import strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,12 @@ def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
         return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=type(exc).__name__)
     if doc is None:
         return Extracted(status=ExtractionStatus.NO_MAIN_TEXT)
-    text = (getattr(doc, "text", None) or "").strip()
+    text = strip_controls(getattr(doc, "text", None) or "").strip()
     extracted = Extracted(
         status=ExtractionStatus.OK,
         text=text,
-        title=(getattr(doc, "title", None) or None),
-        author=(getattr(doc, "author", None) or None),
+        title=strip_controls(getattr(doc, "title", None) or "") or None,
+        author=strip_controls(getattr(doc, "author", None) or "") or None,
         published_at=_date(getattr(doc, "date", None)),
         language=(getattr(doc, "language", None) or None),
     )

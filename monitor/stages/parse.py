@@ -13,6 +13,7 @@ from typing import Any
 import feedparser
 
 from ..records import Entry, FeedErrorKind, ParsedFeed
+from .sanitize import strip_controls
 from .urls import canonical_url
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def html_to_text(markup: str) -> str:
     """Plain text from an HTML fragment (feed summaries), keeping paragraph breaks."""
     text = _BLOCK_END.sub("\n\n", markup)
     text = html.unescape(_TAGS.sub(" ", text))
-    lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+    lines = (_SPACE.sub(" ", line).strip() for line in strip_controls(text).split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -67,7 +68,7 @@ def _entry(raw: Any) -> Entry | None:
         return None
     # dict.get: bypass feedparser's deprecated updated->published key aliasing
     published = _datetime(dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed"))
-    author = (raw.get("author") or "").strip() or None
+    author = strip_controls(raw.get("author") or "").strip() or None
     return Entry(
         identity=entry_identity(guid, url, title, published),
         guid=guid,

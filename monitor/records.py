@@ -120,6 +120,7 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     error: str | None = None
     error_kind: FeedErrorKind | None = None
+    skipped: int = 0  # items with no title, link or text: nothing to store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,6 +210,7 @@ class PollOutcome:
     new_url: str | None = None
     title: str | None = None
     articles: tuple[NewArticle, ...] = ()
+    skipped: int = 0  # items that could not be stored (no title, link or text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,3 +280,4 @@ class PollReport:
     error: str | None = None
     error_kind: FeedErrorKind | None = None
     not_modified: bool = False
+    skipped: int = 0

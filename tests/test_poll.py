@@ -370,3 +370,41 @@ def test_times_a_jumped_clock_left_in_the_database_are_brought_back(tmp_path: Pa
         assert datetime.fromisoformat(stored.replace("Z", "+00:00")) <= now, (table, stored)
     ((soon,),) = rows(db, "SELECT next_poll_at FROM feeds WHERE name = 'Soon'")
     assert datetime.fromisoformat(soon.replace("Z", "+00:00")) > now  # a normal schedule is kept
+
+
+def test_guid_abuse_loses_no_story(tmp_path: Path, site: Site) -> None:
+    """One guid for every item, a guid reused for the next story, and untitled items without
+    guid or link: every story is stored once, and re-polls add nothing."""
+    same = [{**story(i, site), "guid": "urn:same"} for i in range(3)]
+    untitled = [
+        {"title": "", "description": f"Bulletin {i}: flights resume at the airport."} for i in range(2)
+    ]
+    site.routes["/feed.xml"] = Response(rss(same + untitled))
+    cfg = one_feed(tmp_path, site)
+    assert poll(cfg)[0].new == 5
+    assert poll(cfg)[0].new == 0  # the same document again: nothing new
+    site.routes["/feed.xml"] = Response(rss([story(10, site)]))
+    assert poll(cfg)[0].new == 1
+    reused = {**story(11, site, title="Ministry announces new budget rules"), "guid": "urn:test:10"}
+    site.routes["/feed.xml"] = Response(rss([reused]))
+    assert poll(cfg)[0].new == 1  # urn:test:10 now names another story
+    assert poll(cfg)[0].new == 0
+    titles = [t for (t,) in rows(tmp_path / "monitor.db", "SELECT title FROM articles ORDER BY id")]
+    assert len(titles) == 7 and titles[-1] == "Ministry announces new budget rules"
+
+
+def test_an_updated_headline_under_the_same_guid_is_the_same_story(tmp_path: Path, site: Site) -> None:
+    item = story(1, site)
+    site.routes["/feed.xml"] = Response(rss([item]))
+    cfg = one_feed(tmp_path, site)
+    poll(cfg)
+    site.routes["/feed.xml"] = Response(rss([{**item, "title": "UPDATE: " + item["title"]}]))
+    assert poll(cfg)[0].new == 0
+
+
+def test_items_with_nothing_to_store_are_counted_on_the_feed(tmp_path: Path, site: Site) -> None:
+    site.routes["/feed.xml"] = Response(rss([story(1, site), {"title": ""}, {"title": ""}]))
+    cfg = one_feed(tmp_path, site)
+    report = poll(cfg)[0]
+    assert (report.new, report.skipped) == (1, 2)
+    assert rows(tmp_path / "monitor.db", "SELECT last_skipped FROM feeds") == [(2,)]

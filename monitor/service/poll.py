@@ -128,14 +128,16 @@ class Poller:
             error=outcome.error,
             error_kind=outcome.error_kind,
             not_modified=outcome.status == 304,
+            skipped=outcome.skipped,
         )
         log.info(
-            "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s",
+            "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s%s",
             feed.name,
             "304" if report.not_modified else (report.status or "-"),
             report.new,
             report.flagged,
             report.duration,
+            f" skipped={report.skipped} (no title, link or text)" if report.skipped else "",
             f" error={report.error!r}" if report.error else "",
         )
         return report
@@ -206,6 +208,7 @@ class Poller:
             validators=Validators(etag=result.etag, last_modified=result.last_modified),
             new_url=result.permanent_redirect,
             title=parsed.title,
+            skipped=parsed.skipped,
             articles=tuple(
                 NewArticle(
                     article=a,

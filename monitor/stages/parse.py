@@ -7,6 +7,7 @@ import hashlib
 import html
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,14 +46,32 @@ def _datetime(struct: Any) -> datetime | None:
         return None
 
 
-def entry_identity(guid: str | None, url: str | None, title: str, published: datetime | None) -> str:
-    """guid, else canonical link, else a hash of title and date: stable across re-sends."""
+def entry_identity(
+    guid: str | None, url: str | None, title: str, published: datetime | None, summary: str = ""
+) -> str:
+    """guid, else canonical link, else a hash of title (the text, for an untitled item) and
+    date: stable across re-sends."""
     if guid:
         return guid
     if url:
         return url
-    digest = hashlib.sha256(f"{title}\x00{published.isoformat() if published else ''}".encode())
+    basis = title or summary
+    digest = hashlib.sha256(f"{basis}\x00{published.isoformat() if published else ''}".encode())
     return "sha256:" + digest.hexdigest()[:32]
+
+
+def same_story(url: str | None, title: str, other_url: str | None, other_title: str) -> bool:
+    """Whether two entries with one identity are one story (a re-send or an update). Feeds abuse
+    guids (one for every item, or one reused for the next story): an entry with neither the link
+    nor the title of the story its guid first named is another story."""
+    return (url is not None and url == other_url) or title == other_title
+
+
+def distinct_identity(entry: Entry) -> str:
+    """The identity of a story whose guid already names another one: the guid qualified by the
+    story's own link and title, stable across polls."""
+    digest = hashlib.sha256(f"{entry.url or ''}\x00{entry.title}".encode()).hexdigest()[:16]
+    return f"{entry.identity}#{digest}"
 
 
 def _entry(raw: Any) -> Entry | None:
@@ -70,7 +89,7 @@ def _entry(raw: Any) -> Entry | None:
     published = _datetime(dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed"))
     author = strip_controls(raw.get("author") or "").strip() or None
     return Entry(
-        identity=entry_identity(guid, url, title, published),
+        identity=entry_identity(guid, url, title, published, summary_text),
         guid=guid,
         url=url,
         title=title,
@@ -145,10 +164,16 @@ def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> 
             error_kind=FeedErrorKind.ILL_FORMED,
         )
     entries: dict[str, Entry] = {}
+    skipped = 0
     for raw in parsed.get("entries", []):
         entry = _entry(raw)
-        if entry is not None:
-            entries.setdefault(entry.identity, entry)
+        if entry is None:
+            skipped += 1
+            continue
+        first = entries.get(entry.identity)
+        if first is not None and not same_story(first.url, first.title, entry.url, entry.title):
+            entry = replace(entry, identity=distinct_identity(entry))
+        entries.setdefault(entry.identity, entry)
     error, kind = None, None
     if parsed.get("bozo") and not isinstance(parsed.get("bozo_exception"), BENIGN):
         problem = parsed.get("bozo_exception")
@@ -162,4 +187,6 @@ def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> 
         )
         kind = FeedErrorKind.ENTITIES_REMOVED
     title = html_to_text(parsed.get("feed", {}).get("title") or "") or None
-    return ParsedFeed(title=title, entries=tuple(entries.values()), error=error, error_kind=kind)
+    return ParsedFeed(
+        title=title, entries=tuple(entries.values()), error=error, error_kind=kind, skipped=skipped
+    )

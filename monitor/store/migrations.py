@@ -124,6 +124,7 @@ _FEED_ERROR_PROSE = (
 def _v2(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE articles ADD COLUMN extraction_detail TEXT")
     db.execute("ALTER TABLE feeds ADD COLUMN last_error_kind TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN last_skipped INTEGER")
     for prose, status, detail in _EXTRACTION_PROSE:
         db.execute(
             f"UPDATE articles SET extraction_detail = {detail}, extraction_status = ? "  # noqa: S608

@@ -15,6 +15,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from ..records import (
     StoredArticle,
     Verdict,
 )
+from ..stages.parse import distinct_identity, same_story
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -187,31 +189,42 @@ class Store:
     # -- articles --------------------------------------------------------------------------
 
     def unseen(self, feed_id: int, entries: Iterable[Entry]) -> list[Entry]:
-        """Entries not yet stored: neither this feed's identity nor the canonical URL is known."""
+        """Entries not yet stored: neither this feed's identity nor the canonical URL is known.
+
+        An entry whose identity this feed already used for a different story (a reused guid:
+        neither link nor title match) is another story: it comes back under its distinct
+        identity, unless that is known too."""
         entries = list(entries)
         if not entries:
             return []
-        seen_ids: set[str] = set()
-        seen_urls: set[str] = set()
-        for batch in _chunks(entries, 400):
-            ids = [e.identity for e in batch]
-            marks = ",".join("?" * len(ids))
-            rows = self.db.execute(
-                f"SELECT guid FROM articles WHERE feed = ? AND guid IN ({marks})",  # noqa: S608
-                [feed_id, *ids],
-            )
-            seen_ids.update(r[0] for r in rows)
-            urls = [e.url for e in batch if e.url]
-            if urls:
-                marks = ",".join("?" * len(urls))
-                rows = self.db.execute(
-                    f"SELECT url FROM articles WHERE url IN ({marks})",  # noqa: S608
-                    urls,
-                )
-                seen_urls.update(r[0] for r in rows)
-        return [
-            e for e in entries if e.identity not in seen_ids and (e.url is None or e.url not in seen_urls)
+        known = self._known_identities(feed_id, [e.identity for e in entries])
+        renamed = [
+            replace(e, identity=distinct_identity(e))
+            if e.identity in known and not same_story(*known[e.identity], e.url, e.title)
+            else e
+            for e in entries
         ]
+        known.update(
+            self._known_identities(feed_id, [e.identity for e in renamed if e.identity not in known])
+        )
+        seen_urls: set[str] = set()
+        for batch in _chunks([e.url for e in renamed if e.url], 400):
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(f"SELECT url FROM articles WHERE url IN ({marks})", batch)  # noqa: S608
+            seen_urls.update(r[0] for r in rows)
+        return [e for e in renamed if e.identity not in known and (e.url is None or e.url not in seen_urls)]
+
+    def _known_identities(self, feed_id: int, identities: list[str]) -> dict[str, tuple[str | None, str]]:
+        """identity -> (url, title) of this feed's stored articles with those identities."""
+        found: dict[str, tuple[str | None, str]] = {}
+        for batch in _chunks(identities, 400):
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(
+                f"SELECT guid, url, title FROM articles WHERE feed = ? AND guid IN ({marks})",  # noqa: S608
+                [feed_id, *batch],
+            )
+            found.update((guid, (url, title or "")) for guid, url, title in rows)
+        return found
 
     def commit_poll(self, outcome: PollOutcome) -> list[int]:
         """Store a poll's articles, their matches and queued alerts, and the feed's new state,
@@ -235,6 +248,7 @@ class Store:
                 "last_error_kind": outcome.error_kind.value if outcome.error_kind else None,
                 "consecutive_errors": outcome.consecutive_errors,
                 "next_poll_at": iso(outcome.next_poll_at),
+                "last_skipped": outcome.skipped,
             }
             if outcome.validators is not None:
                 update["etag"] = outcome.validators.etag
@@ -456,6 +470,6 @@ class Store:
                 )
 
 
-def _chunks(items: list[Entry], size: int) -> Iterator[list[Entry]]:
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

@@ -466,3 +466,41 @@ def test_a_dripping_channel_delays_only_itself(tmp_path: Path, site: Site, cli_e
     stderr = log_path.read_text()
     assert proc.returncode == 0, stderr
     assert "no answer from the service within 3s" in stderr
+
+
+def test_a_database_that_cannot_record_a_send_never_causes_a_resend(
+    tmp_path: Path, site: Site, receiver: Receiver
+) -> None:
+    """Another program holds the database (as a full disk would refuse the write) just when a
+    sent alert is to be marked sent. The alert is not sent again while the database stays
+    unwritable; delivery waits; once writable, what was sent is recorded and nothing repeats."""
+    flagged_feed(site, n=2)
+    cfg = hook_config(tmp_path, site, receiver)
+    receiver.status = 500
+    poll(cfg)  # queued, first attempt failed: both alerts pending
+    receiver.status = 200
+    runtime = prepare(load_settings(cfg))
+    store = Store(runtime.settings.database)
+    store.db.execute("PRAGMA busy_timeout = 200")
+    sweeper = deliverer(runtime, store, lambda: datetime.now(UTC) + timedelta(minutes=5))
+    holder = sqlite3.connect(runtime.settings.database, isolation_level=None)
+
+    async def scenario() -> list[int]:
+        posts = []
+        holder.execute("BEGIN EXCLUSIVE")
+        for _ in range(3):  # the database refuses every write
+            await sweeper.sweep()
+            posts.append(len(receiver.posts))
+        holder.execute("ROLLBACK")
+        await sweeper.sweep()  # writable again
+        posts.append(len(receiver.posts))
+        return posts
+
+    try:
+        posts = asyncio.run(scenario())
+    finally:
+        holder.close()
+        store.close()
+    assert posts == [1, 1, 1, 2], "one sent before the write failed, none resent, the other after"
+    statuses = rows(tmp_path / "monitor.db", "SELECT status, attempts FROM alerts ORDER BY id")
+    assert statuses == [("sent", 2), ("sent", 2)]

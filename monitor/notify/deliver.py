@@ -120,24 +120,45 @@ async def deliver_channel(
     topic_labels: dict[str, str] | None = None,
     send_timeout: float = DEFAULT_SEND_TIMEOUT,
     db: DbRunner = run_directly,
+    unrecorded: dict[int, datetime] | None = None,
 ) -> list[DeliveryResult]:
     """Deliver what is due for one channel and record each outcome in the outbox.
 
     Instant channels: one message per alert, or, when more than ``burst_limit`` are due at once,
     one combined message. Digest channels: everything pending, grouped by topic, once the
     schedule has fired. ``db`` runs an Outbox call (the daemon passes its single-writer thread).
+
+    ``unrecorded`` remembers alerts that were sent but could not be marked sent (a full disk,
+    another program holding the database): they are never sent again, and the channel stops at
+    the first write that fails, since nothing it sends could be recorded.
     """
     results: list[DeliveryResult] = []
+    unrecorded = {} if unrecorded is None else unrecorded
 
     async def outcome(batch: list[Alert], error: str | None) -> None:
         ids = [a.id for a in batch]
         if error is None:
-            await db(outbox.mark_sent, ids, now)
+            try:
+                await db(outbox.mark_sent, ids, now)
+            except Exception as exc:  # the database refused the write; the service took the message
+                unrecorded.update(dict.fromkeys(ids, now))
+                log.error(
+                    "%d alert(s) sent to %s but not recorded as sent (%s): delivery is held until "
+                    "the database can be written",
+                    len(ids),
+                    channel.name,
+                    exc,
+                )
+                raise _Held from exc
             log.info("%d alert(s) sent to %s", len(ids), channel.name)
         else:
             attempts = max(a.attempts for a in batch) + 1
             retry = now + timedelta(seconds=retry_delay(attempts)) if attempts < max_attempts else None
-            await db(outbox.mark_failed, ids, error, retry, now)
+            try:
+                await db(outbox.mark_failed, ids, error, retry, now)
+            except Exception as exc:
+                log.error("cannot record a failed delivery to %s (%s): delivery is held", channel.name, exc)
+                raise _Held from exc
             log.warning(
                 "%d alert(s) to %s failed (attempt %d/%d): %s",
                 len(ids),
@@ -150,22 +171,42 @@ async def deliver_channel(
             DeliveryResult(alert_id=i, channel=channel.name, ok=error is None, error=error) for i in ids
         )
 
+    with contextlib.suppress(_Held):  # the outcome could not be written: stop this channel for now
+        await _deliver(outbox, channel, now, burst_limit, topic_labels, send_timeout, db, unrecorded, outcome)
+    return results
+
+
+class _Held(Exception):
+    """A delivery outcome could not be written: stop sending on this channel for now."""
+
+
+async def _deliver(
+    outbox: Outbox,
+    channel: ChannelHandle,
+    now: datetime,
+    burst_limit: int,
+    topic_labels: dict[str, str] | None,
+    send_timeout: float,
+    db: DbRunner,
+    unrecorded: dict[int, datetime],
+    outcome: Callable[[list[Alert], str | None], Awaitable[None]],
+) -> None:
     maxlen = channel.plugin.body_maxlen
     if channel.mode is Mode.INSTANT:
-        batch = await db(outbox.due_alerts, now, channel.name)
+        due = await db(outbox.due_alerts, now, channel.name)
+        batch = [a for a in due if a.id not in unrecorded]
         if len(batch) > burst_limit:
             messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
             await outcome(batch, await _send_all(channel, messages, send_timeout))
-            return results
+            return
         for alert in batch:
             title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
             await outcome([alert], await send(channel, title, body, timeout=send_timeout))
-        return results
-    pending = await db(outbox.pending_digest, channel.name, now)
+        return
+    pending = [a for a in await db(outbox.pending_digest, channel.name, now) or () if a.id not in unrecorded]
     if pending and channel.digest_due(min(a.created_at or now for a in pending), now):
         messages = render_digest(pending, topic_labels=topic_labels, max_body=maxlen)
         await outcome(pending, await _send_all(channel, messages, send_timeout))
-    return results
 
 
 class Deliverer:
@@ -195,11 +236,31 @@ class Deliverer:
         self.db = db
         self.clock = clock
         self._busy = {channel.name: asyncio.Lock() for channel in self.channels}
+        self._unrecorded: dict[int, datetime] = {}  # sent, not yet marked sent: never send again
 
     async def sweep(self) -> list[DeliveryResult]:
-        """Deliver every due alert of every channel that is not already being swept."""
+        """Deliver every due alert of every channel that is not already being swept; first
+        record what was sent while the database could not be written, and hold everything
+        until that succeeds."""
+        if self._unrecorded and not await self._record_held():
+            return []
         done = await asyncio.gather(*(self._sweep_channel(c) for c in self.channels))
         return [result for results in done for result in results]
+
+    async def _record_held(self) -> bool:
+        by_time: dict[datetime, list[int]] = {}
+        for alert_id, when in self._unrecorded.items():
+            by_time.setdefault(when, []).append(alert_id)
+        try:
+            for when, ids in by_time.items():
+                await self.db(self.outbox.mark_sent, ids, when)
+                for alert_id in ids:
+                    self._unrecorded.pop(alert_id, None)
+        except Exception as exc:
+            log.warning("the database still cannot be written (%s): delivery stays held", exc)
+            return False
+        log.info("the database is writable again: alerts sent meanwhile recorded, delivery resumes")
+        return True
 
     async def _sweep_channel(self, channel: ChannelHandle) -> list[DeliveryResult]:
         lock = self._busy[channel.name]
@@ -215,6 +276,7 @@ class Deliverer:
                 topic_labels=self.topic_labels,
                 send_timeout=self.send_timeout,
                 db=self.db,
+                unrecorded=self._unrecorded,
             )
 
 

@@ -72,12 +72,18 @@ class Receiver:
         self.delay = 0.0  # seconds before answering (a slow chat API)
         self.drip = 0.0  # seconds between bytes of the answer (defeats per-read timeouts)
         self.requests = 0  # posts received, answered or not
+        self.reject: set[int] = set()  # the n-th posts (1-based) answered with 500, once each
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests += 1
+                if receiver.requests in receiver.reject:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if receiver.drip:
                     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"{}".ljust(40)
                     try:

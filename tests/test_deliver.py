@@ -504,3 +504,39 @@ def test_a_database_that_cannot_record_a_send_never_causes_a_resend(
     assert posts == [1, 1, 1, 2], "one sent before the write failed, none resent, the other after"
     statuses = rows(tmp_path / "monitor.db", "SELECT status, attempts FROM alerts ORDER BY id")
     assert statuses == [("sent", 2), ("sent", 2)]
+
+
+def test_a_burst_part_that_fails_is_retried_alone(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    """A burst too long for one message goes in parts; the second part is refused once. The first
+    part's stories are recorded as sent and never repeated; the retry carries only the rest."""
+    long = "North Korea fires missiles " + "and the region reacts " * 45  # ~1,000 characters
+    flagged_feed(site, n=40, prefix=long)
+    cfg = hook_config(tmp_path, site, receiver, alerts={"burst_limit": 10})
+    receiver.reject = {2}
+    poll(cfg)
+    assert len(receiver.posts) == 1 and receiver.posts[0]["title"].endswith("(1/2)")
+    first = {i for i in range(40) if site.url(f"/a/{i}.html") in receiver.posts[0]["message"]}
+    assert 0 < len(first) < 40
+    runtime = prepare(load_settings(cfg))
+    store = Store(runtime.settings.database)
+    try:
+        asyncio.run(deliverer(runtime, store, lambda: datetime.now(UTC) + timedelta(minutes=5)).sweep())
+    finally:
+        store.close()
+    retried = [
+        i for post in receiver.posts[1:] for i in range(40) if site.url(f"/a/{i}.html") in post["message"]
+    ]
+    assert sorted(retried) == sorted(set(range(40)) - first), "each story delivered exactly once"
+    assert rows(tmp_path / "monitor.db", "SELECT count(*) FROM alerts WHERE status = 'sent'") == [(40,)]
+
+
+def test_a_service_slower_than_a_socket_read_is_not_sent_twice(
+    tmp_path: Path, site: Site, receiver: Receiver
+) -> None:
+    """A service that answers after 5 s (longer than apprise's own 4 s read timeout, well within
+    alerts.send_timeout) has taken the message: it is sent once and recorded as sent."""
+    flagged_feed(site, n=1)
+    receiver.delay = 5.0
+    poll(hook_config(tmp_path, site, receiver))
+    assert len(receiver.posts) == 1
+    assert rows(tmp_path / "monitor.db", "SELECT status, attempts FROM alerts") == [("sent", 1)]

@@ -55,13 +55,23 @@ class ChannelHandle:
 
 
 def build_channels(
-    channels: Iterable[Channel], known_topics: Iterable[str] = (), timezone: str = "UTC"
+    channels: Iterable[Channel],
+    known_topics: Iterable[str] = (),
+    timezone: str = "UTC",
+    *,
+    read_timeout: float | None = None,
 ) -> list[ChannelHandle]:
-    """Instantiate every channel; a malformed URL or unknown topic is a ConfigError (redacted)."""
+    """Instantiate every channel; a malformed URL or unknown topic is a ConfigError (redacted).
+
+    ``read_timeout`` (``alerts.send_timeout``) replaces apprise's 4 s socket read timeout unless
+    the URL sets ``rto``: a service that takes 6 s to answer has taken the message, and treating
+    that as a failure would send it again on every retry."""
     problems, handles, names = [], [], set()
     known = set(known_topics)
     for i, channel in enumerate(channels):
         plugin = apprise.Apprise.instantiate(channel.url, suppress_exceptions=True)
+        if plugin is not None and read_timeout is not None and "rto=" not in channel.url:
+            plugin.socket_read_timeout = read_timeout
         if plugin is None:
             scheme = channel.url.split("://", 1)[0] if "://" in channel.url else "(none)"
             problems.append(

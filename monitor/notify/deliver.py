@@ -24,7 +24,7 @@ from ..clock import Clock, utcnow
 from ..records import Alert, DeliveryResult
 from ..store.ports import Outbox
 from .channels import ChannelHandle, Mode
-from .render import escape_markdown, render, render_batch, render_digest
+from .render import Message, escape_markdown, render, render_batch, render_digest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,12 +102,23 @@ async def send(
     return (detail[-1] if detail else "the service rejected the message")[:500]
 
 
-async def _send_all(channel: ChannelHandle, messages: list[tuple[str, str]], timeout: float) -> str | None:
-    for title, body in messages:
-        error = await send(channel, title, body, timeout=timeout)
+async def _send_parts(
+    channel: ChannelHandle,
+    alerts: list[Alert],
+    messages: list[Message],
+    timeout: float,
+    outcome: Callable[[list[Alert], str | None], Awaitable[None]],
+) -> None:
+    """Send a burst or digest part by part, recording each part's alerts as soon as it is sent:
+    when part 2 of 3 fails, part 1 is never sent again."""
+    by_id = {a.id: a for a in alerts}
+    for n, message in enumerate(messages):
+        error = await send(channel, message.title, message.body, timeout=timeout)
         if error is not None:
-            return error
-    return None
+            rest = [by_id[i] for later in messages[n:] for i in later.alert_ids]
+            await outcome(rest, error)
+            return
+        await outcome([by_id[i] for i in message.alert_ids], None)
 
 
 async def deliver_channel(
@@ -197,7 +208,7 @@ async def _deliver(
         batch = [a for a in due if a.id not in unrecorded]
         if len(batch) > burst_limit:
             messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
-            await outcome(batch, await _send_all(channel, messages, send_timeout))
+            await _send_parts(channel, batch, messages, send_timeout, outcome)
             return
         for alert in batch:
             title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
@@ -206,7 +217,7 @@ async def _deliver(
     pending = [a for a in await db(outbox.pending_digest, channel.name, now) or () if a.id not in unrecorded]
     if pending and channel.digest_due(min(a.created_at or now for a in pending), now):
         messages = render_digest(pending, topic_labels=topic_labels, max_body=maxlen)
-        await outcome(pending, await _send_all(channel, messages, send_timeout))
+        await _send_parts(channel, pending, messages, send_timeout, outcome)
 
 
 class Deliverer:

@@ -7,6 +7,7 @@ a crafted headline cannot inject links, images or formatting.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..records import Alert
 
@@ -79,17 +80,42 @@ def render(
     return title, body
 
 
-def _chunks(lines: list[str], budget: int) -> list[list[str]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """One message of a burst or digest, with the alerts it carries: a part that was sent is
+    recorded as sent even when a later part fails, so a retry never repeats it."""
+
+    title: str
+    body: str
+    alert_ids: tuple[int, ...]
+
+
+Line = tuple[str, int | None]  # the text, and the alert it stands for (None for a heading)
+
+
+def _chunks(lines: list[Line], budget: int) -> list[list[Line]]:
     """Split lines into groups whose joined length fits ``budget``; a line is never cut."""
-    groups: list[list[str]] = [[]]
+    groups: list[list[Line]] = [[]]
     used = 0
     for line in lines:
-        if groups[-1] and used + len(line) + 1 > budget:
+        if groups[-1] and used + len(line[0]) + 1 > budget:
             groups.append([])
             used = 0
         groups[-1].append(line)
-        used += len(line) + 1
+        used += len(line[0]) + 1
     return groups
+
+
+def _messages(title: str, lines: list[Line], max_body: int) -> list[Message]:
+    groups = _chunks(lines, max_body - 50)
+    return [
+        Message(
+            title=title + (f" ({n}/{len(groups)})" if len(groups) > 1 else ""),
+            body="\n".join(text for text, _ in group),
+            alert_ids=tuple(alert_id for _, alert_id in group if alert_id is not None),
+        )
+        for n, group in enumerate(groups, start=1)
+    ]
 
 
 def _item(alert: Alert, labels: dict[str, str]) -> str:
@@ -101,35 +127,25 @@ def _item(alert: Alert, labels: dict[str, str]) -> str:
 
 def render_batch(
     alerts: list[Alert], *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
-) -> list[tuple[str, str]]:
+) -> list[Message]:
     """A burst of alerts as few messages as the service's length limit allows, one line each
     (labels, headline, source, link); evidence is left out, the link never."""
     labels = topic_labels or {}
-    lines = [_item(a, labels) for a in alerts]
-    groups = _chunks(lines, max_body - 50)
-    total = len(alerts)
-    return [
-        (f"{total} new alerts" + (f" ({n}/{len(groups)})" if len(groups) > 1 else ""), "\n".join(group))
-        for n, group in enumerate(groups, start=1)
-    ]
+    return _messages(f"{len(alerts)} new alerts", [(_item(a, labels), a.id) for a in alerts], max_body)
 
 
 def render_digest(
     alerts: list[Alert], *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
-) -> list[tuple[str, str]]:
+) -> list[Message]:
     """A digest grouped by topic (a story under its best-scoring topic), split to fit."""
     labels = topic_labels or {}
     groups: dict[str, list[Alert]] = {}
     for alert in alerts:
         top = alert.matches[0].topic if alert.matches else "other"
         groups.setdefault(top, []).append(alert)
-    lines: list[str] = []
+    lines: list[Line] = []
     for topic, items in groups.items():
-        lines.append(f"**{escape_markdown(labels.get(topic, topic))}** ({len(items)})")
-        lines += [_item(a, labels) for a in items]
-    chunks = _chunks(lines, max_body - 50)
+        lines.append((f"**{escape_markdown(labels.get(topic, topic))}** ({len(items)})", None))
+        lines += [(_item(a, labels), a.id) for a in items]
     title = f"Digest: {len(alerts)} {'story' if len(alerts) == 1 else 'stories'}"
-    return [
-        (title + (f" ({n}/{len(chunks)})" if len(chunks) > 1 else ""), "\n".join(chunk))
-        for n, chunk in enumerate(chunks, start=1)
-    ]
+    return _messages(title, lines, max_body)

@@ -56,7 +56,12 @@ def prepare(settings: Settings) -> Runtime:
     except ConfigError as exc:
         problems += exc.problems
     try:
-        channels = build_channels(settings.notify, [t.name for t in topics], settings.timezone)
+        channels = build_channels(
+            settings.notify,
+            [t.name for t in topics],
+            settings.timezone,
+            read_timeout=settings.alerts.send_timeout,
+        )
     except ConfigError as exc:
         problems += exc.problems
     if problems:

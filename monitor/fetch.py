@@ -36,6 +36,7 @@ from .errors import (
     ResponseTooLargeError,
 )
 from .records import FeedErrorKind, FetchResult
+from .stages.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class Fetcher:
             error: FetchError = DeadlineError(f"deadline of {self.settings.timeout:g}s exceeded", url=url)
         except FetchError as exc:
             error = exc
-        log.debug("fetch %s failed: %s", url, error)
+        log.debug("fetch %s failed: %s", redact_url(url), error)
         return FetchResult(
             url=url,
             final_url=error.url,

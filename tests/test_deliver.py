@@ -272,25 +272,35 @@ def test_secrets_never_reach_logs_output_or_database(
     receiver: Receiver,
     cli_env: dict[str, str],
 ) -> None:
+    """Secrets in a password, in a webhook's path, in a header, and in a feed URL's query: never
+    in `check`, `notify-test`, `poll` (debug logs included), `alerts`, or the database's outbox."""
     flagged_feed(site)
+    site.routes["/feed.xml?token=feedtok3n"] = site.routes["/feed.xml"]
     port = receiver.server.server_address[1]
-    env = {**cli_env, "HOOK_TOKEN": "tok-5up3r-s3cr3t"}
+    secrets = {"HOOK_TOKEN": "tok-5up3r-s3cr3t", "PATH_TOKEN": "pathT0ken77", "API_KEY": "h3aderK3y"}
+    env = {**cli_env, **secrets}
     cfg = write_config(
         tmp_path,
-        feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
+        feeds=[{"name": "Wire", "url": site.url("/feed.xml?token=feedtok3n")}],
         notify=[
             {"url": f"json://bot:${{HOOK_TOKEN}}@127.0.0.1:{port}/hook"},
             {"url": "json://bot:${HOOK_TOKEN}@127.0.0.1:9/dead"},
+            {"url": "json://127.0.0.1:9/hooks/${PATH_TOKEN}?+X-Api-Key=${API_KEY}"},
         ],
     )
     results = [
-        monitor("--log-level", "debug", cmd, "--config", str(cfg), env=env) for cmd in ("check", "poll")
+        monitor("--log-level", "debug", cmd, "--config", str(cfg), env=env)
+        for cmd in ("check", "notify-test", "poll")
     ]
     results.append(monitor("alerts", "--config", str(cfg), env=env))
     output = "".join(r.stdout + r.stderr for r in results)
-    assert "json://bot:****@127.0.0.1" in output  # shown, redacted
-    assert "tok-5up3r-s3cr3t" not in output
-    assert b"tok-5up3r-s3cr3t" not in (tmp_path / "monitor.db").read_bytes()
+    assert "json://bot:****@127.0.0.1" in output and "/hooks/****" in output  # shown, redacted
+    assert "json-3" in output  # a channel without a name is called by its service, not its URL
+    database = (tmp_path / "monitor.db").read_bytes()
+    for secret in secrets.values():
+        assert secret not in output, secret
+        assert secret.encode() not in database, secret
+    assert "feedtok3n" not in output
 
 
 @pytest.mark.slow
@@ -540,3 +550,36 @@ def test_a_service_slower_than_a_socket_read_is_not_sent_twice(
     poll(hook_config(tmp_path, site, receiver))
     assert len(receiver.posts) == 1
     assert rows(tmp_path / "monitor.db", "SELECT status, attempts FROM alerts") == [("sent", 1)]
+
+
+def test_outbox_rows_of_a_channel_named_by_its_url_move_to_its_label(
+    tmp_path: Path, site: Site, receiver: Receiver
+) -> None:
+    """Earlier versions named an unnamed channel by its (redacted) URL, which could still hold a
+    token: on start its pending rows move to the new label, so none is orphaned or resent."""
+    from monitor.service import Service
+
+    flagged_feed(site)
+    cfg = write_config(
+        tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}], notify=[{"url": receiver.url}]
+    )
+    receiver.status = 500
+    poll(cfg)
+    runtime = prepare(load_settings(cfg))
+    (channel,) = runtime.channels
+    assert channel.name == "json" and channel.legacy_name
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    conn.execute("UPDATE alerts SET channel = ?", [channel.legacy_name])
+    conn.commit()
+    conn.close()
+    store = Store(runtime.settings.database)
+
+    async def start() -> None:
+        async with Service(runtime, store) as service:
+            await service.start()
+
+    try:
+        asyncio.run(start())
+    finally:
+        store.close()
+    assert rows(tmp_path / "monitor.db", "SELECT channel, status FROM alerts") == [("json", "pending")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -15,6 +15,7 @@ from ..config import config_path, load_settings
 from ..errors import ConfigError, StoreError
 from ..service import Runtime, prepare
 from ..stages.classify import Topic, load_topics
+from ..stages.urls import MASK, redact_url, secrets_in
 from ..store import Store
 from ..store.lock import InstanceLock
 
@@ -41,14 +42,40 @@ def config_option(fn: F) -> F:
     )(fn)
 
 
+class SecretFilter(logging.Filter):
+    """Masks the configuration's secrets in every log line, whoever logs it: apprise logs its
+    services' full URLs at DEBUG, and a library's error message may quote a URL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+
+    def add(self, secrets: Iterable[str]) -> None:
+        self.secrets = sorted({*self.secrets, *secrets}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, MASK)
+            record.msg, record.args = message, None
+        return True
+
+
+SECRETS = SecretFilter()
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # httpx logs every request URL at INFO; apprise can be chatty. Ours say what matters.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SECRETS)
+    # httpx logs every request URL at INFO; apprise logs its services' URLs. Ours say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apprise").setLevel(max(logging.INFO, getattr(logging, level.upper())))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
@@ -62,8 +89,12 @@ def config_failure(exc: ConfigError) -> NoReturn:
 
 
 def load_runtime(config_file: str | None) -> Runtime:
+    """The validated configuration; its secrets are registered with the log filter."""
     try:
-        return prepare(load_settings(config_path(config_file)))
+        runtime = prepare(load_settings(config_path(config_file)))
+        SECRETS.add(s for channel in runtime.channels for s in channel.secrets)
+        SECRETS.add(s for feed in runtime.feeds for s in secrets_in(feed.url, redact_url(feed.url)))
+        return runtime
     except ConfigError as exc:
         if exc.source is None:
             exc.source = str(config_path(config_file))

@@ -18,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from ..config import Channel
 from ..errors import ConfigError
 from ..records import Verdict
+from ..stages.urls import MASK, redact_url, secrets_in
 
 
 class Mode(StrEnum):
@@ -38,6 +39,14 @@ class ChannelHandle:
     min_score: float
     mode: Mode
     schedule: CronTrigger | None = None  # digest channels only
+    secrets: tuple[str, ...] = ()  # parts of the URL that ``display`` hides
+    legacy_name: str | None = None  # the default name earlier versions gave (it held the URL)
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a service's error message, say) with this channel's secrets masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     def digest_due(self, oldest: datetime, now: datetime) -> bool:
         """A digest is due once its schedule has fired since the oldest alert waiting for it;
@@ -79,8 +88,12 @@ def build_channels(
                 "see https://github.com/caronc/apprise/wiki"
             )
             continue
-        display = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call, unused-ignore]
-        name = channel.name or display.split("?", 1)[0]
+        # apprise's privacy mode masks the secrets it knows of; not a token in a webhook's path or
+        # a header value (json://host/hooks/TOKEN?+X-Api-Key=...): redact_url masks those too.
+        shown = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call, unused-ignore]
+        display = redact_url(shown)
+        scheme = channel.url.split("://", 1)[0].lower()
+        name = channel.name or _default_name(scheme, i, [c.url for c in channels])
         if name in names:
             problems.append(f"notify[{i}].name: {name!r} is used by another channel")
             continue
@@ -112,11 +125,20 @@ def build_channels(
                 min_score=channel.min_score,
                 mode=Mode(channel.mode),
                 schedule=schedule,
+                secrets=secrets_in(channel.url, display),
+                legacy_name=None if channel.name else shown.split("?", 1)[0],
             )
         )
     if problems:
         raise ConfigError(problems)
     return handles
+
+
+def _default_name(scheme: str, index: int, urls: list[str]) -> str:
+    """A channel without a ``name`` is called by its service ("json", "tgram"), numbered when
+    several share one ("json-2"): a label, never its URL, which may hold a secret."""
+    same = [i for i, url in enumerate(urls) if url.split("://", 1)[0].lower() == scheme]
+    return scheme if len(same) == 1 else f"{scheme}-{same.index(index) + 1}"
 
 
 def channels_for(verdicts: Iterable[Verdict], channels: Iterable[ChannelHandle]) -> tuple[str, ...]:

@@ -94,12 +94,12 @@ async def send(
         )
     except TimeoutError:
         return f"no answer from the service within {timeout:g}s"
-    except Exception as exc:  # a plugin bug must not take the sender down
+    except Exception as exc:  # a plugin bug must not take the sender down (its text may hold the URL)
         return f"{type(exc).__name__} in apprise plugin"
     if ok:
         return None
     detail = logged.strip().splitlines()
-    return (detail[-1] if detail else "the service rejected the message")[:500]
+    return channel.scrub(detail[-1] if detail else "the service rejected the message")[:500]
 
 
 async def _send_parts(

@@ -119,6 +119,15 @@ class Service:
         )
         feeds = await self.executor.db(self.store.clamp_next_polls, now, now + timedelta(seconds=longest))
         alerts = await self.executor.db(self.store.clamp_retries, now, now + timedelta(seconds=MAX_RETRY))
+        for channel in self.runtime.channels:
+            if channel.legacy_name and channel.legacy_name != channel.name:
+                moved = await self.executor.db(self.store.rename_channel, channel.legacy_name, channel.name)
+                if moved:
+                    log.info(
+                        "%d alert(s) moved to channel %r (channels are no longer named by URL)",
+                        moved,
+                        channel.name,
+                    )
         if feeds or alerts:
             log.warning(
                 "%d feed(s) and %d alert(s) were scheduled further ahead than monitor ever schedules "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 # Parameters that identify the campaign or click, never the document.
 TRACKING_PARAMS = frozenset(
@@ -77,3 +77,57 @@ def canonical_url(url: str) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))
+
+
+# Query keys whose values are settings, safe to show (apprise's own options among them).
+_HARMLESS_KEYS = frozenset(
+    {"method", "format", "overflow", "retry", "wait", "optional", "rto", "cto", "verify", "mode", "to", "cc"}
+)
+_SECRET_KEY_HINTS = ("token", "key", "secret", "pass", "auth", "sig", "session", "sid", "code", "hash")
+MASK = "****"
+
+
+def _looks_secret(segment: str) -> bool:
+    """A path segment that may be a credential: long, or carrying digits (``hooks`` is not,
+    ``T0KEN8x`` is)."""
+    return len(segment) >= 8 or any(c.isdigit() for c in segment)
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """Key-value pairs as written: apprise's ``+Header=value`` keeps its ``+``."""
+    return [(k, v) for k, _, v in (item.partition("=") for item in query.split("&") if item)]
+
+
+def redact_url(url: str) -> str:
+    """``url`` with whatever may be a secret masked: a password, path segments that look like
+    tokens, header values (apprise's ``+Header=``) and the values of other query keys that are
+    not plain settings. Scheme, user and host stay, so the URL is still recognisable."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname or ""
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port is not None else "")
+    except ValueError:  # not host:port (a token with a colon, as in tgram://): mask it whole
+        netloc = MASK
+    if parts.username is not None and netloc != MASK:
+        netloc = parts.username + (f":{MASK}" if parts.password is not None else "") + "@" + netloc
+    path = "/".join(MASK if _looks_secret(s) else s for s in parts.path.split("/"))
+    query = []
+    for key, value in _query_pairs(parts.query):
+        name = unquote(key).lower().lstrip("+-:")
+        header = unquote(key)[:1] in "+-:"
+        secret = header or (
+            name not in _HARMLESS_KEYS and (any(h in name for h in _SECRET_KEY_HINTS) or _looks_secret(value))
+        )
+        query.append(f"{key}={MASK if secret and value else value}")
+    return urlunsplit((parts.scheme, netloc, path, "&".join(query), ""))
+
+
+def secrets_in(url: str, shown: str) -> tuple[str, ...]:
+    """The parts of ``url`` (at least 4 characters long) that ``shown`` does not show: what to
+    scrub from anything derived from the URL, such as a service's error message."""
+    parts = urlsplit(url)
+    candidates = [parts.netloc, *parts.netloc.replace("@", ":").split(":"), *parts.path.split("/")]
+    for key, value in _query_pairs(parts.query):
+        candidates += [key, value]
+    found = {c for c in candidates if len(c) >= 4 and c not in shown}
+    return tuple(sorted(found, key=len, reverse=True))

@@ -57,6 +57,8 @@ class Outbox(Protocol):
 
     def clamp_retries(self, now: datetime, horizon: datetime) -> int: ...
 
+    def rename_channel(self, old: str, new: str) -> int: ...
+
 
 class PollStore(FeedStore, ArticleStore, Protocol):
     """What a feed poll reads and writes."""

@@ -404,6 +404,13 @@ class Store:
             "alerts.channel = ? AND alerts.status = 'pending' ORDER BY alerts.id", [channel]
         )
 
+    def rename_channel(self, old: str, new: str) -> int:
+        """Move a channel's outbox rows to its new name (kept where the article already has a
+        row under the new one)."""
+        with self.transaction():
+            cursor = self.db.execute("UPDATE OR IGNORE alerts SET channel = ? WHERE channel = ?", [new, old])
+        return int(cursor.rowcount)
+
     def clamp_retries(self, now: datetime, horizon: datetime) -> int:
         """Bring pending alerts retried after ``horizon`` back to ``now`` (see clamp_next_polls)."""
         with self.transaction():

@@ -211,6 +211,7 @@ class PollOutcome:
     title: str | None = None
     articles: tuple[NewArticle, ...] = ()
     skipped: int = 0  # items that could not be stored (no title, link or text)
+    deferred: int = 0  # new entries left for the next poll (fetch.max_new_entries)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,3 +282,4 @@ class PollReport:
     error_kind: FeedErrorKind | None = None
     not_modified: bool = False
     skipped: int = 0
+    deferred: int = 0

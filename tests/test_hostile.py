@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpcore
@@ -533,3 +534,33 @@ def test_markdown_in_a_link_and_control_characters_in_text(tmp_path: Path, site:
     assert body.endswith(
         "https://news.example/a/%5BVerify%20your%20account%5D%28https://phish.example/login%29"
     )
+
+
+def test_a_feed_of_hanging_links_cannot_starve_the_others(tmp_path: Path, site: Site) -> None:
+    """A feed of 40 links that all hang, polled beside a healthy feed: the hostile feed gets its
+    share of the network (fetch.per_feed_concurrency), takes at most fetch.max_new_entries
+    entries a poll (the rest on the next poll), and the healthy feed is done at once."""
+    hanging = []
+    for i in range(40):
+        site.routes[f"/hang/{i}.html"] = Response(b"", delay=30)
+        hanging.append({"title": f"Story {i}", "link": site.url(f"/hang/{i}.html"), "guid": f"urn:hang:{i}"})
+    site.routes["/hostile.xml"] = Response(rss(hanging))
+    site.routes["/good.xml"] = Response(rss([story(1, site)]), delay=0.3)  # after the hostile links queue
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": "Hostile", "url": site.url("/hostile.xml")},
+            {"name": "Good", "url": site.url("/good.xml")},
+        ],
+        fetch={"timeout": "1s", "concurrency": 4, "per_feed_concurrency": 2, "max_new_entries": 10},
+    )
+    reports = {r.feed: r for r in poll(cfg)}
+    good, hostile = reports["Good"], reports["Hostile"]
+    assert good.new == 1 and good.duration < 3, good  # not queued behind 40 hanging pages
+    assert (hostile.new, hostile.deferred) == (10, 30)
+    assert len(site.hits("/good.xml")) == 1
+    ((next_poll,),) = rows(tmp_path / "monitor.db", "SELECT next_poll_at FROM feeds WHERE name = 'Hostile'")
+    wait = datetime.fromisoformat(next_poll.replace("Z", "+00:00")) - datetime.now(UTC)
+    assert wait.total_seconds() < 90  # back in a minute for the rest, not after the 15 min interval
+    second = {r.feed: r for r in poll(cfg)}["Hostile"]
+    assert (second.new, second.deferred) == (10, 20)  # the next poll takes the next ten

@@ -42,6 +42,8 @@ class FetchSettings(_Model):
     user_agent: str = DEFAULT_USER_AGENT
     allow_private_addresses: bool = False
     concurrency: int = Field(default=16, ge=1, le=512)
+    per_feed_concurrency: int = Field(default=4, ge=1, le=512)
+    max_new_entries: int = Field(default=100, ge=1)
     max_redirects: int = Field(default=5, ge=0, le=20)
 
 

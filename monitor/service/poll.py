@@ -12,6 +12,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..clock import Clock, utcnow
@@ -35,11 +37,24 @@ from ..store.ports import PollStore
 from .policy import alert_channels, next_poll_time
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from .runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+COMMIT_EVERY = 10  # stories per intermediate commit of a poll
+DEFERRED_RETRY = 60.0  # seconds until a feed with entries left over is polled again
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What a poll has stored so far, for its report."""
+
+    inserted: int = 0
+    flagged: int = 0
+
+    def add(self, inserted: list[int], articles: Iterable[NewArticle]) -> None:
+        self.inserted += len(inserted)
+        self.flagged += sum(1 for new in articles if new.article.flagged)
 
 
 def article_from(
@@ -109,8 +124,9 @@ class Poller:
         state = await self.feed_state(feed.name)
         if state is None:
             state = (await self.sync_feeds())[feed.name]
+        progress = _Progress()
         try:
-            outcome = await self._poll(feed, state)
+            outcome = await self._poll(feed, state, progress)
             inserted = await self.executor.db(self.store.commit_poll, outcome)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
@@ -119,25 +135,28 @@ class Poller:
             error = f"internal error: {type(exc).__name__}: {exc}"
             outcome = self._failure(feed, state, None, error, FeedErrorKind.INTERNAL, None)
             inserted = await self.executor.db(self.store.commit_poll, outcome)
+        progress.add(inserted, outcome.articles)
         report = PollReport(
             feed=feed.name,
             status=outcome.status,
-            new=len(inserted),
-            flagged=sum(1 for new in outcome.articles if new.article.flagged),
+            new=progress.inserted,
+            flagged=progress.flagged,
             duration=time.monotonic() - started,
             error=outcome.error,
             error_kind=outcome.error_kind,
             not_modified=outcome.status == 304,
             skipped=outcome.skipped,
+            deferred=outcome.deferred,
         )
         log.info(
-            "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s%s",
+            "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s%s%s",
             feed.name,
             "304" if report.not_modified else (report.status or "-"),
             report.new,
             report.flagged,
             report.duration,
             f" skipped={report.skipped} (no title, link or text)" if report.skipped else "",
+            f" deferred={report.deferred} (fetch.max_new_entries)" if report.deferred else "",
             f" error={report.error!r}" if report.error else "",
         )
         return report
@@ -165,7 +184,7 @@ class Poller:
             consecutive_errors=errors,
         )
 
-    async def _poll(self, feed: Feed, state: FeedState) -> PollOutcome:
+    async def _poll(self, feed: Feed, state: FeedState, progress: _Progress) -> PollOutcome:
         async with self.executor.network():
             result = await self.fetcher.fetch_feed(
                 state.url,
@@ -195,8 +214,13 @@ class Poller:
         if not parsed.entries and parsed.error:
             return self._failure(feed, state, result.status, parsed.error, parsed.error_kind, None)
         fresh = await self.executor.db(self.store.unseen, state.id, parsed.entries)
-        articles = await asyncio.gather(*(self._article(entry, state) for entry in fresh))
-        alerts = self.settings.alerts
+        cap = self.settings.fetch.max_new_entries
+        taken, deferred = fresh[:cap], len(fresh) - min(len(fresh), cap)
+        if deferred:
+            # Keep the old validators, so the next poll gets the whole feed again, and come back
+            # soon for the rest (feeds list newest first: the newest are taken now).
+            next_at = min(next_at, now + timedelta(seconds=DEFERRED_RETRY))
+        remaining = await self._process(taken, state, now, progress)
         return PollOutcome(
             feed_id=state.id,
             polled_at=now,
@@ -205,22 +229,46 @@ class Poller:
             error_kind=parsed.error_kind,
             next_poll_at=next_at,
             consecutive_errors=0,
-            validators=Validators(etag=result.etag, last_modified=result.last_modified),
+            validators=None if deferred else Validators(etag=result.etag, last_modified=result.last_modified),
             new_url=result.permanent_redirect,
             title=parsed.title,
             skipped=parsed.skipped,
-            articles=tuple(
-                NewArticle(
-                    article=a,
-                    channels=alert_channels(a, self.runtime.channels, now, alerts.max_age),
-                )
-                for a in articles
-            ),
+            deferred=deferred,
+            articles=remaining,
         )
 
-    async def _article(self, entry: Entry, feed: FeedState) -> Article:
+    async def _process(
+        self, entries: list[Entry], state: FeedState, now: datetime, progress: _Progress
+    ) -> tuple[NewArticle, ...]:
+        """Fetch, extract and classify the new entries concurrently, committing every
+        ``COMMIT_EVERY`` finished stories as they come: a slow page holds back neither the other
+        feeds nor this feed's finished stories. Returns the last, uncommitted ones, which go in
+        the poll's final transaction with the feed's new state."""
+        done: asyncio.Queue[NewArticle] = asyncio.Queue()
+        max_age = self.settings.alerts.max_age
+        slots = asyncio.Semaphore(self.settings.fetch.per_feed_concurrency)
+
+        async def one(entry: Entry) -> None:
+            article = await self._article(entry, state, slots)
+            channels = alert_channels(article, self.runtime.channels, now, max_age)
+            await done.put(NewArticle(article=article, channels=channels))
+
+        batch: list[NewArticle] = []
+        async with asyncio.TaskGroup() as group:  # cancelling the poll cancels every page
+            for entry in entries:
+                group.create_task(one(entry))
+            for _ in entries:
+                batch.append(await done.get())
+                if len(batch) >= COMMIT_EVERY:
+                    inserted = await self.executor.db(self.store.commit_articles, batch, now)
+                    progress.add(inserted, batch)
+                    batch = []
+        return tuple(batch)
+
+    async def _article(self, entry: Entry, feed: FeedState, slots: asyncio.Semaphore) -> Article:
         if entry.url:
-            extracted = await self._page(entry.url)
+            async with slots:  # this feed's share of the network
+                extracted = await self._page(entry.url)
         else:
             extracted = Extracted(status=ExtractionStatus.NO_LINK)
         return article_from(entry, feed, extracted, self.clock(), self.runtime.topics)

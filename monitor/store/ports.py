@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Protocol
 
-from ..records import Alert, Entry, Feed, FeedState, PollOutcome, StoredArticle, Verdict
+from ..records import Alert, Entry, Feed, FeedState, NewArticle, PollOutcome, StoredArticle, Verdict
 
 
 class FeedStore(Protocol):
@@ -30,6 +30,8 @@ class ArticleStore(Protocol):
     def unseen(self, feed_id: int, entries: Iterable[Entry]) -> list[Entry]: ...
 
     def commit_poll(self, outcome: PollOutcome) -> list[int]: ...
+
+    def commit_articles(self, articles: Iterable[NewArticle], now: datetime) -> list[int]: ...
 
     def articles_since(self, since: datetime | None, batch: int = 500) -> Iterator[list[StoredArticle]]: ...
 

@@ -30,6 +30,7 @@ from ..records import (
     Entry,
     Feed,
     FeedState,
+    NewArticle,
     PollOutcome,
     StoredArticle,
     Verdict,
@@ -230,17 +231,9 @@ class Store:
         """Store a poll's articles, their matches and queued alerts, and the feed's new state,
         all in one transaction. Returns the ids of the articles inserted (an article another
         feed stored meanwhile is skipped, not duplicated)."""
-        inserted: list[int] = []
         now = outcome.polled_at
         with self.transaction():
-            for new in outcome.articles:
-                article_id = self._insert_article(new.article)
-                if article_id is None:
-                    continue
-                inserted.append(article_id)
-                self._write_matches(article_id, new.article.verdicts, now)
-                for channel in new.channels:
-                    self.queue_alert(article_id, channel, now)
+            inserted = self._insert_new(outcome.articles, now)
             update: dict[str, Any] = {
                 "last_polled_at": iso(now),
                 "last_status": outcome.status,
@@ -258,6 +251,24 @@ class Store:
             if outcome.title:
                 update["title"] = outcome.title
             self.db.table("feeds").update(outcome.feed_id, update)
+        return inserted
+
+    def commit_articles(self, articles: Iterable[NewArticle], now: datetime) -> list[int]:
+        """Store some of a poll's articles (with their matches and alerts) before the poll ends,
+        so a slow feed's finished stories are kept; the feed's state waits for commit_poll."""
+        with self.transaction():
+            return self._insert_new(articles, now)
+
+    def _insert_new(self, articles: Iterable[NewArticle], now: datetime) -> list[int]:
+        inserted: list[int] = []
+        for new in articles:
+            article_id = self._insert_article(new.article)
+            if article_id is None:
+                continue
+            inserted.append(article_id)
+            self._write_matches(article_id, new.article.verdicts, now)
+            for channel in new.channels:
+                self.queue_alert(article_id, channel, now)
         return inserted
 
     def _insert_article(self, article: Article) -> int | None:

@@ -71,6 +71,7 @@ class FeedState:
     last_modified: str | None = None
     consecutive_errors: int = 0
     next_poll_at: datetime | None = None
+    volatile_params: frozenset[str] = frozenset()  # link parameters seen changing between polls
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,6 +213,7 @@ class PollOutcome:
     articles: tuple[NewArticle, ...] = ()
     skipped: int = 0  # items that could not be stored (no title, link or text)
     deferred: int = 0  # new entries left for the next poll (fetch.max_new_entries)
+    volatile_params: frozenset[str] | None = None  # newly learnt set; None: unchanged
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -408,3 +408,32 @@ def test_items_with_nothing_to_store_are_counted_on_the_feed(tmp_path: Path, sit
     report = poll(cfg)[0]
     assert (report.new, report.skipped) == (1, 2)
     assert rows(tmp_path / "monitor.db", "SELECT last_skipped FROM feeds") == [(2,)]
+
+
+def test_a_link_parameter_that_changes_every_poll_is_learnt(tmp_path: Path, site: Site) -> None:
+    """A feed without guids whose links carry a new ?session= on every poll: the story is stored
+    and alerted once; the parameter is remembered for the feed. Two stories that differ in a
+    parameter and in headline stay two."""
+    page = story(1, site)
+    site.routes["/a/1.html?session=AAA"] = site.routes["/a/1.html?session=BBB"] = site.routes["/a/1.html"]
+    site.routes["/a/1.html?session=CCC"] = site.routes["/a/1.html"]
+
+    def document(session: str) -> Response:
+        item = {"title": "North Korea fires missiles", "description": MISSILE}
+        other = {"title": "Budget approved", "link": site.url("/p?id=2&session=" + session)}
+        return Response(rss([{**item, "link": site.url(f"/a/1.html?session={session}")}, other]))
+
+    assert page["link"]
+    cfg = one_feed(tmp_path, site, notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}])
+    site.routes["/feed.xml"] = document("AAA")
+    assert poll(cfg)[0].new == 2
+    for session in ("BBB", "CCC"):
+        site.routes["/feed.xml"] = document(session)
+        assert poll(cfg)[0].new == 0, session
+    db = tmp_path / "monitor.db"
+    assert rows(db, "SELECT volatile_params FROM feeds") == [('["session"]',)]
+    assert rows(db, "SELECT count(*) FROM alerts") == [(1,)]
+    site.routes["/feed.xml"] = Response(
+        rss([{"title": "Budget revised", "link": site.url("/p?id=3&session=DDD")}])
+    )
+    assert poll(cfg)[0].new == 1  # another page (id=3) under another headline: a new story

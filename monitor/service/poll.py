@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from ..records import (
     Validators,
 )
 from ..stages.classify import Topic, classify
+from ..stages.urls import query_base, volatile_params, without_params
 from ..store.ports import PollStore
 from .policy import alert_channels, next_poll_time
 
@@ -55,6 +56,14 @@ class _Progress:
     def add(self, inserted: list[int], articles: Iterable[NewArticle]) -> None:
         self.inserted += len(inserted)
         self.flagged += sum(1 for new in articles if new.article.flagged)
+
+
+def _without_params(entry: Entry, keys: frozenset[str]) -> Entry:
+    """The entry with its link's volatile parameters dropped (and its identity, if the link is it)."""
+    if not entry.url:
+        return entry
+    url = without_params(entry.url, keys)
+    return replace(entry, url=url, identity=url if entry.identity == entry.url else entry.identity)
 
 
 def article_from(
@@ -213,7 +222,10 @@ class Poller:
         )
         if not parsed.entries and parsed.error:
             return self._failure(feed, state, result.status, parsed.error, parsed.error_kind, None)
-        fresh = await self.executor.db(self.store.unseen, state.id, parsed.entries)
+        volatile = state.volatile_params
+        entries = [_without_params(e, volatile) for e in parsed.entries] if volatile else list(parsed.entries)
+        fresh = await self.executor.db(self.store.unseen, state.id, entries)
+        fresh, learnt = await self._resends(state, fresh)
         cap = self.settings.fetch.max_new_entries
         taken, deferred = fresh[:cap], len(fresh) - min(len(fresh), cap)
         if deferred:
@@ -235,7 +247,35 @@ class Poller:
             skipped=parsed.skipped,
             deferred=deferred,
             articles=remaining,
+            volatile_params=learnt if learnt != volatile else None,
         )
+
+    async def _resends(self, state: FeedState, fresh: list[Entry]) -> tuple[list[Entry], frozenset[str]]:
+        """Entries that look new only because a link parameter changed since the last poll (a
+        session id): recognised by the same page and headline as a stored story, dropped, and
+        the parameter remembered for this feed, so its links are compared without it."""
+        volatile = state.volatile_params
+        # Links with a query, or (once parameters are known to be volatile) links that lost theirs.
+        linked = [e for e in fresh if e.url and ("?" in e.url or volatile)]
+        if not linked:
+            return fresh, volatile
+        bases = sorted({query_base(e.url) for e in linked if e.url})
+        stored = await self.executor.db(self.store.same_pages, state.id, bases)
+        candidates = {id(e) for e in linked}
+        kept, learnt = [], set(volatile)
+        for entry in fresh:
+            keys = (
+                volatile_params(entry.url, entry.title, stored, learnt)
+                if id(entry) in candidates and entry.url
+                else None
+            )
+            if keys is None:
+                kept.append(entry)
+            else:
+                learnt |= keys
+        if learnt != volatile:
+            log.info("feed %r: link parameters %s change between polls; ignored", state.name, sorted(learnt))
+        return kept, frozenset(learnt)
 
     async def _process(
         self, entries: list[Entry], state: FeedState, now: datetime, progress: _Progress

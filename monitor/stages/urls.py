@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 # Parameters that identify the campaign or click, never the document.
@@ -131,3 +132,40 @@ def secrets_in(url: str, shown: str) -> tuple[str, ...]:
         candidates += [key, value]
     found = {c for c in candidates if len(c) >= 4 and c not in shown}
     return tuple(sorted(found, key=len, reverse=True))
+
+
+def query_base(url: str) -> str:
+    """The URL without its query and fragment: the page, whatever its parameters."""
+    return url.split("#", 1)[0].split("?", 1)[0]
+
+
+def without_params(url: str, keys: Iterable[str]) -> str:
+    """``url`` without the query parameters named in ``keys`` (the others keep their order)."""
+    drop = set(keys)
+    if not drop or "?" not in url:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in drop]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, doseq=True), ""))
+
+
+def volatile_params(
+    url: str, title: str, stored: Iterable[tuple[str, str]], known: Iterable[str] = ()
+) -> frozenset[str] | None:
+    """The query parameters that make ``url`` differ from a story this feed already stored under
+    the same headline at the same page (``?session=...`` that changes every poll), or None when
+    no stored story is that page. An empty set: the same link once the known volatile
+    parameters are dropped."""
+    known = set(known)
+    base, mine = query_base(url), _params(url, known)
+    for other_url, other_title in stored:
+        if other_title != title or query_base(other_url) != base:
+            continue
+        theirs = _params(other_url, known)
+        if theirs.keys() == mine.keys():
+            return frozenset(k for k in mine if mine[k] != theirs[k])
+    return None
+
+
+def _params(url: str, drop: set[str]) -> dict[str, str]:
+    return {k: v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True) if k not in drop}

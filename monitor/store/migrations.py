@@ -125,6 +125,7 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE articles ADD COLUMN extraction_detail TEXT")
     db.execute("ALTER TABLE feeds ADD COLUMN last_error_kind TEXT")
     db.execute("ALTER TABLE feeds ADD COLUMN last_skipped INTEGER")
+    db.execute("ALTER TABLE feeds ADD COLUMN volatile_params TEXT")
     for prose, status, detail in _EXTRACTION_PROSE:
         db.execute(
             f"UPDATE articles SET extraction_detail = {detail}, extraction_status = ? "  # noqa: S608

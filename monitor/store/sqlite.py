@@ -185,6 +185,7 @@ class Store:
             last_modified=row["last_modified"],
             consecutive_errors=row["consecutive_errors"] or 0,
             next_poll_at=parse_iso(row["next_poll_at"]),
+            volatile_params=frozenset(json.loads(row.get("volatile_params") or "[]")),
         )
 
     # -- articles --------------------------------------------------------------------------
@@ -214,6 +215,20 @@ class Store:
             rows = self.db.execute(f"SELECT url FROM articles WHERE url IN ({marks})", batch)  # noqa: S608
             seen_urls.update(r[0] for r in rows)
         return [e for e in renamed if e.identity not in known and (e.url is None or e.url not in seen_urls)]
+
+    def same_pages(self, feed_id: int, bases: list[str]) -> list[tuple[str, str]]:
+        """(url, title) of this feed's stored articles whose link, without its query, is one
+        of ``bases``."""
+        found: list[tuple[str, str]] = []
+        for batch in _chunks(bases, 400):
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(
+                "SELECT url, title FROM articles WHERE feed = ? AND instr(url, '?') > 0 "  # noqa: S608
+                f"AND substr(url, 1, instr(url, '?') - 1) IN ({marks})",
+                [feed_id, *batch],
+            )
+            found.extend((url, title or "") for url, title in rows)
+        return found
 
     def _known_identities(self, feed_id: int, identities: list[str]) -> dict[str, tuple[str | None, str]]:
         """identity -> (url, title) of this feed's stored articles with those identities."""
@@ -250,6 +265,8 @@ class Store:
                 update["url"] = outcome.new_url
             if outcome.title:
                 update["title"] = outcome.title
+            if outcome.volatile_params is not None:
+                update["volatile_params"] = json.dumps(sorted(outcome.volatile_params))
             self.db.table("feeds").update(outcome.feed_id, update)
         return inserted
 

@@ -521,7 +521,7 @@ def test_a_burst_part_that_fails_is_retried_alone(tmp_path: Path, site: Site, re
     part's stories are recorded as sent and never repeated; the retry carries only the rest."""
     long = "North Korea fires missiles " + "and the region reacts " * 45  # ~1,000 characters
     flagged_feed(site, n=40, prefix=long)
-    cfg = hook_config(tmp_path, site, receiver, alerts={"burst_limit": 10})
+    cfg = hook_config(tmp_path, site, receiver, alerts={"burst_limit": 10, "max_per_poll": 40})
     receiver.reject = {2}
     poll(cfg)
     assert len(receiver.posts) == 1 and receiver.posts[0]["title"].endswith("(1/2)")

@@ -79,6 +79,7 @@ class AlertSettings(_Model):
     burst_limit: int = Field(default=10, ge=1)
     max_attempts: int = Field(default=10, ge=1)
     send_timeout: Duration = 30.0
+    max_per_poll: int = Field(default=20, ge=1)
 
 
 class Channel(_Model):

@@ -51,6 +51,9 @@ class LocalExecutor:
         self._extractor = extract_pool or _extract_pool(settings.extract.workers)
         self._owns_extractor = extract_pool is None
         self._network = asyncio.Semaphore(settings.fetch.concurrency)
+        # One page per worker at a time: the budget must time the extraction, not the wait for a
+        # worker that another page keeps busy.
+        self._extracting = asyncio.Semaphore(max(settings.extract.workers, 1))
         self._warm_for: PoolExecutor | None = None
         self._warming: asyncio.Future[list[None]] | None = None
 
@@ -66,19 +69,29 @@ class LocalExecutor:
         return await asyncio.to_thread(parse_feed, content, url=url, content_type=content_type)
 
     async def extract(self, content: bytes, url: str) -> Extracted:
+        for _attempt in range(2):
+            await self._warm_up()
+            async with self._extracting:
+                executor = self._extractor
+                try:
+                    return await self._extract_on(executor, content, url)
+                except BrokenProcessPool:
+                    if self._extractor is executor:  # not replaced by us: shutting down
+                        break
+                # Another page's extraction ran over its budget and its pool was killed with
+                # this page in it: this page did nothing wrong, so it gets one go on the new pool.
+        return Extracted(status=ExtractionStatus.INTERRUPTED)
+
+    async def _extract_on(self, executor: PoolExecutor, content: bytes, url: str) -> Extracted:
         loop = asyncio.get_running_loop()
         budget = self.settings.extract.timeout
         try:
-            await self._warm_up()
-            executor = self._extractor
             return await asyncio.wait_for(
                 loop.run_in_executor(executor, extract_article, content, url), budget
             )
         except TimeoutError:
             self._replace_extractor(executor)
             return Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{budget:g}s")
-        except BrokenProcessPool:
-            return Extracted(status=ExtractionStatus.INTERRUPTED)
         except MonitorError as exc:
             return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=str(exc))
 
@@ -113,6 +126,8 @@ class LocalExecutor:
         log.warning("an extraction exceeded its budget: restarting the extraction workers")
         processes = list((getattr(executor, "_processes", None) or {}).values())
         self._extractor = _extract_pool(self.settings.extract.workers)
-        executor.shutdown(wait=False, cancel_futures=True)
+        # Not cancel_futures: a cancelled future would cancel the poll awaiting it. Pages queued
+        # in the old pool fail with BrokenProcessPool instead, and extract() retries them.
+        executor.shutdown(wait=False)
         for process in processes:
             process.kill()

@@ -285,12 +285,18 @@ class Poller:
         feeds nor this feed's finished stories. Returns the last, uncommitted ones, which go in
         the poll's final transaction with the feed's new state."""
         done: asyncio.Queue[NewArticle] = asyncio.Queue()
-        max_age = self.settings.alerts.max_age
+        max_age, max_alerts = self.settings.alerts.max_age, self.settings.alerts.max_per_poll
         slots = asyncio.Semaphore(self.settings.fetch.per_feed_concurrency)
+        alerted = held = 0
 
         async def one(entry: Entry) -> None:
+            nonlocal alerted, held
             article = await self._article(entry, state, slots)
             channels = alert_channels(article, self.runtime.channels, now, max_age)
+            if channels and alerted >= max_alerts:  # a flood from one feed: stored, not alerted
+                channels, held = (), held + 1
+            elif channels:
+                alerted += 1
             await done.put(NewArticle(article=article, channels=channels))
 
         batch: list[NewArticle] = []
@@ -303,6 +309,14 @@ class Poller:
                     inserted = await self.executor.db(self.store.commit_articles, batch, now)
                     progress.add(inserted, batch)
                     batch = []
+        if held:
+            log.warning(
+                "feed %r: %d more flagged stories in one poll than alerts.max_per_poll (%d): stored, "
+                "not alerted",
+                state.name,
+                held,
+                max_alerts,
+            )
         return tuple(batch)
 
     async def _article(self, entry: Entry, feed: FeedState, slots: asyncio.Semaphore) -> Article:

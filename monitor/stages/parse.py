@@ -144,12 +144,36 @@ def defuse(content: bytes) -> tuple[bytes, bool]:
     return body, True
 
 
+MAX_ITEMS = 1000  # items of one document handed to feedparser; the rest are an archive
+_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(item|entry)[\s>/]", re.IGNORECASE)
+_ROOT_END = {b"item": b"</channel></rss></rdf:RDF>", b"entry": b"</feed>"}
+
+
+def first_items(content: bytes, limit: int = MAX_ITEMS) -> tuple[bytes, int]:
+    """The document cut before its ``limit + 1``-th item (RSS, RDF) or entry (Atom), with the
+    closing tags put back, and how many items were cut. feedparser builds a dictionary per item:
+    a 10 MB feed of 100,000 tiny items would take hundreds of megabytes. Feeds list the newest
+    first; past a thousand items a document is an archive, not news."""
+    starts = _ITEM_START.finditer(content)
+    cut = next((m for i, m in enumerate(starts) if i == limit), None)
+    if cut is None:
+        return content, 0
+    rest = 1 + sum(1 for _ in starts)
+    closing = _ROOT_END[cut.group(1).lower()]
+    if closing.startswith(b"</channel>") and b"<rdf:RDF" not in content[:2000]:
+        closing = b"</channel></rss>"
+    elif closing.startswith(b"</channel>"):
+        closing = b"</rdf:RDF>"
+    return content[: cut.start()] + closing, rest
+
+
 def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
     """Parse downloaded bytes. A bozo feed that still yields entries is used; its error is kept.
 
     ``url`` resolves relative links. Entries repeated within one document are kept once.
     """
     content, defused = defuse(content)
+    content, archived = first_items(content)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -164,7 +188,7 @@ def parse_feed(content: bytes, *, url: str, content_type: str | None = None) -> 
             error_kind=FeedErrorKind.ILL_FORMED,
         )
     entries: dict[str, Entry] = {}
-    skipped = 0
+    skipped = archived
     for raw in parsed.get("entries", []):
         entry = _entry(raw)
         if entry is None:

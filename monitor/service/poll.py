@@ -1,6 +1,6 @@
-"""One feed poll: fetch -> parse -> (fetch page -> extract) -> classify -> route, producing a
-``PollOutcome`` that the store commits in one transaction (articles, matches, queued alerts and
-the feed's new state together).
+"""One feed poll: fetch -> parse -> (fetch page -> extract) -> classify -> route. Finished
+stories are committed in batches as their pages finish; the poll ends with a ``PollOutcome``
+(the last stories and the feed's new state, validators included) committed in one transaction.
 
 Orchestration only: where each step runs (threads, processes, a task queue) is the executor's
 business, and storage is reached through the ``PollStore`` port.

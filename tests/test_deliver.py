@@ -25,7 +25,7 @@ from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_cli import monitor
-from tests.test_poll import MISSILE, poll, rows
+from tests.test_poll import MISSILE, poll, rows, start_service
 
 SANCTIONS = "The Treasury imposed new sanctions on three shipping firms for evading the oil embargo on Iran."
 
@@ -557,8 +557,6 @@ def test_outbox_rows_of_a_channel_named_by_its_url_move_to_its_label(
 ) -> None:
     """Earlier versions named an unnamed channel by its (redacted) URL, which could still hold a
     token: on start its pending rows move to the new label, so none is orphaned or resent."""
-    from monitor.service import Service
-
     flagged_feed(site)
     cfg = write_config(
         tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}], notify=[{"url": receiver.url}]
@@ -572,14 +570,5 @@ def test_outbox_rows_of_a_channel_named_by_its_url_move_to_its_label(
     conn.execute("UPDATE alerts SET channel = ?", [channel.legacy_name])
     conn.commit()
     conn.close()
-    store = Store(runtime.settings.database)
-
-    async def start() -> None:
-        async with Service(runtime, store) as service:
-            await service.start()
-
-    try:
-        asyncio.run(start())
-    finally:
-        store.close()
+    start_service(runtime)
     assert rows(tmp_path / "monitor.db", "SELECT channel, status FROM alerts") == [("json", "pending")]

@@ -405,6 +405,19 @@ def test_pathological_page_is_stopped_at_its_time_budget(tmp_path: Path, site: S
 
 
 @pytest.mark.slow
+def poll_with_peak_memory(cfg: Path, env: dict[str, str]) -> tuple[int, int, str]:
+    """Run `monitor poll` in a child of a child: (exit code, peak RSS in MB, its output)."""
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        f"r = subprocess.run({[*MONITOR, 'poll', '--config', str(cfg)]!r}, capture_output=True, text=True)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+        "print(r.stdout)\n"
+    )
+    out = subprocess.run([MONITOR[0], "-c", wrapper], capture_output=True, text=True, env=env, cwd=ROOT)
+    code, peak_mb = (int(x) for x in out.stdout.split()[:2])
+    return code, peak_mb, out.stdout + out.stderr
+
+
 def test_memory_stays_bounded_against_endless_responses(
     tmp_path: Path, site: Site, cli_env: dict[str, str]
 ) -> None:
@@ -420,17 +433,10 @@ def test_memory_stays_bounded_against_endless_responses(
         feeds=[*feeds, {"name": "Ok", "url": site.url("/ok.xml")}],
         fetch={"max_feed_bytes": "8MB", "concurrency": 8, "timeout": "10s"},
     )
-    wrapper = (
-        "import resource, subprocess, sys\n"
-        f"r = subprocess.run({[*MONITOR, 'poll', '--config', str(cfg)]!r}, capture_output=True, text=True)\n"
-        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
-        "print(r.stdout)\n"
-    )
-    out = subprocess.run([MONITOR[0], "-c", wrapper], capture_output=True, text=True, env=cli_env, cwd=ROOT)
-    code, peak_mb = (int(x) for x in out.stdout.split()[:2])
-    assert code == 0, out.stdout + out.stderr
-    assert "9 feeds polled, 8 failed, 1 new articles" in out.stdout
-    assert out.stdout.count("exceeds cap") == 8
+    code, peak_mb, stdout = poll_with_peak_memory(cfg, cli_env)
+    assert code == 0, stdout
+    assert "9 feeds polled, 8 failed, 1 new articles" in stdout
+    assert stdout.count("exceeds cap") == 8
     # baseline (~100 MB with trafilatura and apprise loaded) + 8 x 8 MB in flight, with room for
     # decoding and copies; an uncapped run would hold gigabytes.
     print(f"peak RSS {peak_mb} MB")
@@ -587,15 +593,8 @@ def test_a_feed_of_100000_items_costs_little_memory_and_alerts_a_bounded_few(
         notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}],
         alerts={"max_attempts": 1},
     )
-    wrapper = (
-        "import resource, subprocess, sys\n"
-        f"r = subprocess.run({[*MONITOR, 'poll', '--config', str(cfg)]!r}, capture_output=True, text=True)\n"
-        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
-        "print(r.stdout)\n"
-    )
-    out = subprocess.run([MONITOR[0], "-c", wrapper], capture_output=True, text=True, env=cli_env, cwd=ROOT)
-    code, peak_mb = (int(x) for x in out.stdout.split()[:2])
-    assert code == 0, out.stdout + out.stderr
+    code, peak_mb, stdout = poll_with_peak_memory(cfg, cli_env)
+    assert code == 0, stdout
     print(f"peak RSS {peak_mb} MB")
     assert peak_mb < 160, f"peak RSS {peak_mb} MB"  # measured: 96 MB; all 100,000 items parsed: 213 MB
     db = tmp_path / "monitor.db"

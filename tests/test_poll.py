@@ -12,7 +12,7 @@ import pytest
 
 from monitor.config import load_settings
 from monitor.records import ExtractionStatus, PollReport
-from monitor.service import next_poll_time, poll_once, prepare
+from monitor.service import Runtime, Service, next_poll_time, poll_once, prepare
 from monitor.stages.extract import extract_article
 from monitor.store import Store
 from tests.conftest import write_config
@@ -32,6 +32,20 @@ def poll(config: Path, names: list[str] | None = None) -> list[PollReport]:
     finally:
         store.close()
     return reports
+
+
+def start_service(runtime: Runtime) -> None:
+    """What the daemon and `poll` do before their first poll (Service.start), on the database."""
+    store = Store(runtime.settings.database)
+
+    async def start() -> None:
+        async with Service(runtime, store) as service:
+            await service.start()
+
+    try:
+        asyncio.run(start())
+    finally:
+        store.close()
 
 
 def rows(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -336,8 +350,6 @@ def test_extraction_in_a_process_pool(tmp_path: Path, site: Site) -> None:
 def test_times_a_jumped_clock_left_in_the_database_are_brought_back(tmp_path: Path, site: Site) -> None:
     """A clock that ran a year ahead and was corrected left next_poll_at and an alert's retry a
     year out. On start they are due now: the feed is polled, the alert retried."""
-    from monitor.service import Service
-
     site.routes["/feed.xml"] = Response(rss([story(1, site, text=MISSILE)]))
     cfg = one_feed(tmp_path, site, notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}])
     poll(cfg)
@@ -352,17 +364,7 @@ def test_times_a_jumped_clock_left_in_the_database_are_brought_back(tmp_path: Pa
     )
     conn.commit()
     conn.close()
-    runtime = prepare(load_settings(cfg))
-    store = Store(runtime.settings.database)
-
-    async def start() -> None:
-        async with Service(runtime, store) as service:
-            await service.start()
-
-    try:
-        asyncio.run(start())
-    finally:
-        store.close()
+    start_service(prepare(load_settings(cfg)))
     now = datetime.now(UTC)
     for table, column, name in (("feeds", "next_poll_at", "Wire"), ("alerts", "next_attempt_at", None)):
         where = f" WHERE name = '{name}'" if name else ""

@@ -254,7 +254,7 @@ class Fetcher:
             error: FetchError = DeadlineError(f"deadline of {self.settings.timeout:g}s exceeded", url=url)
         except FetchError as exc:
             error = exc
-        log.debug("fetch %s failed: %s", redact_url(url), error)
+        log.debug("fetch %s failed: %s", redact_url(url, guess=False), error)
         return FetchResult(
             url=url,
             final_url=error.url,

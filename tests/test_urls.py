@@ -60,3 +60,37 @@ def test_identity_without_guid_or_link_is_pinned() -> None:
 def test_identity_prefers_guid_then_link() -> None:
     assert entry_identity("g", "https://x/", "t", None) == "g"
     assert entry_identity(None, "https://x/", "t", None) == "https://x/"
+
+
+@pytest.mark.parametrize(
+    ("url", "guess", "shown"),
+    [
+        # a search is not a secret: a log filter built from this must not mask "sanctions"
+        (
+            "https://www.gov.uk/search/news.atom?keywords=sanctions",
+            False,
+            "https://www.gov.uk/search/news.atom?keywords=sanctions",
+        ),
+        (
+            "https://feeds.example/rss?token=feedtok3n&lang=en",
+            False,
+            "https://feeds.example/rss?token=****&lang=en",
+        ),
+        (
+            "https://u:pw1234@x.example/feed?api_key=abc12",
+            False,
+            "https://u:****@x.example/feed?api_key=****",
+        ),
+        (
+            "json://127.0.0.1:9/hooks/pathT0ken77?+X-Api-Key=abc",
+            True,
+            "json://127.0.0.1:9/hooks/****?+X-Api-Key=****",
+        ),
+        ("json://host/hook?method=POST", True, "json://host/hook?method=POST"),
+    ],
+)
+def test_redacted_urls_mask_secrets_and_keep_the_rest(url: str, guess: bool, shown: str) -> None:
+    from monitor.stages.urls import redact_url, secrets_in
+
+    assert redact_url(url, guess=guess) == shown
+    assert "sanctions" not in secrets_in(url, shown)

@@ -93,7 +93,9 @@ def load_runtime(config_file: str | None) -> Runtime:
     try:
         runtime = prepare(load_settings(config_path(config_file)))
         SECRETS.add(s for channel in runtime.channels for s in channel.secrets)
-        SECRETS.add(s for feed in runtime.feeds for s in secrets_in(feed.url, redact_url(feed.url)))
+        SECRETS.add(
+            s for feed in runtime.feeds for s in secrets_in(feed.url, redact_url(feed.url, guess=False))
+        )
         return runtime
     except ConfigError as exc:
         if exc.source is None:

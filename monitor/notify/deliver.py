@@ -1,11 +1,12 @@
-"""Alert delivery: the only module that calls apprise.
+"""Alert delivery: the only module (with ``channels``) that calls apprise.
 
 Alerts sit in the ``alerts`` table (the outbox), written in the same transaction as their
 article. A sweep hands due rows to their channel and records the outcome: ``sent``, or an
 attempt counted with a retry scheduled by exponential backoff, or ``failed`` after
 ``alerts.max_attempts``. It works against the ``Outbox`` port, so it needs no HTTP fetcher and
-no SQLite class. Channel URLs carry secrets: only their redacted form (``url(privacy=True)``)
-is ever shown, logged or stored.
+no SQLite class. Channels are swept concurrently, each send within ``alerts.send_timeout``, so a
+slow service delays only its own channel. Channel URLs carry secrets: only their redacted form is
+ever shown, and a service's error text is scrubbed before it is logged or stored.
 """
 
 from __future__ import annotations

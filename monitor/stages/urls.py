@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -84,7 +85,11 @@ def canonical_url(url: str) -> str:
 _HARMLESS_KEYS = frozenset(
     {"method", "format", "overflow", "retry", "wait", "optional", "rto", "cto", "verify", "mode", "to", "cc"}
 )
-_SECRET_KEY_HINTS = ("token", "key", "secret", "pass", "auth", "sig", "session", "sid", "code", "hash")
+# A key that is one of these words, or ends in one after "_" or "-" (api_key, access_token):
+# ``keywords`` or ``passage`` are not secrets.
+_SECRET_KEY = re.compile(
+    r"(?:^|[_-])(?:token|key|apikey|secret|password|passwd|pass|auth|signature|sig|session|sessionid|sid)$"
+)
 MASK = "****"
 
 
@@ -99,10 +104,12 @@ def _query_pairs(query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, _, v in (item.partition("=") for item in query.split("&") if item)]
 
 
-def redact_url(url: str) -> str:
-    """``url`` with whatever may be a secret masked: a password, path segments that look like
-    tokens, header values (apprise's ``+Header=``) and the values of other query keys that are
-    not plain settings. Scheme, user and host stay, so the URL is still recognisable."""
+def redact_url(url: str, *, guess: bool = True) -> str:
+    """``url`` with whatever may be a secret masked: a password, header values (apprise's
+    ``+Header=``) and values of keys named like secrets (``token``, ``api_key`` ...); with
+    ``guess`` (channel URLs, whose services hide tokens in paths), also path segments and query
+    values that look like tokens. Feed URLs use ``guess=False``: ``?keywords=sanctions`` is a
+    search, not a secret. Scheme, user and host stay, so the URL is still recognisable."""
     parts = urlsplit(url)
     try:
         host = parts.hostname or ""
@@ -111,14 +118,13 @@ def redact_url(url: str) -> str:
         netloc = MASK
     if parts.username is not None and netloc != MASK:
         netloc = parts.username + (f":{MASK}" if parts.password is not None else "") + "@" + netloc
-    path = "/".join(MASK if _looks_secret(s) else s for s in parts.path.split("/"))
+    path = "/".join(MASK if guess and _looks_secret(s) else s for s in parts.path.split("/"))
     query = []
     for key, value in _query_pairs(parts.query):
         name = unquote(key).lower().lstrip("+-:")
         header = unquote(key)[:1] in "+-:"
-        secret = header or (
-            name not in _HARMLESS_KEYS and (any(h in name for h in _SECRET_KEY_HINTS) or _looks_secret(value))
-        )
+        hinted = _SECRET_KEY.search(name) is not None
+        secret = header or (name not in _HARMLESS_KEYS and (hinted or (guess and _looks_secret(value))))
         query.append(f"{key}={MASK if secret and value else value}")
     return urlunsplit((parts.scheme, netloc, path, "&".join(query), ""))
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,20 @@ def receiver() -> Iterator[Receiver]:
     yield r
     r.server.shutdown()
     r.server.server_close()
+
+
+@contextmanager
+def running_daemon(cfg: Path, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`monitor run` on ``cfg`` in a subprocess, its log in ``log_path``; killed on the way out
+    if the test has not stopped it."""
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=env, cwd=ROOT, stderr=log_file)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MONITOR, ROOT, write_config
+from tests.conftest import MONITOR, ROOT, running_daemon, write_config
 from tests.loopback import Response, Site, rss, story
 
 
@@ -260,27 +260,19 @@ def test_one_monitor_per_database(tmp_path: Path, site: Site, cli_env: dict[str,
     site.routes["/feed.xml"] = Response(rss([story(1, site)]))
     cfg = write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml"), "interval": "1h"}])
     log_path = tmp_path / "daemon.log"
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
-            [*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log_file
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and "monitor running" not in log_path.read_text():
-                time.sleep(0.2)
-            assert "monitor running" in log_path.read_text()
-            for command in ("poll", "run"):
-                other = monitor(command, "--config", str(cfg), env=cli_env, timeout=30)
-                assert other.returncode == 1, other.stderr
-                assert f"pid {proc.pid} (`monitor run`" in other.stderr
-                assert "another monitor is using" in other.stderr
-            assert proc.poll() is None, "the first daemon keeps running"
-            proc.kill()
-            proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with running_daemon(cfg, cli_env, log_path) as proc:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "monitor running" not in log_path.read_text():
+            time.sleep(0.2)
+        assert "monitor running" in log_path.read_text()
+        for command in ("poll", "run"):
+            other = monitor(command, "--config", str(cfg), env=cli_env, timeout=30)
+            assert other.returncode == 1, other.stderr
+            assert f"pid {proc.pid} (`monitor run`" in other.stderr
+            assert "another monitor is using" in other.stderr
+        assert proc.poll() is None, "the first daemon keeps running"
+        proc.kill()
+        proc.wait()
     after = monitor("poll", "--config", str(cfg), env=cli_env, timeout=60)
     assert after.returncode == 0, after.stderr
 

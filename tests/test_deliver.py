@@ -22,7 +22,7 @@ from monitor.config import load_settings
 from monitor.notify import Deliverer
 from monitor.service import Runtime, deliverer_for, prepare
 from monitor.store import Store
-from tests.conftest import MONITOR, ROOT, Receiver, free_port, write_config
+from tests.conftest import MONITOR, ROOT, Receiver, free_port, running_daemon, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_cli import monitor
 from tests.test_poll import MISSILE, poll, rows, start_service
@@ -450,10 +450,7 @@ def test_a_dripping_channel_delays_only_itself(tmp_path: Path, site: Site, cli_e
         alerts={"send_timeout": "3s"},
     )
     log_path = tmp_path / "daemon.log"
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
-            [*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log_file
-        )
+    with running_daemon(cfg, cli_env, log_path) as proc:
         try:
             deadline = time.monotonic() + 25
             while time.monotonic() < deadline and (len(site.hits("/feed.xml")) < 8 or len(fast.posts) < 4):
@@ -467,9 +464,6 @@ def test_a_dripping_channel_delays_only_itself(tmp_path: Path, site: Site, cli_e
             proc.wait(timeout=30)
             assert time.monotonic() - started < 8, "SIGTERM waited for the slow send"
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
             for r in (slow, fast):
                 r.server.shutdown()
                 r.server.server_close()

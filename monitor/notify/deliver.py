@@ -183,42 +183,33 @@ async def deliver_channel(
             DeliveryResult(alert_id=i, channel=channel.name, ok=error is None, error=error) for i in ids
         )
 
-    with contextlib.suppress(_Held):  # the outcome could not be written: stop this channel for now
-        await _deliver(outbox, channel, now, burst_limit, topic_labels, send_timeout, db, unrecorded, outcome)
+    async def deliver() -> None:
+        maxlen = channel.plugin.body_maxlen
+        if channel.mode is Mode.INSTANT:
+            due = await db(outbox.due_alerts, now, channel.name)
+            batch = [a for a in due if a.id not in unrecorded]
+            if len(batch) > burst_limit:
+                messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
+                await _send_parts(channel, batch, messages, send_timeout, outcome)
+                return
+            for alert in batch:
+                title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
+                await outcome([alert], await send(channel, title, body, timeout=send_timeout))
+            return
+        pending = [
+            a for a in await db(outbox.pending_digest, channel.name, now) or () if a.id not in unrecorded
+        ]
+        if pending and channel.digest_due(min(a.created_at or now for a in pending), now):
+            messages = render_digest(pending, topic_labels=topic_labels, max_body=maxlen)
+            await _send_parts(channel, pending, messages, send_timeout, outcome)
+
+    with contextlib.suppress(_Held):  # an outcome could not be written: stop this channel for now
+        await deliver()
     return results
 
 
 class _Held(Exception):
     """A delivery outcome could not be written: stop sending on this channel for now."""
-
-
-async def _deliver(
-    outbox: Outbox,
-    channel: ChannelHandle,
-    now: datetime,
-    burst_limit: int,
-    topic_labels: dict[str, str] | None,
-    send_timeout: float,
-    db: DbRunner,
-    unrecorded: dict[int, datetime],
-    outcome: Callable[[list[Alert], str | None], Awaitable[None]],
-) -> None:
-    maxlen = channel.plugin.body_maxlen
-    if channel.mode is Mode.INSTANT:
-        due = await db(outbox.due_alerts, now, channel.name)
-        batch = [a for a in due if a.id not in unrecorded]
-        if len(batch) > burst_limit:
-            messages = render_batch(batch, topic_labels=topic_labels, max_body=maxlen)
-            await _send_parts(channel, batch, messages, send_timeout, outcome)
-            return
-        for alert in batch:
-            title, body = render(alert, topic_labels=topic_labels, max_body=maxlen)
-            await outcome([alert], await send(channel, title, body, timeout=send_timeout))
-        return
-    pending = [a for a in await db(outbox.pending_digest, channel.name, now) or () if a.id not in unrecorded]
-    if pending and channel.digest_due(min(a.created_at or now for a in pending), now):
-        messages = render_digest(pending, topic_labels=topic_labels, max_body=maxlen)
-        await _send_parts(channel, pending, messages, send_timeout, outcome)
 
 
 class Deliverer:

@@ -206,9 +206,9 @@ class Store:
             else e
             for e in entries
         ]
-        known.update(
-            self._known_identities(feed_id, [e.identity for e in renamed if e.identity not in known])
-        )
+        requalified = [new.identity for new, old in zip(renamed, entries, strict=True) if new is not old]
+        if requalified:
+            known.update(self._known_identities(feed_id, requalified))
         seen_urls: set[str] = set()
         for batch in _chunks([e.url for e in renamed if e.url], 400):
             marks = ",".join("?" * len(batch))

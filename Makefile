@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_classify
 	$(BIN)/python -m benchmarks.bench_poll 200 10
+	$(BIN)/python -m benchmarks.eval_folds
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -70,8 +70,10 @@ class LocalExecutor:
 
     async def extract(self, content: bytes, url: str) -> Extracted:
         for _attempt in range(2):
-            await self._warm_up()
             async with self._extracting:
+                # Warm the pool this page will run on: a pool replaced while the page waited for
+                # its turn starts cold, and start-up must not count against the budget.
+                await self._warm_up()
                 executor = self._extractor
                 try:
                     return await self._extract_on(executor, content, url)

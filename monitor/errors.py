@@ -2,7 +2,8 @@
 
     MonitorError
     ├── ConfigError          bad configuration (carries every problem, each with its key)
-    ├── TopicError           bad topic definition (a ConfigError too)
+    │   ├── TopicError       bad topic definition
+    │   └── ModelError       a topic's model file cannot be used
     ├── FetchError           a request failed; carries the URL
     │   ├── BlockedAddressError   refused: private/loopback/reserved target or bad scheme
     │   ├── ResponseTooLargeError the body exceeded its byte cap
@@ -36,6 +37,10 @@ class ConfigError(MonitorError):
 
 class TopicError(ConfigError):
     """A topic definition is invalid (unknown key, bad pattern, undefined term)."""
+
+
+class ModelError(ConfigError):
+    """A topic's model file is unreadable, damaged, or made for other feature settings."""
 
 
 class FetchError(MonitorError):

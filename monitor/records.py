@@ -285,3 +285,18 @@ class PollReport:
     not_modified: bool = False
     skipped: int = 0
     deferred: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Label:
+    """An analyst's verdict on one article for one topic, with the text it was given on."""
+
+    article_id: int
+    topic: str
+    label: bool
+    title: str
+    text: str
+    language: str | None
+    source: str  # the feed's URL host, for grouped cross-validation
+    labelled_at: datetime
+    note: str | None = None

@@ -32,16 +32,3 @@ def test_corpus_mixes_are_five_kb(corpus: Path) -> None:
         if docs is None:
             pytest.skip("corpus pages absent")
         assert len(docs) == 20 and all(len(text) == SIZE for _, text in docs)
-
-
-def test_folds_keep_each_source_whole_and_are_balanced() -> None:
-    from benchmarks.eval_folds import group_folds, source_group
-
-    assert source_group("https://www.bbc.co.uk/news/world-1") == "bbc.co.uk"
-    assert source_group("expected.txt (title: source.html <title>) https://apnews.com/a/b") == "apnews.com"
-    assert source_group("loki86/ksr_zadanie1V2:reut2-001.sgm") == "loki86/ksr_zadanie1V2"
-    groups = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + ["e"]
-    folds = group_folds(groups, 2)
-    assert set(folds) == {"a", "b", "c", "d", "e"}  # every group in exactly one fold
-    sizes = [sum(1 for g in groups if folds[g] == f) for f in range(2)]
-    assert sorted(sizes) == [7, 8]

@@ -21,7 +21,10 @@ from monitor.stages.classify import classify, compile_topic, load_topics, split_
 from monitor.stages.classify.score import _Doc
 from tests.conftest import ROOT
 
-TOPICS = load_topics()
+# These tests are about the rules: the built-in topics without their trained models
+# (tests/test_learn.py covers the models).
+RULES_ONLY: dict[str, dict[str, Any]] = {"missile_launch": {"model": False}, "sanctions": {"model": False}}
+TOPICS = load_topics(RULES_ONLY)
 
 
 def verdict(title: str, text: str = "", topic: str = "missile_launch"):  # type: ignore[no-untyped-def]
@@ -96,11 +99,13 @@ def test_classifier_never_raises_and_scores_are_in_range(title: str, text: str) 
 
 def test_scores_do_not_depend_on_the_process() -> None:
     """Deterministic across processes (hash seeds differ), so a worker scores as the daemon does
-    and a re-run of eval gives the same figures; the seed article's score is pinned."""
+    and a re-run of eval gives the same figures; the seed article's rules score is pinned, and
+    the model's feature hashing does not depend on the process either."""
     code = (
         "from pathlib import Path; from monitor.stages.classify import classify, load_topics; "
         "t, _, b = next(Path('seeds').glob('*.txt')).read_text(encoding='utf-8').partition('\\n'); "
-        "print([(v.topic, v.score, v.evidence) for v in classify(t, b, load_topics())])"
+        f"print([(v.topic, v.score, v.evidence) for v in classify(t, b, load_topics({RULES_ONLY!r}))]); "
+        "print([(v.topic, v.score) for v in classify(t, b, load_topics())])"
     )
     outputs = {
         subprocess.run(
@@ -114,12 +119,15 @@ def test_scores_do_not_depend_on_the_process() -> None:
         for seed in ("1", "2", "3")
     }
     assert len(outputs) == 1
-    assert "('missile_launch', 0.8765," in outputs.pop()
+    assert "('missile_launch', 0.8771," in outputs.pop()
 
 
 def test_topic_version_changes_with_definition() -> None:
     base = {t.name: t.version for t in TOPICS}
-    changed = {t.name: t.version for t in load_topics({"sanctions": {"threshold": 0.9}})}
+    changed = {
+        t.name: t.version
+        for t in load_topics({**RULES_ONLY, "sanctions": {"model": False, "threshold": 0.9}})
+    }
     assert base["missile_launch"] == changed["missile_launch"]
     assert base["sanctions"] != changed["sanctions"]
 
@@ -135,6 +143,17 @@ LAUNCHES = [
         "Sirens sounded in Sderot as the rocket was intercepted.",
     ),
     ("Russia strikes Kyiv with hypersonic missiles overnight", ""),
+    # No headline: the lead alone carries the story.
+    ("", "The North fired a short-range ballistic missile into the sea early on Thursday, the South said."),
+    ("", "North Korea conducted another ballistic missile test on Sunday, its third this month."),
+    ("", "The navy carried out a successful flight trial of a new anti-ship cruise missile."),
+    # Strikes and interceptions in a war.
+    ("", "Air defences downed four missiles over the city overnight, the governor said."),
+    ("", "The military intercepted 20 missiles over the capital on Sunday."),
+    ("", "The capital's air defence downs 4 missiles, the mayor said."),
+    ("", "Militants unleashed a barrage of rockets at the northern city early on Saturday."),
+    # Multiple rocket launchers and artillery rockets in tests and drills.
+    ("", "The army held a live-fire drill with multiple rocket launchers on Tuesday."),
 ]
 NOT_LAUNCHES = [
     ("North Korea could launch a missile within weeks, analysts warn", ""),
@@ -148,6 +167,12 @@ NOT_LAUNCHES = [
         "Trägerrakete verfehlt die Umlaufbahn",
         "Der Raketenstart des privaten Anbieters ist fehlgeschlagen, der Satellit ging verloren.",
     ),
+    # A launch that has not happened: imagery of preparations, a hint, a fear.
+    ("", "Commercial satellite imagery shows North Korea moving missiles to a launch pad, analysts said."),
+    ("", "The leader dismissed hints at a missile test, saying he expected a gift instead."),
+    ("", "There are fears that the North could fire another missile this weekend."),
+    # Real estate: a decommissioned silo for sale.
+    ("", "A decommissioned missile silo built to launch nuclear warheads has hit the market for $500,000."),
 ]
 SANCTIONS = [
     ("Treasury blacklisted three shipping firms for evading sanctions on Iran", ""),
@@ -158,6 +183,17 @@ SANCTIONS = [
         "Superyacht reportedly owned by Russian oligarch is seized in Fiji",
         "Officials said the vessel belongs to a Kremlin-linked billionaire.",
     ),
+    # Sanctions that are never "imposed" (no headline: the lead alone).
+    ("", "The bloc's General Court annulled sanctions on a former minister, ruling the listing unjustified."),
+    ("", "The Treasury's sanctions office issued a general license allowing transactions for six months."),
+    ("", "Washington granted a sanctions waiver allowing the country to keep importing electricity."),
+    ("", "The Foreign Ministry said it had banned entry to 300 Americans, including lawmakers."),
+    ("", "G7 finance ministers agreed to lower the price cap on seaborne crude to $45 a barrel."),
+    ("", "The government banned imports of goods from its neighbour in response to the crackdown."),
+    ("", "The bloc froze the assets of 25 officials accused of rigging the election."),
+    ("", "The Treasury Department targeted a network of front companies supplying the military."),
+    ("", "Washington blacklisted 12 companies accused of supplying drone parts to the army."),
+    ("", "The president signed an executive order sanctioning judges of an international tribunal."),
 ]
 NOT_SANCTIONS = [
     (
@@ -167,6 +203,18 @@ NOT_SANCTIONS = [
     ("Regulator fines bank for mis-selling loans", "The watchdog imposed a penalty of 2 million."),
     ("Ministry sanctions loans worth Rs 500 crore for roads", ""),
     ("Council approves new budget for parks", ""),
+    # Welfare-benefit sanctions.
+    ("", "Benefit claimants who miss a Jobcentre appointment face sanctions that cut their payments."),
+    ("", "The DWP said sanctions were applied to fewer jobseekers on Universal Credit last year."),
+    # "Sanction" meaning approval.
+    ("", "Banks sanctioned more than 1.5 lakh loans worth Rs 4,000 crore during the campaign."),
+    ("", "The state government accorded sanction for prosecution of the two officers."),
+    # Sport, a court's own sanctions, a domestic price cap, a veterinary import ban.
+    ("", "The athletics federation banned the sprinter for four years, the latest sanction on the team."),
+    ("", "The judge imposed sanctions on the lawyers for filing frivolous motions."),
+    ("", "The judge lifted sanctions on the lawyers after they apologised to the court."),
+    ("", "Ofgem lowered the energy price cap for households from October."),
+    ("", "The ministry halted imports of poultry from Denmark after an outbreak of bird flu."),
 ]
 
 

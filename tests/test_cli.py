@@ -153,10 +153,12 @@ def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
         "classify",
         "demo",
         "eval",
+        "label",
         "notify-test",
         "poll",
         "reclassify",
         "run",
+        "train",
     }
     sub = monitor("alerts", "--help", env=cli_env)
     assert sub.returncode == 0 and re.search(r"^\s+retry\s", sub.stdout, re.MULTILINE)

@@ -45,3 +45,23 @@ def test_long_evidence_is_trimmed_but_the_link_is_kept() -> None:
     )
     _, body = render(alert, max_body=500)
     assert len(body) <= 500 and body.endswith("https://news.example/a")
+
+
+def test_every_alert_names_its_article_for_labelling_later() -> None:
+    """A false alarm read on a phone can be labelled afterwards: `monitor label ID --topic T --no`."""
+    from monitor.notify.render import render_batch
+
+    alert = Alert(
+        id=7,
+        article_id=4321,
+        channel="c",
+        title="Launch",
+        url="https://news.example/a",
+        feed_name="Wire",
+        published_at=None,
+        matches=(Verdict(topic="missile_launch", score=0.9, flagged=True),),
+    )
+    _, body = render(alert)
+    assert "**Article:** 4321" in body
+    [message] = render_batch([alert, alert])
+    assert message.body.count("#4321") == 2

@@ -198,3 +198,38 @@ def test_two_processes_creating_one_database_both_succeed(tmp_path: Path) -> Non
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_labels_keep_their_text_replace_on_relabel_and_need_an_article(tmp_path: Path) -> None:
+    """A label is a training example on its own: it keeps the headline and text, and survives
+    the article; labelling again replaces the verdict; a missing article is a clear error."""
+    from datetime import UTC, datetime
+
+    from monitor.errors import StoreError
+
+    store = Store(tmp_path / "m.db")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    store.db.execute(
+        "INSERT INTO feeds (id, name, url, config_url, consecutive_errors) VALUES "
+        "(1, 'Wire', 'https://www.wire.example/feed', 'x', 0)"
+    )
+    store.db.execute(
+        "INSERT INTO articles (id, feed, guid, url, title, text, discovered_at, extraction_status) VALUES "
+        "(5, 1, 'g', 'https://www.wire.example/a/5', 'Headline', 'Body text.', '2026-12-01T00:00:00Z', 'ok')"
+    )
+    store.db.conn.commit()
+    store.add_label(5, "sanctions", True, now)
+    store.add_label(5, "sanctions", False, now, note="background clause")
+    with pytest.raises(StoreError, match="no article with id 6"):
+        store.add_label(6, "sanctions", True, now)
+    store.db.execute("DELETE FROM articles WHERE id = 5")
+    store.db.conn.commit()
+    [label] = store.labels()
+    assert (label.article_id, label.topic, label.label) == (5, "sanctions", False)
+    assert (label.title, label.text, label.source, label.note) == (
+        "Headline",
+        "Body text.",
+        "wire.example",
+        "background clause",
+    )
+    store.close()

@@ -14,6 +14,7 @@ from .alerts import alerts, notify_test
 from .common import setup_logging
 from .demo import demo
 from .feeds import check, poll, run
+from .learn import label, train
 from .topics import classify, eval_command, reclassify
 
 
@@ -39,7 +40,19 @@ def cli(ctx: click.Context, log_level: str, config_file: str | None) -> None:
     setup_logging(log_level)
 
 
-for command in (run, poll, check, demo, classify, eval_command, reclassify, notify_test, alerts):
+for command in (
+    run,
+    poll,
+    check,
+    demo,
+    classify,
+    eval_command,
+    train,
+    label,
+    reclassify,
+    notify_test,
+    alerts,
+):
     cli.add_command(command)
 
 

@@ -18,6 +18,7 @@ from ..notify import plain
 from ..records import DeliveryResult
 from ..service import deliver_once
 from ..service import reclassify as run_reclassify
+from ..stages.classify import Topic
 from ..stages.classify import classify as classify_text
 from ..stages.evaluate import BadLine, Story, error_record, evaluate, read_stories, verdict_record
 from ..stages.extract import extract_article
@@ -79,7 +80,18 @@ def classify(config_file: str | None, source: str | None, jsonl: TextIO | None) 
 @config_option
 @click.argument("labelled", type=click.File("r", encoding="utf-8"))
 @click.option("--show", default=15, show_default=True, help="False positives/negatives listed per topic.")
-def eval_command(config_file: str | None, labelled: TextIO, show: int) -> None:
+@click.option(
+    "--cv",
+    "folds",
+    type=click.IntRange(2, 20),
+    default=None,
+    help="Cross-validate: train each topic's model on K-1 folds and judge it on the K-th, with folds "
+    "grouped by source; compare with the rules alone and keywords.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --cv: the figures as JSON.")
+def eval_command(
+    config_file: str | None, labelled: TextIO, show: int, folds: int | None, as_json: bool
+) -> None:
     """Precision, recall and F1 per topic on labelled stories ({id, title, text, <topic>: 0/1})."""
     topics = load_topics_for(config_file)
     stories: list[Story] = []
@@ -91,6 +103,9 @@ def eval_command(config_file: str | None, labelled: TextIO, show: int) -> None:
             stories.append(item)
     for b in bad:
         click.echo(f"skipped {b.error}", err=True)
+    if folds is not None:
+        _cross_validate(topics, stories, folds, show, as_json)
+        return
     ambiguous = sum(1 for s in stories if s.ambiguous)
     runs = [("all stories", False), ("without ambiguous", True)] if ambiguous else [("all stories", False)]
     figures = {}
@@ -110,6 +125,30 @@ def eval_command(config_file: str | None, labelled: TextIO, show: int) -> None:
                 click.echo(f"  [{m.id}] {m.score:.2f} {plain(m.title)[:120]}")
                 for quote in m.evidence[:2]:
                     click.echo(f"      > {plain(quote)[:160]}")
+
+
+def _cross_validate(
+    topics: tuple[Topic, ...], stories: list[Story], folds: int, show: int, as_json: bool
+) -> None:
+    from ..service.train import evaluate_cv  # scikit-learn: loaded only here
+
+    results = evaluate_cv(topics, stories, folds)
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in results], indent=2))
+        return
+    for r in results:
+        click.echo(f"{r.topic}: {r.stories} stories, {r.folds} folds grouped by source (cross-validated)")
+        click.echo(f"  {'stories':<18} {'method':<9} {'precision':>9} {'recall':>7} {'F1':>6}   tp   fp   fn")
+        for subset, methods in r.figures.items():
+            for method, c in methods.items():
+                rates = f"{c.precision:9.3f} {c.recall:7.3f} {c.f1:6.3f}"
+                click.echo(f"  {subset:<18} {method:<9} {rates} {c.tp:4d} {c.fp:4d} {c.fn:4d}")
+        click.echo("  per language (model, without ambiguous):")
+        for lang, c in r.languages.items():
+            click.echo(f"    {lang:<6} P {c.precision:.3f} R {c.recall:.3f}  tp {c.tp} fp {c.fp} fn {c.fn}")
+        for p in r.misses[: max(show, 0)]:
+            kind = "fp" if p.flagged else "fn"
+            click.echo(f"  {kind} [{p.example.id}] {p.probability:.2f} {plain(p.example.title)[:110]}")
 
 
 @click.command()

@@ -17,6 +17,7 @@ from .settings import (
     Settings,
     config_path,
     load_settings,
+    models_dir,
     parse_settings,
 )
 from .sources import resolve_feeds
@@ -33,6 +34,7 @@ __all__ = [
     "Settings",
     "config_path",
     "load_settings",
+    "models_dir",
     "parse_duration",
     "parse_settings",
     "parse_size",

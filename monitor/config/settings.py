@@ -93,6 +93,9 @@ class Channel(_Model):
 
 class Settings(_Model):
     database: str = "monitor.db"
+    # Where ``monitor train`` writes topic models and the daemon looks for them first; by
+    # default a ``models`` folder beside the database (a writable place by construction).
+    models: str | None = None
     timezone: str = "UTC"
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -209,4 +212,16 @@ def load_settings(path: str | Path) -> Settings:
         else f
         for f in settings.feeds
     ]
-    return settings.model_copy(update={"database": database, "feeds": feeds})
+    models = settings.models
+    if models is not None and not Path(models).is_absolute():
+        models = str(base / models)
+    return settings.model_copy(update={"database": database, "feeds": feeds, "models": models})
+
+
+def models_dir(settings: Settings) -> Path | None:
+    """The folder of trained topic models: ``models``, else ``models/`` beside the database."""
+    if settings.models is not None:
+        return Path(settings.models)
+    if settings.database == ":memory:":
+        return None
+    return Path(settings.database).parent / "models"

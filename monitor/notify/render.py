@@ -58,6 +58,8 @@ def render(
     lines.append(
         "**Score:** " + ", ".join(f"{escape_markdown(v.topic)} {v.score:.2f}" for v in alert.matches)
     )
+    # The id to label a false alarm with, read on a phone: `monitor label ID --topic T --no`.
+    lines.append(f"**Article:** {alert.article_id}")
     link = safe_link(alert.url)
     evidence: list[str] = []
     seen: set[str] = set()
@@ -121,7 +123,7 @@ def _messages(title: str, lines: list[Line], max_body: int) -> list[Message]:
 def _item(alert: Alert, labels: dict[str, str]) -> str:
     names = ", ".join(labels.get(v.topic, v.topic) for v in alert.matches)
     source = escape_markdown(alert.feed_name)
-    line = f"- **{escape_markdown(names)}:** {escape_markdown(alert.title)} ({source})"
+    line = f"- **{escape_markdown(names)}:** {escape_markdown(alert.title)} ({source}, #{alert.article_id})"
     return f"{line} {safe_link(alert.url)}" if alert.url else line
 
 

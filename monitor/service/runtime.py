@@ -13,7 +13,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from ..clock import Clock, utcnow
-from ..config import Settings, resolve_feeds
+from ..config import Settings, models_dir, resolve_feeds
 from ..errors import ConfigError
 from ..execute import Executor, LocalExecutor
 from ..fetch import MAX_RETRY_AFTER, Fetcher
@@ -52,7 +52,7 @@ def prepare(settings: Settings) -> Runtime:
     except ConfigError as exc:
         problems += exc.problems
     try:
-        topics = load_topics(settings.topics)
+        topics = load_topics(settings.topics, models_dir(settings))
     except ConfigError as exc:
         problems += exc.problems
     try:

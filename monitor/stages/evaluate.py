@@ -25,6 +25,8 @@ class Story:
     text: str
     labels: dict[str, int] = field(default_factory=dict)
     ambiguous: bool = False
+    source: str = ""  # where it came from (a URL, a collection): folds are grouped by it
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +59,16 @@ def read_stories(lines: Iterable[str], topics: Iterable[str] = ()) -> Iterator[S
             yield BadLine(line=number, id=ident, error=f"line {number}: no title or text")
             continue
         labels = {t: int(obj[t]) for t in wanted if t in obj and obj[t] in (0, 1, True, False)}
+        source, language = obj.get("source"), obj.get("lang", obj.get("language"))
         yield Story(
-            line=number, id=ident, title=title, text=text, labels=labels, ambiguous=bool(obj.get("ambiguous"))
+            line=number,
+            id=ident,
+            title=title,
+            text=text,
+            labels=labels,
+            ambiguous=bool(obj.get("ambiguous")),
+            source=source if isinstance(source, str) else "",
+            language=language if isinstance(language, str) else "",
         )
 
 

@@ -152,5 +152,25 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("alerts").create_index(["channel", "status", "next_attempt_at"])
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    """The analyst's verdicts. A label keeps the headline and text it was given on, so it stays
+    a training example even if the article is later deleted; training never writes here."""
+    db.execute(
+        """CREATE TABLE labels (
+               article INTEGER NOT NULL,
+               topic TEXT NOT NULL,
+               label INTEGER NOT NULL CHECK (label IN (0, 1)),
+               title TEXT,
+               text TEXT,
+               language TEXT,
+               source TEXT,
+               labelled_at TEXT NOT NULL,
+               note TEXT,
+               PRIMARY KEY (article, topic)
+           )"""
+    )
+    db.execute("CREATE INDEX idx_labels_topic ON labels(topic)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)

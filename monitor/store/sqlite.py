@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -30,6 +31,7 @@ from ..records import (
     Entry,
     Feed,
     FeedState,
+    Label,
     NewArticle,
     PollOutcome,
     StoredArticle,
@@ -362,6 +364,70 @@ class Store:
                 for r in rows
             ]
             last = rows[-1][0]
+
+    def add_label(
+        self, article_id: int, topic: str, label: bool, now: datetime, note: str | None = None
+    ) -> Label:
+        """Record (or replace) the analyst's verdict on an article for a topic. Raises StoreError
+        when there is no such article."""
+        row = self.db.execute(
+            "SELECT a.title, a.text, a.language, a.url, f.url FROM articles a "
+            "JOIN feeds f ON f.id = a.feed WHERE a.id = ?",
+            [article_id],
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no article with id {article_id} in {self.path}")
+        source = urlsplit(row[3] or row[4] or "").hostname or ""
+        record = Label(
+            article_id=article_id,
+            topic=topic,
+            label=label,
+            title=row[0] or "",
+            text=row[1] or "",
+            language=row[2],
+            source=source.removeprefix("www."),
+            labelled_at=now,
+            note=note,
+        )
+        with self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO labels (article, topic, label, title, text, language, source, "
+                "labelled_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    article_id,
+                    topic,
+                    int(label),
+                    record.title,
+                    record.text,
+                    record.language,
+                    record.source,
+                    iso(now),
+                    note,
+                ],
+            )
+        return record
+
+    def labels(self, topic: str | None = None) -> list[Label]:
+        """Every label (of one topic), oldest first."""
+        rows = self.db.execute(
+            "SELECT article, topic, label, title, text, language, source, labelled_at, note FROM labels "
+            "WHERE ? IS NULL OR topic = ? ORDER BY labelled_at, article, topic",
+            [topic, topic],
+        ).fetchall()
+        return [
+            Label(
+                article_id=r[0],
+                topic=r[1],
+                label=bool(r[2]),
+                title=r[3] or "",
+                text=r[4] or "",
+                language=r[5],
+                source=r[6] or "",
+                labelled_at=parse_iso(r[7]) or datetime.min,
+                note=r[8],
+            )
+            for r in rows
+        ]
 
     def update_matches(
         self, changes: Iterable[tuple[int, Verdict]], alerts: Iterable[tuple[int, str]], now: datetime

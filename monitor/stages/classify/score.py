@@ -14,6 +14,7 @@ import math
 import re
 
 from ...records import Verdict
+from .features import BITS, Features, RuleReading, combine, lead_text, rule_features, text_features
 from .matcher import Vocabulary
 from .segment import _fold_document, split_sentences, whole_words
 from .topics import Rule, Topic
@@ -30,11 +31,23 @@ class _Doc:
     """A headline and body prepared once and shared by every topic. Sentence offsets are
     computed only when some vocabulary matches: most news matches none."""
 
-    __slots__ = ("_cjk", "_lowered", "_read", "_spans", "_starts", "text", "title", "title_sentences")
+    __slots__ = (
+        "_cjk",
+        "_features",
+        "_lowered",
+        "_read",
+        "_spans",
+        "_starts",
+        "body",
+        "text",
+        "title",
+        "title_sentences",
+    )
 
     def __init__(self, title: str, text: str) -> None:
         self.title = " ".join(title.split())
-        body = text[:MAX_TEXT]
+        self.body = body = text[:MAX_TEXT]
+        self._features: Features | None = None
         # The headline is its own segment: a rule must not straddle headline and body.
         self.text = f"{self.title}\n\n{body}" if self.title else body
         self._spans: list[tuple[int, int]] | None = None
@@ -77,6 +90,12 @@ class _Doc:
     def _fold(self) -> None:
         lowered, self._cjk = _fold_document(self.text)
         self._lowered = lowered if len(lowered) == len(self.text) else ""
+
+    def text_features(self, bits: int) -> Features:
+        """The lead's hashed n-grams, made once for every topic's model."""
+        if self._features is None or self._features.bits != bits:
+            self._features = text_features(lead_text(self.title, self.body), bits)
+        return self._features
 
     def view(self, topic: Topic) -> _TopicView:
         """The document as ``topic`` reads it. The scan is made once; the view itself is a
@@ -226,20 +245,32 @@ def _rule_sentences(rule: Rule, view: _TopicView, anchors: dict[str, set[int]]) 
     return hits
 
 
-def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
-    """Each sentence counts once, with its strongest positive rule (several rules agreeing on
-    one sentence are one piece of evidence), weighted by where it stands: the headline counts
-    ``title_weight``, the lead in full, later sentences ``late_weight``. Sentences add up with
-    diminishing returns (1, 1/2, 1/4 ...), strongest first; negative rules subtract."""
+def _fired(topic: Topic, doc: _Doc) -> list[tuple[Rule, list[int]]]:
+    """Every rule that fires, with the sentences it fires on (in topic order)."""
     view = doc.view(topic)
     anchors: dict[str, set[int]] = {}
-    best: dict[int, float] = {}
+    fired = []
     for rule in topic.rules:
+        hits = _rule_sentences(rule, view, anchors)
+        if hits:
+            fired.append((rule, hits))
+    return fired
+
+
+def _rule_score(topic: Topic, doc: _Doc, fired: list[tuple[Rule, list[int]]]) -> tuple[float, list[int]]:
+    """The rules' score and the sentences ranked strongest first.
+
+    Each sentence counts once, with its strongest positive rule (several rules agreeing on one
+    sentence are one piece of evidence), weighted by where it stands: the headline counts
+    ``title_weight``, the lead in full, later sentences ``late_weight``. Sentences add up with
+    diminishing returns (1, 1/2, 1/4 ...), strongest first; negative rules subtract."""
+    best: dict[int, float] = {}
+    for rule, hits in fired:
         if rule.weight > 0:
-            for i in _rule_sentences(rule, view, anchors):
+            for i in hits:
                 best[i] = max(best.get(i, 0.0), rule.weight)
     if not best:
-        return Verdict(topic=topic.name, score=0.0, flagged=False, version=topic.version)
+        return 0.0, []
 
     def position(i: int) -> float:
         if i < doc.title_sentences:
@@ -249,18 +280,46 @@ def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     strength = {i: w * position(i) for i, w in best.items()}
     ranked = sorted(strength, key=lambda i: (-strength[i], i))
     total = sum(strength[i] * _DECAY**rank for rank, i in enumerate(ranked))
-    for rule in topic.rules:
+    for rule, hits in fired:
         if rule.weight < 0:
-            for rank, i in enumerate(_rule_sentences(rule, view, anchors)):
+            for rank, i in enumerate(hits):
                 total += rule.weight * position(i) * _DECAY**rank
-    score = round(1.0 - math.exp(-total / topic.scale), 4) if total > 0 else 0.0
+    return (round(1.0 - math.exp(-total / topic.scale), 4) if total > 0 else 0.0), ranked
+
+
+def _readings(topic: Topic, doc: _Doc, fired: list[tuple[Rule, list[int]]]) -> list[RuleReading]:
+    """Where each fired rule fired: headline, lead (``lead_sentences``), later."""
+    out = []
+    for rule, hits in fired:
+        title = sum(1 for i in hits if i < doc.title_sentences)
+        lead = sum(1 for i in hits if 0 <= i - doc.title_sentences < topic.lead_sentences)
+        out.append(RuleReading(rule.name, title, lead, len(hits) - title - lead))
+    return out
+
+
+def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
+    """The rules' verdict, re-scored by the topic's model when there is one. The model only
+    weighs candidates, stories where a positive rule found evidence: the rules are the net, the
+    model the judge, and the great majority of news (no vocabulary matched) costs nothing more."""
+    fired = _fired(topic, doc)
+    score, ranked = _rule_score(topic, doc, fired)
+    if not ranked:
+        return Verdict(topic=topic.name, score=score, flagged=False, version=topic.version)
+    flagged = score >= topic.threshold
+    model = topic.model
+    if model is not None:
+        features = combine(
+            doc.text_features(model.bits), rule_features(_readings(topic, doc, fired), score, model.bits)
+        )
+        score = model.probability(features)
+        flagged = score >= topic.model_threshold
     quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once
     for i in sorted(ranked[: MAX_EVIDENCE + 1]):
         quotes.setdefault(doc.quote(i))
     return Verdict(
         topic=topic.name,
         score=score,
-        flagged=score >= topic.threshold,
+        flagged=flagged,
         evidence=tuple(quotes)[:MAX_EVIDENCE] if score > 0 else (),
         version=topic.version,
     )
@@ -270,3 +329,15 @@ def classify(title: str, text: str, topics: tuple[Topic, ...]) -> tuple[Verdict,
     """Score one article against every topic. Pure and deterministic."""
     doc = _Doc(title or "", text or "")
     return tuple(_score_topic(topic, doc) for topic in topics)
+
+
+def topic_features(title: str, text: str, topic: Topic, bits: int = BITS) -> tuple[Features, float] | None:
+    """What a model of ``topic`` reads in an article (the same features ``classify`` computes)
+    and the rules' score, for training; None when the story is no candidate (no positive rule
+    found evidence), which the model never scores."""
+    doc = _Doc(title or "", text or "")
+    fired = _fired(topic, doc)
+    score, ranked = _rule_score(topic, doc, fired)
+    if not ranked:
+        return None
+    return combine(doc.text_features(bits), rule_features(_readings(topic, doc, fired), score, bits)), score

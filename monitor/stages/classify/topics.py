@@ -12,14 +12,16 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ...errors import TopicError
+from ...errors import ConfigError, ModelError, TopicError
 from .matcher import Automaton, Vocabulary, build_automaton, compile_vocabulary
+from .model import Model, builtin_model, load_model
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,12 @@ TOPIC_KEYS = {
     "late_weight",
     "terms",
     "rules",
+    "model",
+    "model_threshold",
 }
+# What the rules' reading of a story depends on: a model trained on one reading is stale when
+# one of these changes (``rules_version``).
+READING_KEYS = ("terms", "rules", "scale", "title_weight", "lead_sentences", "late_weight")
 RULE_KEYS = {"name", "all", "none", "weight", "in", "max_hits"}
 
 
@@ -63,6 +70,10 @@ class Topic:
     version: str
     enabled: bool = True
     automaton: Automaton | None = None  # over every vocabulary's exact strings and literals
+    rules_version: str = ""
+    use_model: bool = True
+    model: Model | None = None
+    model_threshold: float = 0.5  # with a model: the probability at which a story is flagged
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +173,17 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
     enabled = spec.get("enabled", True)
     if not isinstance(enabled, bool):
         raise TopicError(f"{where}.enabled: expected true or false")
-    canonical = json.dumps({k: v for k, v in spec.items() if k != "enabled"}, sort_keys=True, default=str)
+    use_model = spec.get("model", True)
+    if not isinstance(use_model, bool):
+        raise TopicError(f"{where}.model: expected true (use a trained model when there is one) or false")
+    if "model_threshold" in spec:
+        _number(spec, "model_threshold", where, 0.5, 0.001, 0.999)
+    canonical = json.dumps(
+        {k: v for k, v in spec.items() if k not in ("enabled", "model", "model_threshold")},
+        sort_keys=True,
+        default=str,
+    )
+    reading = json.dumps({k: spec.get(k) for k in READING_KEYS}, sort_keys=True, default=str)
     return Topic(
         name=name,
         label=str(spec.get("label") or name.replace("_", " ").capitalize()),
@@ -176,7 +197,41 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
         version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
         enabled=enabled,
         automaton=build_automaton(list(terms.values())),
+        rules_version=hashlib.sha256(reading.encode()).hexdigest()[:12],
+        use_model=use_model,
     )
+
+
+def attach_model(topic: Topic, model: Model, threshold: float | None = None) -> Topic:
+    """The topic scored by ``model`` (flagging at ``threshold``, by default the model's own).
+    Its version changes with the model, so ``reclassify`` sees what a new model changed."""
+    if model.topic != topic.name:
+        raise ModelError(f"topics.{topic.name}: the model was trained for topic {model.topic!r}")
+    if model.rules_version != topic.rules_version:
+        log.warning(
+            "topics.%s: the rules changed since its model was trained; run `monitor train` to retrain",
+            topic.name,
+        )
+    threshold = model.threshold if threshold is None else threshold
+    version = hashlib.sha256(f"{topic.version}:{model.digest}:{threshold}".encode()).hexdigest()[:12]
+    return replace(topic, model=model, model_threshold=threshold, version=version)
+
+
+def _with_model(topic: Topic, spec: dict[str, Any], models_dir: Path | None) -> Topic:
+    """A trained model for the topic: ``<models_dir>/<name>.json`` first, then the package's."""
+    if not topic.use_model:
+        return topic
+    path = models_dir / f"{topic.name}.json" if models_dir is not None else None
+    if path is not None and path.is_file():
+        model: Model | None = load_model(path)
+    elif topic.name in BUILTIN_TOPICS:
+        model = builtin_model(topic.name)
+    else:
+        model = None
+    if model is None:
+        return topic
+    threshold = spec.get("model_threshold")
+    return attach_model(topic, model, float(threshold) if threshold is not None else None)
 
 
 def builtin_definition(name: str) -> dict[str, Any]:
@@ -187,8 +242,11 @@ def builtin_definition(name: str) -> dict[str, Any]:
     return data
 
 
-def load_topics(overrides: dict[str, dict[str, Any]] | None = None) -> tuple[Topic, ...]:
-    """The built-in topics with ``config.yaml`` overrides applied, plus user-defined topics.
+def load_topics(
+    overrides: dict[str, dict[str, Any]] | None = None, models_dir: Path | None = None
+) -> tuple[Topic, ...]:
+    """The built-in topics with ``config.yaml`` overrides applied, plus user-defined topics,
+    each with its trained model when there is one (``models_dir``, then the package's).
 
     Raises TopicError listing every problem (each with its key path).
     """
@@ -206,7 +264,9 @@ def load_topics(overrides: dict[str, dict[str, Any]] | None = None) -> tuple[Top
                 raise TopicError(f"topics.{name}: a topic name is lower-case letters, digits and _")
             spec = _merge(builtin_definition(name), override) if name in BUILTIN_TOPICS else override
             topic = compile_topic(name, spec)
-        except TopicError as exc:
+            if topic.enabled:
+                topic = _with_model(topic, spec, models_dir)
+        except ConfigError as exc:
             problems.extend(exc.problems)
             continue
         if topic.enabled:

@@ -1,0 +1,221 @@
+"""``monitor train`` and ``monitor eval --cv``: labelled stories and the analyst's labels in,
+model files and cross-validated figures out.
+
+Imports scikit-learn (through ``stages.classify.learn``): only these two commands load this
+module, so the daemon never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..records import Label
+from ..stages.classify import Topic
+from ..stages.classify.learn import (
+    LABEL_WEIGHT,
+    Example,
+    Prediction,
+    cross_validate,
+    source_group,
+    train_document,
+)
+from ..stages.classify.model import write_model
+from ..stages.evaluate import Story
+
+MIN_POSITIVES = 5  # fewer labelled positives than this and a topic keeps its rules alone
+
+# The keyword alerting an analyst would set up in Google Alerts: the figure to beat.
+KEYWORDS = {"missile_launch": ("missile",), "sanctions": ("sanction",)}
+
+
+def examples(stories: Iterable[Story], labels: Iterable[Label], topic: str) -> list[Example]:
+    """The training examples of one topic: labelled stories first, then the analyst's labels
+    (a story labelled in the database is its own source group: the analyst's feeds)."""
+    out = [
+        Example(
+            id=s.id,
+            title=s.title,
+            text=s.text,
+            label=s.labels[topic],
+            group=source_group(s.source) if s.source else f"line {s.line}",
+            language=s.language,
+            ambiguous=s.ambiguous,
+        )
+        for s in stories
+        if topic in s.labels
+    ]
+    out += [
+        Example(
+            id=f"label:{label.article_id}",
+            title=label.title,
+            text=label.text,
+            label=int(label.label),
+            group=f"labels:{label.source or 'unknown'}",
+            language=label.language or "",
+            weight=LABEL_WEIGHT,
+        )
+        for label in labels
+        if label.topic == topic
+    ]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    topic: str
+    path: Path | None  # None when the topic was skipped
+    stories: int
+    positives: int
+    labels: int
+    threshold: float | None = None
+    reason: str = ""
+
+
+def _digest(items: Sequence[Example]) -> str:
+    h = hashlib.sha256()
+    for e in items:
+        h.update(json.dumps([str(e.id), e.title, e.text, e.label, e.group, e.ambiguous]).encode())
+    return h.hexdigest()[:16]
+
+
+def train(
+    topics: Iterable[Topic],
+    stories: Sequence[Story],
+    labels: Sequence[Label],
+    out_dir: Path,
+    *,
+    data_name: str,
+) -> list[Trained]:
+    """Train and write one model file per topic that has enough labelled stories."""
+    results = []
+    for topic in topics:
+        rules_only = replace(topic, model=None)
+        items = examples(stories, labels, topic.name)
+        n_labels = sum(1 for e in items if str(e.id).startswith("label:"))
+        positives = sum(e.label for e in items if not e.ambiguous)
+        if positives < MIN_POSITIVES or positives == len([e for e in items if not e.ambiguous]):
+            results.append(
+                Trained(
+                    topic.name,
+                    None,
+                    len(items),
+                    positives,
+                    n_labels,
+                    reason=f"needs at least {MIN_POSITIVES} positive and some negative stories",
+                )
+            )
+            continue
+        info = {"data": data_name, "data_sha256": _digest(items), "labels": n_labels}
+        document = train_document(items, rules_only, info)
+        path = out_dir / f"{topic.name}.json"
+        write_model(document, path)
+        results.append(
+            Trained(topic.name, path, len(items), positives, n_labels, threshold=document["threshold"])
+        )
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _count(pairs: Iterable[tuple[bool, int]]) -> Counts:
+    tp = fp = fn = 0
+    for flagged, truth in pairs:
+        tp += flagged and truth == 1
+        fp += flagged and truth == 0
+        fn += (not flagged) and truth == 1
+    return Counts(tp, fp, fn)
+
+
+def _keyword(topic: str, e: Example) -> bool | None:
+    words = KEYWORDS.get(topic)
+    if words is None:
+        return None
+    text = f"{e.title}\n{e.text}".lower()
+    return any(w in text for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicEvaluation:
+    """Cross-validated figures of one topic: the model, the rules alone and keywords, on all
+    stories and without the ambiguous ones, overall and per language."""
+
+    topic: str
+    folds: int
+    stories: int
+    figures: dict[str, dict[str, Counts]] = field(default_factory=dict)  # subset -> method -> counts
+    languages: dict[str, Counts] = field(default_factory=dict)  # model, without ambiguous
+    misses: list[Prediction] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        def one(c: Counts) -> dict[str, Any]:
+            return {
+                "precision": round(c.precision, 4),
+                "recall": round(c.recall, 4),
+                "f1": round(c.f1, 4),
+                "tp": c.tp,
+                "fp": c.fp,
+                "fn": c.fn,
+            }
+
+        return {
+            "topic": self.topic,
+            "folds": self.folds,
+            "stories": self.stories,
+            "figures": {s: {m: one(c) for m, c in ms.items()} for s, ms in self.figures.items()},
+            "languages": {lang: one(c) for lang, c in self.languages.items()},
+        }
+
+
+def evaluate_cv(topics: Iterable[Topic], stories: Sequence[Story], folds: int) -> list[TopicEvaluation]:
+    out = []
+    for topic in topics:
+        items = examples(stories, (), topic.name)
+        if sum(e.label for e in items) < MIN_POSITIVES:
+            continue
+        predictions = cross_validate(items, replace(topic, model=None), folds)
+        figures: dict[str, dict[str, Counts]] = {}
+        subsets = (("all stories", False), ("without ambiguous", True))
+        for subset, clear_only in subsets:
+            chosen = [p for p in predictions if not (clear_only and p.example.ambiguous)]
+            methods = {
+                "model": _count((p.flagged, p.example.label) for p in chosen),
+                "rules": _count((p.rules_flagged, p.example.label) for p in chosen),
+            }
+            keyword = [(_keyword(topic.name, p.example), p.example.label) for p in chosen]
+            if all(k is not None for k, _ in keyword):
+                methods["keywords"] = _count((bool(k), y) for k, y in keyword)
+            figures[subset] = methods
+        by_language: dict[str, list[Prediction]] = defaultdict(list)
+        for p in predictions:
+            if not p.example.ambiguous:
+                by_language[p.example.language or "?"].append(p)
+        languages = {
+            lang: _count((p.flagged, p.example.label) for p in ps) for lang, ps in sorted(by_language.items())
+        }
+        misses = [p for p in predictions if p.flagged != bool(p.example.label) and not p.example.ambiguous]
+        out.append(TopicEvaluation(topic.name, folds, len(items), figures, languages, misses))
+    return out

@@ -182,7 +182,8 @@ def test_train_is_deterministic_and_eval_cv_reports_grouped_figures(
     rules = figures["figures"]["all stories"]["rules"]
     assert rules["precision"] == pytest.approx(0.5)  # the rule fires on every strike at a port
     assert model["precision"] > rules["precision"] and model["recall"] >= 0.9
-    assert figures["languages"]["en"]["tp"] == model["tp"]
+    assert figures["languages"]["en"]["model"]["tp"] == model["tp"]
+    assert set(figures["languages"]["en"]) == {"model", "rules"}  # keywords: built-in topics only
 
 
 def test_label_train_reclassify_turns_a_false_positive_into_a_negative(

@@ -143,9 +143,11 @@ def _cross_validate(
             for method, c in methods.items():
                 rates = f"{c.precision:9.3f} {c.recall:7.3f} {c.f1:6.3f}"
                 click.echo(f"  {subset:<18} {method:<9} {rates} {c.tp:4d} {c.fp:4d} {c.fn:4d}")
-        click.echo("  per language (model, without ambiguous):")
-        for lang, c in r.languages.items():
-            click.echo(f"    {lang:<6} P {c.precision:.3f} R {c.recall:.3f}  tp {c.tp} fp {c.fp} fn {c.fn}")
+        click.echo("  per language, without ambiguous (P / R):")
+        for lang, methods in r.languages.items():
+            cells = "  ".join(f"{m} {c.precision:.3f} / {c.recall:.3f}" for m, c in methods.items())
+            positives = methods["model"].tp + methods["model"].fn
+            click.echo(f"    {lang:<4} {positives:4d} positive  {cells}")
         for p in r.misses[: max(show, 0)]:
             kind = "fp" if p.flagged else "fn"
             click.echo(f"  {kind} [{p.example.id}] {p.probability:.2f} {plain(p.example.title)[:110]}")

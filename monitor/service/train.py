@@ -167,7 +167,7 @@ class TopicEvaluation:
     folds: int
     stories: int
     figures: dict[str, dict[str, Counts]] = field(default_factory=dict)  # subset -> method -> counts
-    languages: dict[str, Counts] = field(default_factory=dict)  # model, without ambiguous
+    languages: dict[str, dict[str, Counts]] = field(default_factory=dict)  # without ambiguous
     misses: list[Prediction] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -186,8 +186,19 @@ class TopicEvaluation:
             "folds": self.folds,
             "stories": self.stories,
             "figures": {s: {m: one(c) for m, c in ms.items()} for s, ms in self.figures.items()},
-            "languages": {lang: one(c) for lang, c in self.languages.items()},
+            "languages": {lang: {m: one(c) for m, c in ms.items()} for lang, ms in self.languages.items()},
         }
+
+
+def _methods(topic: str, chosen: Sequence[Prediction]) -> dict[str, Counts]:
+    """The model's, the rules' and (for the built-in topics) keyword alerting's counts."""
+    methods = {
+        "model": _count((p.flagged, p.example.label) for p in chosen),
+        "rules": _count((p.rules_flagged, p.example.label) for p in chosen),
+    }
+    if topic in KEYWORDS:
+        methods["keywords"] = _count((bool(_keyword(topic, p.example)), p.example.label) for p in chosen)
+    return methods
 
 
 def evaluate_cv(topics: Iterable[Topic], stories: Sequence[Story], folds: int) -> list[TopicEvaluation]:
@@ -197,25 +208,15 @@ def evaluate_cv(topics: Iterable[Topic], stories: Sequence[Story], folds: int) -
         if sum(e.label for e in items) < MIN_POSITIVES:
             continue
         predictions = cross_validate(items, replace(topic, model=None), folds)
-        figures: dict[str, dict[str, Counts]] = {}
-        subsets = (("all stories", False), ("without ambiguous", True))
-        for subset, clear_only in subsets:
-            chosen = [p for p in predictions if not (clear_only and p.example.ambiguous)]
-            methods = {
-                "model": _count((p.flagged, p.example.label) for p in chosen),
-                "rules": _count((p.rules_flagged, p.example.label) for p in chosen),
-            }
-            keyword = [(_keyword(topic.name, p.example), p.example.label) for p in chosen]
-            if all(k is not None for k, _ in keyword):
-                methods["keywords"] = _count((bool(k), y) for k, y in keyword)
-            figures[subset] = methods
+        figures = {
+            "all stories": _methods(topic.name, predictions),
+            "without ambiguous": _methods(topic.name, [p for p in predictions if not p.example.ambiguous]),
+        }
         by_language: dict[str, list[Prediction]] = defaultdict(list)
         for p in predictions:
             if not p.example.ambiguous:
                 by_language[p.example.language or "?"].append(p)
-        languages = {
-            lang: _count((p.flagged, p.example.label) for p in ps) for lang, ps in sorted(by_language.items())
-        }
+        languages = {lang: _methods(topic.name, ps) for lang, ps in sorted(by_language.items())}
         misses = [p for p in predictions if p.flagged != bool(p.example.label) and not p.example.ambiguous]
         out.append(TopicEvaluation(topic.name, folds, len(items), figures, languages, misses))
     return out

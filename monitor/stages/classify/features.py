@@ -116,11 +116,15 @@ def text_features(lead: str, bits: int = BITS) -> Features:
     return Features(bits, np.concatenate([char_index, word_index]), np.concatenate([char_value, word_value]))
 
 
-def rule_features(readings: Iterable[RuleReading], rule_score: float, bits: int = BITS) -> Features:
+def rule_features(
+    readings: Iterable[RuleReading], rule_score: float, coverage: tuple[float, str], bits: int = BITS
+) -> Features:
     """The rules' reading as features: one per rule and zone it fired in, its total count
-    (log-scaled), and the rules' score; rules that did not fire add nothing."""
-    names: list[str] = []
-    values: list[float] = []
+    (log-scaled), the rules' score, and how central the topic is to the story (the share of
+    sentences with evidence, the zone of the first): a passing clause is not a story."""
+    share, first = coverage
+    names: list[str] = ["share", f"first {first}"]
+    values: list[float] = [share, 1.0]
     for r in readings:
         for zone, hits in (("title", r.title), ("lead", r.lead), ("late", r.late)):
             if hits:

@@ -297,6 +297,16 @@ def _readings(topic: Topic, doc: _Doc, fired: list[tuple[Rule, list[int]]]) -> l
     return out
 
 
+def _coverage(topic: Topic, doc: _Doc, ranked: list[int]) -> tuple[float, str]:
+    """The share of the story's sentences with evidence, and where the first of them stands."""
+    first = min(ranked)
+    if first < doc.title_sentences:
+        zone = "title"
+    else:
+        zone = "lead" if first - doc.title_sentences < topic.lead_sentences else "late"
+    return len(ranked) / max(len(doc.spans), 1), zone
+
+
 def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     """The rules' verdict, re-scored by the topic's model when there is one. The model only
     weighs candidates, stories where a positive rule found evidence: the rules are the net, the
@@ -309,7 +319,8 @@ def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     model = topic.model
     if model is not None:
         features = combine(
-            doc.text_features(model.bits), rule_features(_readings(topic, doc, fired), score, model.bits)
+            doc.text_features(model.bits),
+            rule_features(_readings(topic, doc, fired), score, _coverage(topic, doc, ranked), model.bits),
         )
         score = model.probability(features)
         flagged = score >= topic.model_threshold
@@ -340,4 +351,5 @@ def topic_features(title: str, text: str, topic: Topic, bits: int = BITS) -> tup
     score, ranked = _rule_score(topic, doc, fired)
     if not ranked:
         return None
-    return combine(doc.text_features(bits), rule_features(_readings(topic, doc, fired), score, bits)), score
+    reading = rule_features(_readings(topic, doc, fired), score, _coverage(topic, doc, ranked), bits)
+    return combine(doc.text_features(bits), reading), score

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from monitor.errors import TopicError
 from monitor.stages.classify import classify, compile_topic, load_topics, split_sentences
 from monitor.stages.classify.score import _Doc
+from monitor.stages.classify.segment import ABBREVIATIONS
 from tests.conftest import ROOT
 
 # These tests are about the rules: the built-in topics without their trained models
@@ -253,8 +254,13 @@ def test_eval_on_the_labelled_corpus(corpus: Path) -> None:
     assert figures["sanctions"].precision >= 0.93 and figures["sanctions"].recall >= 0.93
 
 
-# English: where the splitter always cut.
-_ENGLISH_END = re.compile(r"(?<=[.!?])[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n|\n(?=[A-Z•\-])")
+# Not after the "." of an abbreviation: a capital standing alone ("U.S.", "N. Korea") or a title.
+_NOT_ABBREVIATION = "".join(rf"(?<!\b{a}\.)" for a in ABBREVIATIONS)
+# English: where the splitter always cut, except after abbreviations; and "Monday.The".
+_ENGLISH_END = re.compile(
+    rf"(?<=[.!?])(?<!\b[A-Z]\.){_NOT_ABBREVIATION}[\"'”’)]?\s+(?=[\"'“‘(\[]?[A-Z0-9])"
+    r"|(?<=[a-z][a-z][.!?])(?=[A-Z][a-z])|\n\s*\n|\n(?=[A-Z•\-])"
+)
 # Any script: a capital of a cased script or a letter of a caseless one may start a sentence
 # after ".!?؟۔" and space, a capital after a line break; "。｡！？．" end one without space.
 _SCRIPTS_ALPHABET = [*"ab A.!?\"')(\n•-1”“", *"。｡！？．؟۔」』）«_²٣", "\u3000", "\u00a0"]
@@ -262,7 +268,8 @@ _SCRIPTS_ALPHABET += [*"中文ー한ДдЯяÉéǅΣςاب"]
 _LETTER = "".join(re.escape(c) for c in _SCRIPTS_ALPHABET if c.isalpha() and not c.islower())
 _CAPITAL = "".join(re.escape(c) for c in _SCRIPTS_ALPHABET if c.isalpha() and (c.isupper() or c.istitle()))
 _SCRIPTS_END = re.compile(
-    rf"(?<=[.!?؟۔])[\"'”’)]?\s+(?=[\"'“‘(\[]?[0-9{_LETTER}])"
+    rf"(?<=[.!?؟۔])(?<!\b[{_CAPITAL}]\.){_NOT_ABBREVIATION}[\"'”’)]?\s+(?=[\"'“‘(\[]?[0-9{_LETTER}])"
+    r"|(?<=[a-z][a-z][.!?])(?=[A-Z][a-z])"
     r"|(?<=[。｡！？．])(?![。｡！？．])[」』”’）)\"']*\s*"
     r"|\n\s*\n"
     rf"|\n(?=[•\-{_CAPITAL}])"

@@ -236,3 +236,32 @@ def test_word_pattern_and_fast_path_share_one_definition() -> None:
         assert bool(whole_words(text, hits)) is found, text
     assert pickle.loads(pickle.dumps(pattern)) == pattern
     assert pickle.loads(pickle.dumps(pattern)).regex.pattern == pattern.regex.pattern
+
+
+def test_abbreviations_do_not_end_a_sentence_and_a_missing_space_does() -> None:
+    """News writes "U.S.", "N. Korea", "Gen." and "Nov. 17" mid-sentence, and web pages lose the
+    space between paragraphs ("on Monday.The ..."): neither may cut or join a story's sentences."""
+
+    def sentences(text: str) -> list[str]:
+        return [text[a:b] for a, b in split_sentences(text)]
+
+    assert sentences("The U.S. Treasury on Nov. 17 issued a licence. Oil rose.") == [
+        "The U.S. Treasury on Nov. 17 issued a licence.",
+        "Oil rose.",
+    ]
+    assert sentences("Gen. Kim said N. Korea fired. Japan protested.") == [
+        "Gen. Kim said N. Korea fired.",
+        "Japan protested.",
+    ]
+    assert sentences("It fired on Monday.The Joint Chiefs said so.") == [
+        "It fired on Monday.",
+        "The Joint Chiefs said so.",
+    ]
+    assert sentences("Russian President V. Putin spoke. Dr. Lee agreed.") == [
+        "Russian President V. Putin spoke.",
+        "Dr. Lee agreed.",
+    ]
+    assert sentences("Sanctions hit Acme Corp. The firm denied it.") == [
+        "Sanctions hit Acme Corp.",
+        "The firm denied it.",
+    ]

@@ -207,6 +207,7 @@ def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, in
 _SENTENCE_END = re.compile(
     r"[.!?؟۔。｡！？．\n]"
     r"(?:(?<=[.!?؟۔])[\"'”’)]?\s+(?=[\"'“‘(\[]?(?:[A-Z0-9]|(?P<letter>[^\x00-\x7f])))"
+    r"|(?<=[a-z][a-z][.!?])(?=[A-Z][a-z])"
     r"|(?<=[。｡！？．])(?P<cjk>[。｡！？．]*)[」』”’）)\"']*\s*"
     r"|(?<=\n)(?:\s*\n|(?=[A-Z•\-]|(?P<line>[^\x00-\x7f]))))"
 )
@@ -214,6 +215,23 @@ _SENTENCE_END = re.compile(
 
 def _capital(c: str) -> bool:
     return c.isupper() or c.istitle()  # "ǅ"
+
+
+# Words whose "." does not end a sentence: titles and months that news abbreviates before a name
+# or a date. Company suffixes (Corp., Inc.) are left out: they end sentences as often as not.
+ABBREVIATIONS = (
+    "Mr", "Mrs", "Ms", "Dr", "Prof", "Gen", "Lt", "Col", "Maj", "Capt", "Sgt", "Adm", "Sen", "Rep",
+    "Gov", "Amb", "St", "No", "Jan", "Feb", "Aug", "Sept", "Sep", "Oct", "Nov", "Dec",
+)  # fmt: skip
+_TITLE = re.compile(rf"(?<!\w)(?:{'|'.join(ABBREVIATIONS)})\Z")
+
+
+def _abbreviation(text: str, dot: int) -> bool:
+    """Whether the "." at ``dot`` closes an abbreviation rather than a sentence: a capital
+    standing alone (initials; "U.S.", "U.N.", "N. Korea") or a title or month ("Gen.", "Nov.")."""
+    if dot and _capital(text[dot - 1]) and (dot < 2 or not (text[dot - 2].isalnum() or text[dot - 2] == "_")):
+        return True
+    return _TITLE.search(text, max(0, dot - 5), dot) is not None
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -224,6 +242,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             first, kind = match.start(), match.lastgroup
             if kind == "cjk":
                 end = match.end(kind)
+            elif text[first] == "." and _abbreviation(text, first):
+                pos = first + 1
+                break
             else:
                 if kind is not None:
                     c = match[kind]

@@ -123,7 +123,7 @@ def test_a_damaged_or_foreign_model_file_is_refused_by_name(tmp_path: Path) -> N
     path = tmp_path / "port_strike.json"
     write_model(document, path)
     model = load_model(path)
-    assert model.threshold == 0.4 and model.topic == "port_strike"
+    assert model.threshold == 0.4 and model.topic == "port_strike" and model.origin == str(path)
     assert abs(float(model.weights[-1]) - 1.0) < 1e-3
 
     edited = {**document, "threshold": 0.1}
@@ -266,6 +266,9 @@ def test_a_topic_defined_only_in_yaml_still_flags_through_poll(
     assert [topic for topic, _ in rows] == ["port_strike"]
     topics = {t.name: t for t in load_topics({"port_strike": PORT_STRIKE})}
     assert topics["port_strike"].model is None and topics["sanctions"].model is not None
+    checked = monitor("check", "--config", str(cfg), env=cli_env).stdout
+    assert "topic port_strike: rules alone, flag at 0.5" in checked
+    assert "topic sanctions: rules and model monitor/models/sanctions.json, flag at probability" in checked
 
 
 def test_topics_with_models_score_alike_after_pickling() -> None:

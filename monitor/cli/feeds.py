@@ -76,5 +76,13 @@ def check(config_file: str | None) -> None:
         f"{path}: ok ({len(runtime.feeds)} feeds, {len(runtime.topics)} topics: "
         f"{', '.join(t.name for t in runtime.topics)}; {len(runtime.channels)} channels)"
     )
+    for topic in runtime.topics:
+        if topic.model is None:
+            click.echo(f"  topic {topic.name}: rules alone, flag at {topic.threshold:g}")
+        else:
+            click.echo(
+                f"  topic {topic.name}: rules and model {topic.model.origin}, "
+                f"flag at probability {topic.model_threshold:g}"
+            )
     for channel in runtime.channels:
         click.echo(f"  channel {channel.name}: {channel.display}")

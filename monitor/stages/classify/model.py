@@ -51,6 +51,7 @@ class Model:
     threshold: float  # the probability at which a story is flagged, chosen by cross-validation
     rules_version: str  # the topic's rules it was trained with
     digest: str  # SHA-256 of the file's content
+    origin: str  # where it was loaded from, for `monitor check`
     info: dict[str, Any] = field(default_factory=dict, repr=False)  # training data and figures
 
     def probability(self, features: Features) -> float:
@@ -147,6 +148,7 @@ def parse_model(data: object, where: str) -> Model:
         threshold=float(threshold),
         rules_version=rules_version,
         digest=str(data["sha256"]),
+        origin=where,
         info=info if isinstance(info, dict) else {},
     )
 

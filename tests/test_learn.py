@@ -283,3 +283,24 @@ def test_topics_with_models_score_alike_after_pickling() -> None:
     title, _, body = seed.partition("\n")
     assert classify(title, body, loaded) == classify(title, body, topics)
     assert all(t.model is not None for t in loaded)
+
+
+def test_train_skips_a_topic_its_data_cannot_teach(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """Too few positives, or none the rules find: the topic keeps its rules, and says why."""
+    few = [r for r in labelled_stories() if r["port_strike"] == 0] + labelled_stories()[:3]
+    data = write_jsonl(tmp_path / "few.jsonl", few)
+    cfg = write_config(tmp_path, topics={"port_strike": PORT_STRIKE})
+    result = monitor("train", str(data), "--topic", "port_strike", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "port_strike          skipped: needs at least 5 positive" in result.stdout
+    unseen = [
+        {**r, "title": "Dockers stop work", "text": "Union members walked out."} if r["port_strike"] else r
+        for r in labelled_stories()
+    ]
+    data = write_jsonl(tmp_path / "unseen.jsonl", unseen)
+    result = monitor("train", str(data), "--topic", "port_strike", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "skipped: port_strike: training needs positive and negative stories the rules find" in result.stdout
+    )
+    assert not (tmp_path / "models" / "port_strike.json").exists()

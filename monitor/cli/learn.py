@@ -95,7 +95,7 @@ def train(
     name = Path(labelled.name).name if labelled is not None else "labels"
     for result in run_train(chosen, stories, labels, target, data_name=name):
         if result.path is None:
-            click.echo(f"{result.topic:<20} skipped: {result.reason} (has {result.positives})")
+            click.echo(f"{result.topic:<20} skipped: {result.reason} ({result.positives} positive stories)")
         else:
             click.echo(
                 f"{result.topic:<20} {result.stories} stories ({result.positives} positive, "

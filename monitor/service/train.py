@@ -112,7 +112,11 @@ def train(
             )
             continue
         info = {"data": data_name, "data_sha256": _digest(items), "labels": n_labels}
-        document = train_document(items, rules_only, info)
+        try:
+            document = train_document(items, rules_only, info)
+        except ValueError as exc:  # the rules find positives or negatives only
+            results.append(Trained(topic.name, None, len(items), positives, n_labels, reason=str(exc)))
+            continue
         path = out_dir / f"{topic.name}.json"
         write_model(document, path)
         results.append(

@@ -8,11 +8,14 @@ cancel out on average instead of adding up. Three groups:
   polynomial over code points: they need no tokeniser, so they carry over to Korean, Chinese,
   Japanese and Arabic, and cost a few microseconds;
 - word unigrams and bigrams of the same text (``\\w+`` tokens), hashed with CRC-32;
-- the rules: for each rule that fired, where (headline, lead, later) and how often, and the
-  rules' own score, so the model learns how much to trust each rule rather than replace it.
+- the rules: for each rule that fired, where (headline, lead, later) and how often, the rules'
+  own score, and how central the topic is to the story (the share of its sentences with
+  evidence, the zone of the first), so the model learns how much to trust each rule rather than
+  replace it.
 
-Each group is scaled to unit length, so a long lead does not outweigh a short one. Deterministic
-and identical in training and in the daemon: both call ``document_features``.
+The n-gram groups are scaled to unit length, so a long lead does not outweigh a short one.
+Deterministic (no ``hash()``, no randomness) and identical in training and in the daemon: both
+go through ``score._score_topic``'s reading of the story (``score.topic_features`` for training).
 """
 
 from __future__ import annotations

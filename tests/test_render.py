@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.notify import escape_markdown, render
 from monitor.records import Alert, Verdict
+
+
+def alert_of(*evidence: str, **fields: Any) -> Alert:
+    """A missile-launch alert for rendering; ``fields`` replace the defaults."""
+    defaults: dict[str, Any] = {
+        "id": 1,
+        "article_id": 1,
+        "channel": "c",
+        "title": "T",
+        "url": "https://news.example/a",
+        "feed_name": "W",
+        "published_at": None,
+        "matches": (Verdict(topic="missile_launch", score=0.9, flagged=True, evidence=evidence),),
+    }
+    return Alert(**{**defaults, **fields})
 
 
 def test_crafted_headline_cannot_inject_markup() -> None:
@@ -33,16 +49,7 @@ def test_crafted_headline_cannot_inject_markup() -> None:
 
 def test_long_evidence_is_trimmed_but_the_link_is_kept() -> None:
     quotes = tuple(f"A long sentence about a missile launch number {i}." * 5 for i in range(50))
-    alert = Alert(
-        id=1,
-        article_id=1,
-        channel="c",
-        title="T",
-        url="https://news.example/a",
-        feed_name="W",
-        published_at=None,
-        matches=(Verdict(topic="missile_launch", score=0.9, flagged=True, evidence=quotes),),
-    )
+    alert = alert_of(*quotes)
     _, body = render(alert, max_body=500)
     assert len(body) <= 500 and body.endswith("https://news.example/a")
 
@@ -51,16 +58,7 @@ def test_every_alert_names_its_article_for_labelling_later() -> None:
     """A false alarm read on a phone can be labelled afterwards: `monitor label ID --topic T --no`."""
     from monitor.notify.render import render_batch
 
-    alert = Alert(
-        id=7,
-        article_id=4321,
-        channel="c",
-        title="Launch",
-        url="https://news.example/a",
-        feed_name="Wire",
-        published_at=None,
-        matches=(Verdict(topic="missile_launch", score=0.9, flagged=True),),
-    )
+    alert = alert_of(id=7, article_id=4321, title="Launch", feed_name="Wire")
     _, body = render(alert)
     assert "**Article:** 4321" in body
     [message] = render_batch([alert, alert])

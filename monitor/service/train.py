@@ -26,7 +26,7 @@ from ..stages.classify.learn import (
     train_document,
 )
 from ..stages.classify.model import write_model
-from ..stages.evaluate import Story
+from ..stages.evaluate import Rates, Story
 
 MIN_POSITIVES = 5  # fewer labelled positives than this and a topic keeps its rules alone
 
@@ -67,7 +67,7 @@ def examples(stories: Iterable[Story], labels: Iterable[Label], topic: str) -> l
 
 
 @dataclass(frozen=True, slots=True)
-class Trained:
+class TopicTraining:
     topic: str
     path: Path | None  # None when the topic was skipped
     stories: int
@@ -91,7 +91,7 @@ def train(
     out_dir: Path,
     *,
     data_name: str,
-) -> list[Trained]:
+) -> list[TopicTraining]:
     """Train and write one model file per topic that has enough labelled stories."""
     results = []
     for topic in topics:
@@ -101,7 +101,7 @@ def train(
         positives = sum(e.label for e in items if not e.ambiguous)
         if positives < MIN_POSITIVES or positives == len([e for e in items if not e.ambiguous]):
             results.append(
-                Trained(
+                TopicTraining(
                     topic.name,
                     None,
                     len(items),
@@ -115,34 +115,21 @@ def train(
         try:
             document = train_document(items, rules_only, info)
         except ValueError as exc:  # the rules find positives or negatives only
-            results.append(Trained(topic.name, None, len(items), positives, n_labels, reason=str(exc)))
+            results.append(TopicTraining(topic.name, None, len(items), positives, n_labels, reason=str(exc)))
             continue
         path = out_dir / f"{topic.name}.json"
         write_model(document, path)
         results.append(
-            Trained(topic.name, path, len(items), positives, n_labels, threshold=document["threshold"])
+            TopicTraining(topic.name, path, len(items), positives, n_labels, threshold=document["threshold"])
         )
     return results
 
 
 @dataclass(frozen=True, slots=True)
-class Counts:
+class Counts(Rates):
     tp: int = 0
     fp: int = 0
     fn: int = 0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 def _count(pairs: Iterable[tuple[bool, int]]) -> Counts:

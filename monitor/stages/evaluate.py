@@ -95,15 +95,13 @@ class Miss:
     evidence: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class TopicFigures:
-    topic: str
+class Rates:
+    """Precision, recall and F1 of a record with ``tp``, ``fp`` and ``fn`` counts."""
+
+    __slots__ = ()
     tp: int
     fp: int
     fn: int
-    tn: int
-    false_positives: tuple[Miss, ...]
-    false_negatives: tuple[Miss, ...]
 
     @property
     def precision(self) -> float:
@@ -117,6 +115,17 @@ class TopicFigures:
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TopicFigures(Rates):
+    topic: str
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    false_positives: tuple[Miss, ...]
+    false_negatives: tuple[Miss, ...]
 
 
 def evaluate(

@@ -137,14 +137,17 @@ def rule_features(
         values.append(math.log1p(r.title + r.lead + r.late))
     names.append("score")
     values.append(rule_score * RULE_SCORE_SCALE)
-    hashes = _crc(names)
-    index = (hashes & np.uint64((1 << bits) - 1)).astype(np.int64)
-    return Features(bits, index, np.asarray(values, dtype=np.float32))
+    return Features(bits, _named_slots(names, bits), np.asarray(values, dtype=np.float32))
+
+
+def _named_slots(names: list[str], bits: int) -> npt.NDArray[np.int64]:
+    """Slots of the rules' named features (unsigned: they are few, and collide rarely)."""
+    return (_crc(names) & np.uint64((1 << bits) - 1)).astype(np.int64)
 
 
 def score_slot(bits: int = BITS) -> int:
     """The slot of the rules' score (where ``rule_features`` puts it)."""
-    return int(_crc(["score"])[0] & np.uint64((1 << bits) - 1))
+    return int(_named_slots(["score"], bits)[0])
 
 
 def combine(first: Features, *rest: Features) -> Features:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -250,9 +250,6 @@ class Prediction:
 def cross_validate(examples: Sequence[Example], topic: Topic, folds: int) -> list[Prediction]:
     """Out-of-fold predictions for every story: per outer fold, a model (with its own inner
     threshold) trained on the other folds' unambiguous stories."""
-    from .score import classify  # the rules alone, for comparison
-
-    rules_only = replace(topic, model=None)
     data, kept = features_for(examples, topic)
     # Folds over every story's source, so they are the same whatever the rules find.
     assignment = group_folds([e.group for e in examples], folds)
@@ -260,6 +257,9 @@ def cross_validate(examples: Sequence[Example], topic: Topic, folds: int) -> lis
     clear = np.array([not examples[i].ambiguous for i in kept], dtype=bool)
     probability = [0.0] * len(examples)  # a story no rule finds is never flagged
     flagged = [False] * len(examples)
+    rules_flagged = [False] * len(examples)  # the rules alone, for comparison
+    for j, rule_score in enumerate(data.rule_scores.tolist()):
+        rules_flagged[kept[j]] = rule_score >= topic.threshold
     for fold in range(folds):
         test = np.flatnonzero(fold_of == fold)
         train = np.flatnonzero((fold_of != fold) & clear)
@@ -270,7 +270,4 @@ def cross_validate(examples: Sequence[Example], topic: Topic, folds: int) -> lis
         for j, p in zip(test.tolist(), (1.0 / (1.0 + np.exp(-z))).tolist(), strict=True):
             probability[kept[j]] = float(p)
             flagged[kept[j]] = bool(p >= trained.threshold)
-    return [
-        Prediction(e, probability[i], flagged[i], classify(e.title, e.text, (rules_only,))[0].flagged)
-        for i, e in enumerate(examples)
-    ]
+    return [Prediction(e, probability[i], flagged[i], rules_flagged[i]) for i, e in enumerate(examples)]

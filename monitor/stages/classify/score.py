@@ -307,6 +307,14 @@ def _coverage(topic: Topic, doc: _Doc, ranked: list[int]) -> tuple[float, str]:
     return len(ranked) / max(len(doc.spans), 1), zone
 
 
+def _model_features(
+    topic: Topic, doc: _Doc, fired: list[tuple[Rule, list[int]]], score: float, ranked: list[int], bits: int
+) -> Features:
+    """What a topic's model reads in a candidate: the one definition the daemon and training share."""
+    reading = rule_features(_readings(topic, doc, fired), score, _coverage(topic, doc, ranked), bits)
+    return combine(doc.text_features(bits), reading)
+
+
 def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     """The rules' verdict, re-scored by the topic's model when there is one. The model only
     weighs candidates, stories where a positive rule found evidence: the rules are the net, the
@@ -318,11 +326,7 @@ def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     flagged = score >= topic.threshold
     model = topic.model
     if model is not None:
-        features = combine(
-            doc.text_features(model.bits),
-            rule_features(_readings(topic, doc, fired), score, _coverage(topic, doc, ranked), model.bits),
-        )
-        score = model.probability(features)
+        score = model.probability(_model_features(topic, doc, fired, score, ranked, model.bits))
         flagged = score >= topic.model_threshold
     quotes: dict[str, None] = {}  # ordered set: a headline repeated as the first line counts once
     for i in sorted(ranked[: MAX_EVIDENCE + 1]):
@@ -351,5 +355,4 @@ def topic_features(title: str, text: str, topic: Topic, bits: int = BITS) -> tup
     score, ranked = _rule_score(topic, doc, fired)
     if not ranked:
         return None
-    reading = rule_features(_readings(topic, doc, fired), score, _coverage(topic, doc, ranked), bits)
-    return combine(doc.text_features(bits), reading), score
+    return _model_features(topic, doc, fired, score, ranked, bits), score

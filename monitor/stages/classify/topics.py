@@ -234,12 +234,55 @@ def _with_model(topic: Topic, spec: dict[str, Any], models_dir: Path | None) -> 
     return attach_model(topic, model, float(threshold) if threshold is not None else None)
 
 
+def _language_files(name: str) -> list[tuple[str, Any]]:
+    """The per-language vocabulary files of a built-in topic, ``monitor/topics/<name>/<lang>.yaml``,
+    in name order: (their path as written in errors, their parsed content)."""
+    folder = resources.files("monitor").joinpath("topics", name)
+    if not folder.is_dir():
+        return []
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    return [(f"monitor/topics/{name}/{f.name}", yaml.safe_load(f.read_text(encoding="utf-8"))) for f in files]
+
+
+def add_language(spec: dict[str, Any], where: str, extra: object) -> dict[str, Any]:
+    """``spec`` with one language's vocabulary (``{language: xx, terms: {vocabulary: [patterns]}}``)
+    added: each list extends the base vocabulary of that name, which must exist, so that a
+    language file supplies words and never changes the rules that read them."""
+    if not isinstance(extra, dict) or not isinstance(extra.get("terms"), dict):
+        raise TopicError(f"{where}: expected a mapping with terms: {{vocabulary: [patterns]}}")
+    unknown = sorted(set(extra) - {"language", "terms"})
+    if unknown:
+        raise TopicError(f"{where}: {unknown[0]}: unknown key (allowed: language, terms)")
+    language = extra.get("language")
+    if not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}", language):
+        raise TopicError(f"{where}: language: expected an ISO 639 code such as ko, got {language!r}")
+    terms = dict(spec.get("terms") or {})
+    for vocabulary, patterns in extra["terms"].items():
+        if vocabulary not in terms:
+            raise TopicError(f"{where}: terms.{vocabulary}: the topic has no vocabulary of that name")
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise TopicError(f"{where}: terms.{vocabulary}: expected a list of patterns (strings)")
+        base = terms[vocabulary]
+        terms[vocabulary] = [*([base] if isinstance(base, str) else base), *patterns]
+    return {**spec, "terms": terms}
+
+
 def builtin_definition(name: str) -> dict[str, Any]:
-    """The definition of a built-in topic, as written in ``monitor/topics/<name>.yaml``."""
+    """The definition of a built-in topic: ``monitor/topics/<name>.yaml`` with the vocabularies
+    of ``monitor/topics/<name>/<lang>.yaml`` added."""
     text = resources.files("monitor").joinpath("topics", f"{name}.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     assert isinstance(data, dict)
+    for where, extra in _language_files(name):
+        data = add_language(data, where, extra)
     return data
+
+
+def builtin_languages(name: str) -> tuple[str, ...]:
+    """The languages with their own vocabulary file for a built-in topic."""
+    return tuple(str(extra.get("language")) for _, extra in _language_files(name) if isinstance(extra, dict))
 
 
 def load_topics(

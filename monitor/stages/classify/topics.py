@@ -273,7 +273,7 @@ def builtin_definition(name: str) -> dict[str, Any]:
     """The definition of a built-in topic: ``monitor/topics/<name>.yaml`` with the vocabularies
     of ``monitor/topics/<name>/<lang>.yaml`` added."""
     text = resources.files("monitor").joinpath("topics", f"{name}.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.safe_load(text)
     assert isinstance(data, dict)
     for where, extra in _language_files(name):
         data = add_language(data, where, extra)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from monitor.errors import TopicError
 from monitor.stages.classify.topics import add_language
 
-BASE = {"terms": {"weapon": ["missiles?"], "fire": "fired"}, "rules": [{"all": ["weapon", "fire"]}]}
+BASE: dict[str, Any] = {
+    "terms": {"weapon": ["missiles?"], "fire": "fired"},
+    "rules": [{"all": ["weapon", "fire"]}],
+}
 
 
 def test_a_language_file_extends_the_vocabularies_and_keeps_the_rules() -> None:

@@ -6,6 +6,9 @@ Three mixes, measured in one run so their ratios are meaningful on a noisy machi
 - labelled news: real stories from ../shared/corpus/labelled-dev.jsonl, dense in topic words
   (10 % on-topic, many hard negatives), each padded to 5 KB with further stories from the file
   (both corpus mixes are skipped if the corpus is absent);
+- labelled news, 30 % not English: the same, with three stories in ten drawn from the file's
+  Korean, Japanese, Chinese, Russian, Arabic, Persian, Spanish, German and French stories, each
+  padded with stories of its own language (the issue-13 target mix);
 - worst case: synthetic 5 KB articles in which every sentence of one article in four is taken
   from the seed launch report, so nearly every rule fires on nearly every sentence.
 Run: make bench
@@ -79,6 +82,30 @@ def typical_news(n: int) -> list[tuple[str, str]] | None:
     return padded([(r["title"], r["text"]) for r in rows if r.get("lang") == "en"], n, 7)
 
 
+OTHER_LANGUAGES = ("ko", "ja", "zh", "ru", "ar", "fa", "es", "de", "fr")
+
+
+def mixed_news(n: int) -> list[tuple[str, str]] | None:
+    """Three stories in ten not in English (OTHER_LANGUAGES in turn), seven in English."""
+    english = typical_news(n)
+    if english is None:
+        return None
+    with CORPUS.open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
+    other = {
+        lang: padded([(r["title"], r["text"]) for r in rows if r.get("lang") == lang], n, 3)
+        for lang in OTHER_LANGUAGES
+    }
+    out, k = [], 0
+    for i in range(n):
+        if i % 10 < 3:
+            out.append(other[OTHER_LANGUAGES[k % len(OTHER_LANGUAGES)]][k // len(OTHER_LANGUAGES)])
+            k += 1
+        else:
+            out.append(english[i])
+    return out
+
+
 def rate(
     docs: list[tuple[str, str]],
     topics: tuple[Topic, ...],
@@ -104,6 +131,7 @@ def main() -> None:
     for label, docs in (
         ("general news (article pages' main text)", general_news(2000)),
         ("labelled news (labelled-dev stories, dense in topic words)", typical_news(2000)),
+        ("labelled news, 30 % not English (nine languages)", mixed_news(2000)),
     ):
         if docs is None:
             print(f"  {label}: skipped (../shared/corpus absent)")

@@ -63,3 +63,19 @@ def test_every_alert_names_its_article_for_labelling_later() -> None:
     assert "**Article:** 4321" in body
     [message] = render_batch([alert, alert])
     assert message.body.count("#4321") == 2
+
+
+def test_right_to_left_text_is_isolated_and_cannot_reorder_the_message() -> None:
+    """An Arabic headline and quote read right to left inside their own isolates; a bidi
+    override smuggled in by the feed is gone, so it cannot reverse what follows it."""
+    from monitor.notify.render import render_batch
+
+    quote = "أطلقت كوريا الشمالية صاروخا باليستيا\u202e.exe"
+    alert = alert_of(quote, title="كوريا الشمالية تطلق صاروخا\u202e", feed_name="Wire")
+    title, body = render(alert)
+    for text in (title, body, render_batch([alert])[0].body):
+        assert "\u202e" not in text
+        assert text.count("\u2068") == text.count("\u2069") >= 1
+    assert "\u2068كوريا الشمالية تطلق صاروخا\u2069" in title
+    assert "> \u2068أطلقت كوريا الشمالية صاروخا باليستيا.exe\u2069" in body
+    assert "**Source:** Wire\n" in body  # left-to-right text is left alone

@@ -1,7 +1,9 @@
 """Alert text: pure functions from alerts to (title, markdown body). No I/O.
 
 Feed text is untrusted: it is stripped of control and bidi characters and markdown-escaped, so
-a crafted headline cannot inject links, images or formatting.
+a crafted headline cannot inject links, images or formatting. Text in a right-to-left script is
+then wrapped in a first-strong isolate (U+2068 ... U+2069), so that an Arabic or Persian headline
+or quote reads right to left without reordering what we write around it ("(Source, #12)").
 """
 
 from __future__ import annotations
@@ -25,10 +27,21 @@ def plain(text: str) -> str:
 _MD_BLOCK_START = re.compile(r"^(#|>|\+|-|=|\d+\.)")
 
 
+# Hebrew, Arabic, Syriac, Thaana, NKo, Samaritan, Mandaic and the presentation forms.
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")
+
+
+def isolate(text: str) -> str:
+    """``text`` in a first-strong isolate when it holds right-to-left letters. ``plain`` has
+    removed every bidi control the feed sent, so ours are the only ones and always balanced."""
+    return f"\u2068{text}\u2069" if _RIGHT_TO_LEFT.search(text) else text
+
+
 def escape_markdown(text: str) -> str:
-    """Escape markdown so a crafted headline cannot inject links, images or formatting."""
+    """Escape markdown so a crafted headline cannot inject links, images or formatting; isolate
+    right-to-left text."""
     escaped = _MD_SPECIAL.sub(r"\\\1", plain(text))
-    return _MD_BLOCK_START.sub(r"\\\1", escaped)  # e.g. a quote that starts with "# "
+    return isolate(_MD_BLOCK_START.sub(r"\\\1", escaped))  # e.g. a quote that starts with "# "
 
 
 # Characters that markdown (or a chat service's auto-linker) reads as syntax around or inside a

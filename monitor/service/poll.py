@@ -33,6 +33,7 @@ from ..records import (
     Validators,
 )
 from ..stages.classify import Topic, classify
+from ..stages.language import detect_language
 from ..stages.urls import query_base, volatile_params, without_params
 from ..store.ports import PollStore
 from .policy import alert_channels, next_poll_time
@@ -84,7 +85,7 @@ def article_from(
         summary=entry.summary,
         text=text,
         author=entry.author or extracted.author,
-        language=extracted.language,
+        language=detect_language(title, text or "", extracted.language),
         published_at=entry.published_at or extracted.published_at,
         discovered_at=now,
         extraction_status=extracted.status,

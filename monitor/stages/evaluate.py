@@ -128,18 +128,31 @@ class TopicFigures(Rates):
     false_negatives: tuple[Miss, ...]
 
 
+Judged = list[tuple[Story, tuple[Verdict, ...]]]
+
+
+def judge(stories: Iterable[Story], topics: tuple[Topic, ...]) -> Judged:
+    """Every story with its verdicts: classified once, counted in as many ways as needed."""
+    return [(story, classify(story.title, story.text, topics)) for story in stories]
+
+
 def evaluate(
-    stories: Iterable[Story], topics: tuple[Topic, ...], *, skip_ambiguous: bool = False
+    stories: Iterable[Story] | Judged,
+    topics: tuple[Topic, ...],
+    *,
+    skip_ambiguous: bool = False,
 ) -> list[TopicFigures]:
-    """Precision, recall and F1 per topic over the stories that carry that topic's label."""
+    """Precision, recall and F1 per topic over the stories that carry that topic's label;
+    stories already judged are not classified again."""
     counts = {t.name: [0, 0, 0, 0] for t in topics}
     fps: dict[str, list[Miss]] = {t.name: [] for t in topics}
     fns: dict[str, list[Miss]] = {t.name: [] for t in topics}
-    for story in stories:
+    for item in stories:
+        story, verdicts = item if isinstance(item, tuple) else (item, None)
         if skip_ambiguous and story.ambiguous:
             continue
-        for v in classify(story.title, story.text, topics):
-            if v.topic not in story.labels:
+        for v in verdicts if verdicts is not None else classify(story.title, story.text, topics):
+            if v.topic not in story.labels or v.topic not in counts:
                 continue
             truth = story.labels[v.topic] == 1
             c = counts[v.topic]

@@ -28,6 +28,7 @@ from typing import Any
 
 import ahocorasick_rs
 
+from .normalise import clean
 from .segment import WordPattern, _fold
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,9 @@ def _expand(items: Any, limit: int = 256) -> list[str] | None:
 
 def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
     """The vocabulary matching any of ``patterns`` (valid regexes) as a whole word; ``index`` is
-    its position in its topic's terms."""
+    its position in its topic's terms. Patterns are cleaned as the text is (``normalise.clean``:
+    letters and digits only, so no regex syntax changes)."""
+    patterns = [clean(p) for p in patterns]
     exact: set[str] = set()
     rest: list[str] = []
     for p in patterns:

@@ -16,6 +16,7 @@ import re
 from ...records import Verdict
 from .features import BITS, Features, RuleReading, combine, lead_text, rule_features, text_features
 from .matcher import Vocabulary
+from .normalise import clean
 from .segment import _fold_document, split_sentences, whole_words
 from .topics import Rule, Topic
 
@@ -45,8 +46,8 @@ class _Doc:
     )
 
     def __init__(self, title: str, text: str) -> None:
-        self.title = " ".join(title.split())
-        self.body = body = text[:MAX_TEXT]
+        self.title = " ".join(clean(title).split())
+        self.body = body = clean(text[:MAX_TEXT])
         self._features: Features | None = None
         # The headline is its own segment: a rule must not straddle headline and body.
         self.text = f"{self.title}\n\n{body}" if self.title else body

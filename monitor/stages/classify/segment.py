@@ -14,7 +14,9 @@ space needed); at a blank line; and at a line break followed by a capital of any
 "•" or "-" (not by a caseless letter: hard-wrapped Chinese would split at every line). English
 text splits as it always did.
 
-No Unicode normalisation: text is matched as written.
+Folding (``_fold``): lower case as the regex engine's IGNORECASE sees it, and the one-to-one
+character folds of ``normalise`` (Arabic-script letter variants, traditional Chinese), applied
+alike to the text searched and to the patterns; offsets do not move.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import re
 import re._casefix as _casefix
 from collections.abc import Sequence
 from typing import TypeVar
+
+from .normalise import fold_table
 
 log = logging.getLogger(__name__)
 
@@ -86,25 +90,28 @@ def _equivalents() -> dict[int, str]:
 
 
 _EQUIVALENT = _equivalents()
-_EQUIVALENT_CLASS = "".join(re.escape(chr(c)) for c in sorted(_EQUIVALENT))
-_NEEDS_EQUIVALENT = re.compile(f"[{_EQUIVALENT_CLASS}]")
 
 
 @functools.cache
-def _scanners() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Compiled on first use (~9 ms: the regex compiler walks every code point of a range).
-    The first finds, in one scan of a document, both the letters to translate and the CJK
-    characters of the BMP: both are rare in most text, and a second scan would cost as much as
-    the first. The second finds the CJK characters alone."""
-    return re.compile(f"[{_EQUIVALENT_CLASS}{_CJK_BMP}]"), re.compile(f"[{_CJK_BMP}]")
+def _folding() -> tuple[dict[int, str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Built on first use (~15 ms: the regex compiler walks every code point of a range): the
+    translate table (case equivalents and ``normalise.fold_table``); a pattern finding any of
+    its keys; one finding, in one scan of a document, both those keys and the CJK characters of
+    the BMP (all rare in most text, and a second scan would cost as much as the first); and one
+    finding the CJK characters alone."""
+    table = {**_EQUIVALENT, **fold_table()}
+    keys = "".join(re.escape(chr(c)) for c in sorted(table))
+    return table, re.compile(f"[{keys}]"), re.compile(f"[{keys}{_CJK_BMP}]"), re.compile(f"[{_CJK_BMP}]")
 
 
 def _fold(text: str) -> str:
-    """Lower case as the regex engine's IGNORECASE sees it. str.lower() turns "İ" into "i" and a
-    combining dot (the engine: "i"), and keeps letters apart that the engine treats as one."""
+    """Lower case as the regex engine's IGNORECASE sees it (str.lower() turns "İ" into "i" and a
+    combining dot, the engine into "i", and keeps letters apart that the engine treats as one),
+    then the character folds of ``normalise``."""
     lowered = text.lower().replace("i\u0307", "i")
-    if _NEEDS_EQUIVALENT.search(lowered):  # rare: a C-speed scan decides
-        lowered = lowered.translate(_EQUIVALENT)
+    table, needs_fold, _, _ = _folding()
+    if needs_fold.search(lowered):  # rare: a C-speed scan decides
+        lowered = lowered.translate(table)
     return lowered
 
 
@@ -113,11 +120,11 @@ def _fold_document(text: str) -> tuple[str, bool]:
     makes nor unmakes one)."""
     lowered = text.lower().replace("i\u0307", "i")
     cjk = False
-    rare, cjk_char = _scanners()
+    table, needs_fold, rare, cjk_char = _folding()
     if rare.search(lowered):
         cjk = cjk_char.search(lowered) is not None
-        if _NEEDS_EQUIVALENT.search(lowered):
-            lowered = lowered.translate(_EQUIVALENT)
+        if needs_fold.search(lowered):
+            lowered = lowered.translate(table)
     if not cjk and len(lowered.encode("utf-16-le", "surrogatepass")) != 2 * len(lowered):
         cjk = _CJK_ASTRAL_CHAR.search(lowered) is not None  # the text has astral characters
     return lowered, cjk

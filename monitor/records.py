@@ -259,6 +259,7 @@ class StoredArticle:
     published_at: datetime | None
     discovered_at: datetime | None
     feed_name: str
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.bench_classify import SIZE, general_news, rate, typical_news, worst_case
+from benchmarks.bench_classify import SIZE, general_news, mixed_news, rate, typical_news, worst_case
 from monitor.stages.classify import classify, load_topics
+from monitor.stages.language import detect_language
 
 
 def test_worst_case_mix_is_five_kb_and_one_in_four_on_topic() -> None:
@@ -24,11 +25,20 @@ def test_rate_is_documents_per_cpu_second_best_of_three() -> None:
     docs = [(f"t{i}", "x") for i in range(8)]
     measured = rate(docs, (), score=lambda title, text, topics: seen.append(title), clock=lambda: next(ticks))
     assert measured == 8 / 2.0
-    assert seen == ["t0"] + [title for title, _ in docs] * 3  # a warm-up, then every document per pass
+    assert seen == [title for title, _ in docs] * 4  # a warm-up pass, then every document per pass
 
 
 def test_corpus_mixes_are_five_kb(corpus: Path) -> None:
-    for docs in (general_news(20), typical_news(20)):
+    for docs in (general_news(20), typical_news(20), mixed_news(20)):
         if docs is None:
             pytest.skip("corpus pages absent")
         assert len(docs) == 20 and all(len(text) == SIZE for _, text in docs)
+
+
+def test_the_mixed_news_mix_is_three_in_ten_not_english(corpus: Path) -> None:
+    docs = mixed_news(100)
+    if docs is None:
+        pytest.skip("corpus absent")
+    languages = [detect_language(title, text) for title, text in docs]
+    assert 25 <= sum(lang != "en" for lang in languages) <= 35
+    assert {"ko", "ja", "zh", "ar", "fa", "ru"} <= set(languages)

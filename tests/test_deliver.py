@@ -139,11 +139,13 @@ def test_routing_by_topic_and_min_score(tmp_path: Path, site: Site, receiver: Re
         feeds=[{"name": "Wire", "url": site.url("/feed.xml")}],
         notify=[
             {"name": "sanctions-desk", "url": receiver.url + "/s", "topics": ["sanctions"]},
-            {"name": "picky", "url": receiver.url + "/p", "min_score": 0.999},
+            {"name": "picky", "url": receiver.url + "/p", "min_score": 1.0},
             {"name": "launch-desk", "url": receiver.url + "/m", "topics": ["missile_launch"]},
         ],
     )
     poll(cfg)
+    [(score,)] = rows(tmp_path / "monitor.db", "SELECT score FROM matches")
+    assert score < 1.0  # below the picky channel's bar
     assert rows(tmp_path / "monitor.db", "SELECT channel FROM alerts") == [("launch-desk",)]
     assert len(receiver.posts) == 1
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from monitor.errors import TopicError
+from monitor.errors import ModelError, TopicError
 from monitor.stages.classify import Topic, classify, compile_topic
+from monitor.stages.classify.learn import MIN_LANGUAGE_POSITIVES, Example, model_languages
+from monitor.stages.classify.model import _digest, load_model, model_document, write_model
 from monitor.stages.classify.normalise import clean, fold_table
-from monitor.stages.classify.topics import add_language
+from monitor.stages.classify.topics import add_language, attach_model, for_language
 from monitor.stages.language import detect_language
-from tests.conftest import MONITOR, ROOT, write_config
+from tests.conftest import MONITOR, ROOT, Receiver, write_config
+from tests.loopback import Response, Site, article_page, rss
 
 BASE: dict[str, Any] = {
     "terms": {"weapon": ["missiles?"], "fire": "fired"},
@@ -55,6 +61,8 @@ def _topic(weapon: list[str], fire: list[str]) -> Topic:
     [
         (["导弹|飞弹"], ["发射"], "北韓發射飛彈"),  # simplified patterns, traditional text
         (["飛彈"], ["發射"], "朝鲜发射飞弹"),  # traditional patterns, simplified text
+        # A regex (not a fixed string) beside a case-sensitive pattern still reads folded text.
+        (["(?-i:UN)", "(?:导|飞)弹+"], ["发射"], "北韓發射飛彈"),
         (["صاروخ\\w*"], ["أطلق\\w*"], "إيران أَطْلَقَتْ صَارُوخًا"),  # harakat in the text
         (["صاروخ\\w*"], ["اطلق\\w*"], "ايران أطلقت صــاروخا"),  # tatweel; hamza on the alef
         (["موشک"], ["شلیک"], "ايران موشك شليك كرد"),  # Arabic kaf and yeh for Persian keheh and yeh
@@ -136,3 +144,127 @@ def test_eval_reports_precision_and_recall_per_language(tmp_path: Path, cli_env:
     assert set(rows) == {"de", "en", "not"}
     assert rows["de"][1:5] == ["2", "1:", "1.000", "/"] and rows["de"][5] == "1.000"
     assert rows["not"][2] == "2"  # "not en": the German stories alone
+
+
+AR_WORDS = {"weapon": ["صاروخ"], "fire": ["أطلق"]}
+
+
+def test_each_language_reads_its_own_words_only() -> None:
+    """An article is read with the base vocabularies and its own language's words: a word of one
+    language never matches in another; an article of unknown language gets every language's."""
+    base = {"terms": {"weapon": ["missiles?"], "fire": ["fired"]}, "rules": [{"all": ["weapon", "fire"]}]}
+    fa = add_language(base, "fa.yaml", {"language": "fa", "terms": {"weapon": ["موشک"], "fire": ["شلیک"]}})
+    ar = add_language(base, "ar.yaml", {"language": "ar", "terms": AR_WORDS})
+    everything = add_language(fa, "ar.yaml", {"language": "ar", "terms": AR_WORDS})
+    topic = replace(compile_topic("t", everything), variant_specs={"": base, "fa": fa, "ar": ar})
+    persian, arabic, english = "ایران موشک شلیک کرد", "إيران أطلق صاروخ", "Iran fired missiles"
+
+    def score(text: str, language: str | None) -> float:
+        return classify(text, "", (topic,), language)[0].score
+
+    assert score(persian, "fa") > 0 and score(persian, "ar") == 0 and score(persian, None) > 0
+    assert score(arabic, "ar") > 0 and score(arabic, "fa") == 0 and score(arabic, None) > 0
+    assert score(persian, "pt") == 0 and score(english, "pt") > 0  # no file: the base alone
+    assert for_language(topic, "fa") is for_language(topic, "fa")  # compiled once
+
+
+KOREAN = (
+    "북한, 동해상으로 탄도미사일 발사",
+    [
+        "합동참모본부는 북한이 오늘 오전 평양 일대에서 동해상으로 단거리 탄도미사일 1발을 발사했다고 밝혔다.",
+        "군은 추가 발사에 대비해 감시와 경계를 강화하고 미국, 일본과 관련 정보를 긴밀히 공유하고 있다.",
+    ],
+)
+JAPANESE = (
+    "北朝鮮が弾道ミサイル発射　防衛省",
+    [
+        "防衛省によると、北朝鮮は午前7時ごろ、弾道ミサイル1発を東の方向に発射した。",
+        "ミサイルは日本の排他的経済水域の外に落下したとみられ、政府は北京の大使館ルートを通じて抗議した。",
+    ],
+)
+
+
+def test_korean_and_japanese_launch_reports_are_flagged_and_alerted_in_their_script(
+    tmp_path: Path, site: Site, receiver: Receiver, cli_env: dict[str, str]
+) -> None:
+    """Pages served on loopback, as Yonhap and NHK would publish them (with a site template that
+    declares lang="en"); `monitor poll` flags both, stores their language and alerts with the
+    evidence quoted as written."""
+    items = []
+    for i, (title, paragraphs) in enumerate((KOREAN, JAPANESE)):
+        site.routes[f"/a/{i}.html"] = Response(
+            article_page(title, paragraphs), headers={"Content-Type": "text/html"}
+        )
+        items.append({"title": title, "link": site.url(f"/a/{i}.html"), "guid": f"urn:asia:{i}"})
+    site.routes["/feed.xml"] = Response(rss(items))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Asia wire", "url": site.url("/feed.xml")}],
+        notify=[{"name": "hook", "url": receiver.url}],
+    )
+    result = subprocess.run(
+        [*MONITOR, "poll", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    try:
+        stored = dict(conn.execute("SELECT title, language FROM articles").fetchall())
+        flagged = {
+            r[0] for r in conn.execute("SELECT a.title FROM matches m JOIN articles a ON a.id = m.article")
+        }
+    finally:
+        conn.close()
+    assert stored == {KOREAN[0]: "ko", JAPANESE[0]: "ja"}
+    assert flagged == {KOREAN[0], JAPANESE[0]}
+    bodies = {post["title"]: post["message"] for post in receiver.posts}
+    assert len(bodies) == 2, bodies
+    korean = next(body for title, body in bodies.items() if KOREAN[0] in title)
+    japanese = next(body for title, body in bodies.items() if "北朝鮮が弾道ミサイル発射" in title)
+    # Quoted as written. The page repeats its headline above the first paragraph, and a line
+    # break before a caseless letter does not end a sentence, so the quote may start with it.
+    quotes = [line for body in (korean, japanese) for line in body.splitlines() if line.startswith("> ")]
+    assert any(line.endswith(KOREAN[1][0]) for line in quotes), korean
+    assert any(line.endswith(JAPANESE[1][0]) for line in quotes), japanese
+
+
+def _example(i: int, reading: str | None, label: int = 1) -> Example:
+    return Example(id=i, title="t", text="x", label=label, group=f"g{i}", reading=reading)
+
+
+def test_a_model_learns_and_judges_only_the_languages_it_has_enough_examples_of() -> None:
+    many_en = [_example(i, "en") for i in range(MIN_LANGUAGE_POSITIVES)]
+    few_ko = [_example(100 + i, "ko") for i in range(5)]
+    negatives = [_example(200 + i, "ja", label=0) for i in range(100)]  # negatives do not count
+    assert model_languages(many_en + few_ko + negatives) == ("en",)
+    assert model_languages([*few_ko, _example(300, "en")]) == ("ko",)  # too few anywhere: the largest
+    assert model_languages([_example(1, None)]) == ()  # unknown: every language
+
+
+def test_a_model_leaves_the_languages_it_does_not_judge_to_the_rules(tmp_path: Path) -> None:
+    topic = replace(_topic(["missiles?", "미사일"], ["fired", "발사"]), threshold=0.3)
+    document = model_document(
+        topic="t",
+        bits=16,
+        intercept=-20.0,  # says no to everything it judges
+        weights=np.zeros(1 << 16),
+        threshold=0.5,
+        rules_version=topic.rules_version,
+        info={},
+        languages=("en",),
+    )
+    write_model(document, tmp_path / "t.json")
+    model = load_model(tmp_path / "t.json")
+    assert model.languages == ("en",)
+    topic = attach_model(topic, model)
+    assert not classify("North Korea fired missiles", "", (topic,), "en")[0].flagged  # the model
+    assert classify("북한 미사일 발사", "", (topic,), "ko")[0].flagged  # the rules alone
+    assert not classify("북한 미사일 발사", "", (topic,), None)[0].flagged  # unknown: the model
+    body = {**{k: v for k, v in document.items() if k != "sha256"}, "languages": "en"}
+    (tmp_path / "t.json").write_text(json.dumps({**body, "sha256": _digest(body)}))  # signed, but wrong
+    with pytest.raises(ModelError, match="languages: expected a list"):
+        load_model(tmp_path / "t.json")

@@ -29,9 +29,11 @@ from ..stages.evaluate import (
     evaluate,
     judge,
     read_stories,
+    reading_language,
     verdict_record,
 )
 from ..stages.extract import extract_article
+from ..stages.language import detect_language
 from ..store.lock import InstanceLock
 from .common import config_option, load_runtime, load_topics_for, open_store
 
@@ -74,13 +76,15 @@ def classify(config_file: str | None, source: str | None, jsonl: TextIO | None) 
             if isinstance(item, BadLine):
                 record = error_record(item)
             else:
-                record = verdict_record(item, classify_text(item.title, item.text, topics))
+                record = verdict_record(
+                    item, classify_text(item.title, item.text, topics, reading_language(item))
+                )
             click.echo(json.dumps(record, ensure_ascii=False))
         return
     assert source is not None
     title, text = _read_document(source)
     click.echo(f"title: {plain(title) or '(none)'}")
-    for v in classify_text(title, text, topics):
+    for v in classify_text(title, text, topics, detect_language(title, text)):
         click.echo(f"{v.topic:<20} {v.score:5.2f}  {'FLAGGED' if v.flagged else '-'}")
         for quote in v.evidence:
             click.echo(f"    > {plain(quote)}")

@@ -76,6 +76,7 @@ def article_from(
     ok = extracted.status is ExtractionStatus.OK
     text = extracted.text if ok else (entry.summary or extracted.text)
     title = entry.title or extracted.title or ""
+    language = detect_language(title, text or "", extracted.language)
     return Article(
         feed_id=feed.id,
         feed_name=feed.name,
@@ -85,12 +86,12 @@ def article_from(
         summary=entry.summary,
         text=text,
         author=entry.author or extracted.author,
-        language=detect_language(title, text or "", extracted.language),
+        language=language,
         published_at=entry.published_at or extracted.published_at,
         discovered_at=now,
         extraction_status=extracted.status,
         extraction_detail=extracted.detail,
-        verdicts=classify(title, text, topics),
+        verdicts=classify(title, text, topics, language),
     )
 
 

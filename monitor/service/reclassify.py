@@ -62,7 +62,7 @@ def reclassify(
             seen += 1
             before = {v.topic: v for v in stored.get(article.id, ())}
             new_flags = []
-            for verdict in classify(article.title, article.text, topics):
+            for verdict in classify(article.title, article.text, topics, article.language):
                 old = before.get(verdict.topic)
                 item = Rescored(
                     article_id=article.id,

@@ -26,7 +26,7 @@ from ..stages.classify.learn import (
     train_document,
 )
 from ..stages.classify.model import write_model
-from ..stages.evaluate import Rates, Story
+from ..stages.evaluate import Rates, Story, reading_language
 
 MIN_POSITIVES = 5  # fewer labelled positives than this and a topic keeps its rules alone
 
@@ -46,6 +46,7 @@ def examples(stories: Iterable[Story], labels: Iterable[Label], topic: str) -> l
             group=source_group(s.source) if s.source else f"line {s.line}",
             language=s.language,
             ambiguous=s.ambiguous,
+            reading=reading_language(s),
         )
         for s in stories
         if topic in s.labels
@@ -59,6 +60,7 @@ def examples(stories: Iterable[Story], labels: Iterable[Label], topic: str) -> l
             group=f"labels:{label.source or 'unknown'}",
             language=label.language or "",
             weight=LABEL_WEIGHT,
+            reading=label.language,  # detected when the article was polled
         )
         for label in labels
         if label.topic == topic

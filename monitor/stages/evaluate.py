@@ -13,6 +13,7 @@ from typing import Any
 
 from ..records import Verdict
 from .classify import Topic, classify
+from .language import detect_language
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,12 @@ def read_stories(lines: Iterable[str], topics: Iterable[str] = ()) -> Iterator[S
             source=source if isinstance(source, str) else "",
             language=language if isinstance(language, str) else "",
         )
+
+
+def reading_language(story: Story) -> str | None:
+    """The language the daemon would read the story in: its ``lang`` as the page's declaration,
+    checked against the text (``detect_language``)."""
+    return detect_language(story.title, story.text, story.language or None)
 
 
 def verdict_record(story: Story, verdicts: Iterable[Verdict]) -> dict[str, Any]:
@@ -133,7 +140,7 @@ Judged = list[tuple[Story, tuple[Verdict, ...]]]
 
 def judge(stories: Iterable[Story], topics: tuple[Topic, ...]) -> Judged:
     """Every story with its verdicts: classified once, counted in as many ways as needed."""
-    return [(story, classify(story.title, story.text, topics)) for story in stories]
+    return [(story, classify(story.title, story.text, topics, reading_language(story))) for story in stories]
 
 
 def evaluate(
@@ -151,7 +158,9 @@ def evaluate(
         story, verdicts = item if isinstance(item, tuple) else (item, None)
         if skip_ambiguous and story.ambiguous:
             continue
-        for v in verdicts if verdicts is not None else classify(story.title, story.text, topics):
+        if verdicts is None:
+            verdicts = classify(story.title, story.text, topics, reading_language(story))
+        for v in verdicts:
             if v.topic not in story.labels or v.topic not in counts:
                 continue
             truth = story.labels[v.topic] == 1

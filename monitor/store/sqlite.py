@@ -344,7 +344,7 @@ class Store:
         last = 0
         while True:
             rows = self.db.execute(
-                "SELECT a.id, a.title, a.text, a.url, a.published_at, a.discovered_at, f.name "
+                "SELECT a.id, a.title, a.text, a.url, a.published_at, a.discovered_at, f.name, a.language "
                 "FROM articles a JOIN feeds f ON f.id = a.feed "
                 "WHERE a.id > ? AND (? IS NULL OR a.discovered_at >= ?) ORDER BY a.id LIMIT ?",
                 [last, iso(since), iso(since), batch],
@@ -360,6 +360,7 @@ class Store:
                     published_at=parse_iso(r[4]),
                     discovered_at=parse_iso(r[5]),
                     feed_name=r[6],
+                    language=r[7],
                 )
                 for r in rows
             ]

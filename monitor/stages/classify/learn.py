@@ -12,7 +12,7 @@ Deterministic: the same stories in the same order make the same model file.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +30,7 @@ from .topics import Topic
 
 C = 4.0  # inverse regularisation strength; see docs/decisions.md for how it was chosen
 INNER_FOLDS = 4
+MIN_LANGUAGE_POSITIVES = 30  # positive examples a language needs for the model to judge it
 STACK_C = 100.0  # the second regression has two weights: barely regularised
 LABEL_WEIGHT = 5.0
 
@@ -43,9 +44,10 @@ class Example:
     text: str
     label: int
     group: str  # its source, for grouped folds
-    language: str = ""
+    language: str = ""  # as labelled, for reports
     ambiguous: bool = False
     weight: float = 1.0  # an analyst's label on their own feeds counts LABEL_WEIGHT times
+    reading: str | None = None  # the language the daemon reads it in (``detect_language``)
 
 
 def source_group(source: str) -> str:
@@ -196,7 +198,7 @@ def features_for(examples: Sequence[Example], topic: Topic) -> tuple[Data, list[
     rows: list[tuple[Features, float]] = []
     kept: list[int] = []
     for i, e in enumerate(examples):
-        row = topic_features(e.title, e.text, topic)
+        row = topic_features(e.title, e.text, topic, language=e.reading)
         if row is not None:
             rows.append(row)
             kept.append(i)
@@ -210,10 +212,30 @@ def features_for(examples: Sequence[Example], topic: Topic) -> tuple[Data, list[
     return data, kept
 
 
+def model_languages(examples: Sequence[Example]) -> tuple[str, ...]:
+    """The languages a model learns and judges: those with MIN_LANGUAGE_POSITIVES unambiguous
+    positive examples, or else the one with the most. A language with a handful of stories
+    teaches its n-grams nothing and pulls the threshold away from the others; its stories are
+    judged by the rules alone. Empty (every language) when the examples' language is unknown."""
+    counts = Counter(e.reading or "" for e in examples if e.label and not e.ambiguous)
+    if not counts:
+        return ()
+    chosen = [lang for lang, n in counts.items() if n >= MIN_LANGUAGE_POSITIVES]
+    if not chosen:
+        chosen = [min(counts, key=lambda lang: (-counts[lang], lang))]
+    return () if "" in chosen else tuple(sorted(chosen))
+
+
+def _judged(example: Example, languages: tuple[str, ...]) -> bool:
+    return not languages or example.reading in languages
+
+
 def train_document(examples: Sequence[Example], topic: Topic, info: dict[str, Any]) -> dict[str, Any]:
-    """The model file's document for ``topic`` trained on ``examples`` (ambiguous ones left out:
-    the labellers disagreed on them, so they teach noise)."""
-    usable = [e for e in examples if not e.ambiguous]
+    """The model file's document for ``topic`` trained on ``examples`` of the languages it will
+    judge (``model_languages``); ambiguous ones are left out: the labellers disagreed on them,
+    so they teach noise."""
+    languages = model_languages(examples)
+    usable = [e for e in examples if not e.ambiguous and _judged(e, languages)]
     data, kept = features_for(usable, topic)
     if len(set(data.y.tolist())) < 2:
         raise ValueError(f"{topic.name}: training needs positive and negative stories the rules find")
@@ -234,6 +256,7 @@ def train_document(examples: Sequence[Example], topic: Topic, info: dict[str, An
         threshold=trained.threshold,
         rules_version=topic.rules_version,
         info=info,
+        languages=languages,
     )
 
 
@@ -249,7 +272,8 @@ class Prediction:
 
 def cross_validate(examples: Sequence[Example], topic: Topic, folds: int) -> list[Prediction]:
     """Out-of-fold predictions for every story: per outer fold, a model (with its own inner
-    threshold) trained on the other folds' unambiguous stories."""
+    threshold and languages) trained on the other folds' unambiguous stories; a story in a
+    language that model does not judge gets the rules' verdict, as in the daemon."""
     data, kept = features_for(examples, topic)
     # Folds over every story's source, so they are the same whatever the rules find.
     assignment = group_folds([e.group for e in examples], folds)
@@ -261,13 +285,19 @@ def cross_validate(examples: Sequence[Example], topic: Topic, folds: int) -> lis
     for j, rule_score in enumerate(data.rule_scores.tolist()):
         rules_flagged[kept[j]] = rule_score >= topic.threshold
     for fold in range(folds):
+        languages = model_languages([e for e in examples if assignment[e.group] != fold])
+        judged = np.array([_judged(examples[i], languages) for i in kept], dtype=bool)
         test = np.flatnonzero(fold_of == fold)
-        train = np.flatnonzero((fold_of != fold) & clear)
+        train = np.flatnonzero((fold_of != fold) & clear & judged)
         if not len(test) or len(set(data.y[train].tolist())) < 2:
             continue
         trained = fit_topic(data.rows(train))
         z = data.x[test] @ trained.coefficients + trained.intercept
         for j, p in zip(test.tolist(), (1.0 / (1.0 + np.exp(-z))).tolist(), strict=True):
-            probability[kept[j]] = float(p)
-            flagged[kept[j]] = bool(p >= trained.threshold)
+            if judged[j]:
+                probability[kept[j]] = float(p)
+                flagged[kept[j]] = bool(p >= trained.threshold)
+            else:
+                probability[kept[j]] = float(data.rule_scores[j])
+                flagged[kept[j]] = rules_flagged[kept[j]]
     return [Prediction(e, probability[i], flagged[i], rules_flagged[i]) for i, e in enumerate(examples)]

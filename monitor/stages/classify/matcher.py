@@ -39,13 +39,16 @@ class Vocabulary:
     """A compiled vocabulary. ``pattern`` defines what it matches. For speed, the patterns
     with a small finite language (``launch(?:es|ed)?``) are also expanded into the lower-case
     strings they match (``exact``), found by one Aho-Corasick pass over the lowered text and a
-    word-boundary check; the others (``rest``) are regexes tried only in the sentences that
-    contain one of their required literals (``literals``; ``None`` when none can be derived)."""
+    word-boundary check; the others are regexes tried only in the sentences that contain one of
+    their required literals (``literals``; ``None`` when none can be derived): ``rest`` written
+    in lower case for the folded text, ``cased`` (those with a case-sensitive part, ``(?-i:UN)``)
+    for the original text. Kept apart, a case-sensitive pattern never takes its vocabulary's
+    other regexes off the folded text (where traditional Chinese meets simplified)."""
 
     pattern: WordPattern  # all patterns, case-insensitive, for the original text
     exact: tuple[str, ...]
-    rest: WordPattern | None
-    rest_lowered: bool  # ``rest`` is written in lower case, for the lowered text
+    rest: WordPattern | None  # for the folded text
+    cased: WordPattern | None  # for the original text
     literals: tuple[str, ...] | None
     index: int  # its position in the topic's terms: how the automaton's values name it
 
@@ -55,15 +58,9 @@ def _lower_pattern(pattern: str) -> str | None:
     its meaning (case-sensitive groups, named escapes)."""
     if "(?-i" in pattern or "\\N" in pattern or "(?P" in pattern:
         return None
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "\\":
-            out.append(pattern[i : i + 2])
-            i += 2
-        else:
-            out.append(_fold(pattern[i]))
-            i += 1
-    return "".join(out)
+    # Escapes ("\\w", "\\S") keep their case; the runs between them are folded as the text is.
+    parts = re.split(r"(\\.)", pattern, flags=re.DOTALL)
+    return "".join(part if i % 2 else _fold(part) for i, part in enumerate(parts))
 
 
 def _required_literals(items: Any) -> set[str] | None:
@@ -160,13 +157,10 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
             exact.update(strings)
         else:
             rest.append(p)
-    rest_pattern, rest_lowered, literals = None, False, None
+    literals = None
+    lowered_rest = [lowered for lowered in map(_lower_pattern, rest) if lowered is not None]
+    cased = [p for p in rest if _lower_pattern(p) is None]
     if rest:
-        lowered_rest = [_lower_pattern(p) for p in rest]
-        if all(p is not None for p in lowered_rest):
-            rest_pattern, rest_lowered = WordPattern([p for p in lowered_rest if p is not None]), True
-        else:
-            rest_pattern = WordPattern(rest, re.IGNORECASE)
         found_all: set[str] | None = set()
         for p in rest:
             try:
@@ -181,8 +175,8 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
     return Vocabulary(
         pattern=WordPattern(patterns, re.IGNORECASE),
         exact=tuple(sorted(exact)),
-        rest=rest_pattern,
-        rest_lowered=rest_lowered,
+        rest=WordPattern(lowered_rest) if lowered_rest else None,
+        cased=WordPattern(cased, re.IGNORECASE) if cased else None,
         literals=literals,
         index=index,
     )

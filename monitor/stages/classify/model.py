@@ -1,8 +1,8 @@
 """A topic's learned model: logistic regression over hashed features, stored as plain JSON.
 
 A model file holds the coefficients (float16, base64), the intercept, the feature
-settings, the threshold chosen by cross-validation, what it was trained on and its
-cross-validated figures, and a SHA-256 of all of that. Loading parses JSON and checks every
+settings, the threshold chosen by cross-validation, the languages it judges, what it was trained
+on and its cross-validated figures, and a SHA-256 of all of that. Loading parses JSON and checks every
 field: nothing in a model file can run code (no pickle), and a damaged file is refused with a
 message naming it, never half-used.
 
@@ -53,6 +53,13 @@ class Model:
     digest: str  # SHA-256 of the file's content
     origin: str  # where it was loaded from, for `monitor check`
     info: dict[str, Any] = field(default_factory=dict, repr=False)  # training data and figures
+    # The languages it judges (those it had enough examples of); the rules alone judge the
+    # others. Empty: every language.
+    languages: tuple[str, ...] = ()
+
+    def judges(self, language: str | None) -> bool:
+        """Whether the model scores an article in ``language`` (an unknown one: yes)."""
+        return not self.languages or language is None or language in self.languages
 
     def probability(self, features: Features) -> float:
         z = self.intercept + float(np.dot(self.weights[features.indices], features.values))
@@ -74,6 +81,7 @@ def model_document(
     threshold: float,
     rules_version: str,
     info: dict[str, Any],
+    languages: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The JSON document of a model: deterministic for the same inputs (sorted keys, rounded
     coefficients, no timestamps), so a retrain on the same data makes the same file."""
@@ -89,6 +97,8 @@ def model_document(
         "weights": {"encoding": WEIGHTS_ENCODING, "data": base64.b64encode(dense.tobytes()).decode()},
         "info": info,
     }
+    if languages:
+        body["languages"] = sorted(languages)
     return {**body, "sha256": _digest(body)}
 
 
@@ -140,6 +150,9 @@ def parse_model(data: object, where: str) -> Model:
     if not isinstance(topic, str) or not isinstance(rules_version, str):
         raise bad("topic and rules_version: expected strings")
     info = data.get("info")
+    languages = data.get("languages", [])
+    if not isinstance(languages, list) or not all(isinstance(x, str) and x.isalpha() for x in languages):
+        raise bad(f"languages: expected a list of language codes, got {languages!r}")
     return Model(
         topic=topic,
         bits=bits,
@@ -150,6 +163,7 @@ def parse_model(data: object, where: str) -> Model:
         digest=str(data["sha256"]),
         origin=where,
         info=info if isinstance(info, dict) else {},
+        languages=tuple(languages),
     )
 
 

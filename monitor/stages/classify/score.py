@@ -18,7 +18,7 @@ from .features import BITS, Features, RuleReading, combine, lead_text, rule_feat
 from .matcher import Vocabulary
 from .normalise import clean
 from .segment import _fold_document, split_sentences, whole_words
-from .topics import Rule, Topic
+from .topics import Rule, Topic, for_language
 
 log = logging.getLogger(__name__)
 
@@ -187,15 +187,23 @@ class _TopicView:
             return doc.regex_sentences(vocabulary.pattern.for_text(doc.cjk), doc.text)
         exact, candidates = self._found.get(vocabulary.index, ((), ()))
         found = set(exact)
-        if vocabulary.rest is not None:
+        if vocabulary.rest is not None or vocabulary.cased is not None:
             if vocabulary.literals is None:
-                found |= doc.regex_sentences(vocabulary.rest.for_text(doc.cjk), self._rest_text(vocabulary))
+                for regex, text in self._regexes(vocabulary):
+                    found |= doc.regex_sentences(regex, text)
             else:
                 found.update(i for i in candidates if i not in found and self.sentence_has(vocabulary, i))
         return found
 
-    def _rest_text(self, vocabulary: Vocabulary) -> str:
-        return (self.doc.lowered or self.doc.text) if vocabulary.rest_lowered else self.doc.text
+    def _regexes(self, vocabulary: Vocabulary) -> list[tuple[re.Pattern[str], str]]:
+        """The vocabulary's regexes, each with the text it reads (folded or original)."""
+        doc = self.doc
+        out = []
+        if vocabulary.rest is not None:
+            out.append((vocabulary.rest.for_text(doc.cjk), doc.lowered or doc.text))
+        if vocabulary.cased is not None:
+            out.append((vocabulary.cased.for_text(doc.cjk), doc.text))
+        return out
 
     def sentence_has(self, vocabulary: Vocabulary, i: int) -> bool:
         key = (vocabulary.index, i)
@@ -209,13 +217,12 @@ class _TopicView:
                 entry = self._found.get(vocabulary.index)
                 if entry is not None and i in entry[0]:
                     known = True
-                elif vocabulary.rest is None or (
+                elif (vocabulary.rest is None and vocabulary.cased is None) or (
                     vocabulary.literals is not None and (entry is None or i not in entry[1])
                 ):
                     known = False  # no exact string, and none of the regex's literals
                 else:
-                    rest = vocabulary.rest.for_text(doc.cjk)
-                    known = rest.search(self._rest_text(vocabulary), start, end) is not None
+                    known = any(regex.search(text, start, end) for regex, text in self._regexes(vocabulary))
             self._has[key] = known
         return known
 
@@ -341,16 +348,22 @@ def _score_topic(topic: Topic, doc: _Doc) -> Verdict:
     )
 
 
-def classify(title: str, text: str, topics: tuple[Topic, ...]) -> tuple[Verdict, ...]:
-    """Score one article against every topic. Pure and deterministic."""
+def classify(
+    title: str, text: str, topics: tuple[Topic, ...], language: str | None = None
+) -> tuple[Verdict, ...]:
+    """Score one article against every topic, reading it with the words of its ``language``
+    (every language's when it is unknown: ``for_language``). Pure and deterministic."""
     doc = _Doc(title or "", text or "")
-    return tuple(_score_topic(topic, doc) for topic in topics)
+    return tuple(_score_topic(for_language(topic, language), doc) for topic in topics)
 
 
-def topic_features(title: str, text: str, topic: Topic, bits: int = BITS) -> tuple[Features, float] | None:
+def topic_features(
+    title: str, text: str, topic: Topic, bits: int = BITS, language: str | None = None
+) -> tuple[Features, float] | None:
     """What a model of ``topic`` reads in an article (the same features ``classify`` computes)
     and the rules' score, for training; None when the story is no candidate (no positive rule
     found evidence), which the model never scores."""
+    topic = for_language(topic, language)
     doc = _Doc(title or "", text or "")
     fired = _fired(topic, doc)
     score, ranked = _rule_score(topic, doc, fired)

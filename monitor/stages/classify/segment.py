@@ -142,17 +142,24 @@ def wrap(patterns: Sequence[str], cjk: bool = True) -> str:
 
 
 class WordPattern:
-    """Patterns compiled as whole words: ``regex`` is the definition (``wrap``), compiled on
-    first use (~6 ms: the CJK class is large); ``plain`` has the plain boundaries and is what
-    text without CJK characters gets (``for_text``). Picklable: recompiled when loaded."""
+    """Patterns compiled as whole words: ``regex`` is the definition (``wrap``); ``plain`` has
+    the plain boundaries and is what text without CJK characters gets (``for_text``). Both are
+    compiled on first use: a topic has hundreds of patterns, a language reads a few of them,
+    and ``regex`` costs ~6 ms (the CJK class is large). Picklable: recompiled when used."""
 
-    __slots__ = ("_regex", "flags", "patterns", "plain")
+    __slots__ = ("_plain", "_regex", "flags", "patterns")
 
     def __init__(self, patterns: Sequence[str], flags: int = 0) -> None:
         self.patterns = tuple(patterns)
         self.flags = flags
-        self.plain = re.compile(wrap(self.patterns, cjk=False), flags)
+        self._plain: re.Pattern[str] | None = None
         self._regex: re.Pattern[str] | None = None
+
+    @property
+    def plain(self) -> re.Pattern[str]:
+        if self._plain is None:
+            self._plain = re.compile(wrap(self.patterns, cjk=False), self.flags)
+        return self._plain
 
     @property
     def regex(self) -> re.Pattern[str]:

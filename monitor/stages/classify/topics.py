@@ -8,11 +8,12 @@ user's own.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import yaml
 from ...errors import ConfigError, ModelError, TopicError
 from .matcher import Automaton, Vocabulary, build_automaton, compile_vocabulary
 from .model import Model, builtin_model, load_model
+from .segment import wrap
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,15 @@ class Topic:
     use_model: bool = True
     model: Model | None = None
     model_threshold: float = 0.5  # with a model: the probability at which a story is flagged
+    # Per language with its own vocabulary file: the definition with the base vocabularies and
+    # that language's words only; under "" the base alone (a language with no file). Compiled
+    # on first use (``for_language``); empty for a topic without language files.
+    variant_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages with their own words in this topic."""
+        return tuple(sorted(k for k in self.variant_specs if k))
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -114,7 +125,7 @@ def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
             raise TopicError(f"{where}.terms.{name}: expected a list of patterns (strings)")
         for i, pattern in enumerate(patterns):
             try:
-                re.compile(pattern)
+                re.compile(wrap([pattern], cjk=False))  # as it is used: inside a group
             except re.error as exc:
                 raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {exc}") from None
         terms[str(name)] = compile_vocabulary(patterns, len(terms))
@@ -234,6 +245,7 @@ def _with_model(topic: Topic, spec: dict[str, Any], models_dir: Path | None) -> 
     return attach_model(topic, model, float(threshold) if threshold is not None else None)
 
 
+@functools.cache
 def _language_files(name: str) -> list[tuple[str, Any]]:
     """The per-language vocabulary files of a built-in topic, ``monitor/topics/<name>/<lang>.yaml``,
     in name order: (their path as written in errors, their parsed content)."""
@@ -269,20 +281,73 @@ def add_language(spec: dict[str, Any], where: str, extra: object) -> dict[str, A
     return {**spec, "terms": terms}
 
 
-def builtin_definition(name: str) -> dict[str, Any]:
-    """The definition of a built-in topic: ``monitor/topics/<name>.yaml`` with the vocabularies
-    of ``monitor/topics/<name>/<lang>.yaml`` added."""
+def _builtin_base(name: str) -> dict[str, Any]:
     text = resources.files("monitor").joinpath("topics", f"{name}.yaml").read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     assert isinstance(data, dict)
+    return data
+
+
+def builtin_definition(name: str) -> dict[str, Any]:
+    """The definition of a built-in topic: ``monitor/topics/<name>.yaml`` with the vocabularies
+    of every ``monitor/topics/<name>/<lang>.yaml`` added (how an article of unknown language is
+    read)."""
+    data = _builtin_base(name)
     for where, extra in _language_files(name):
         data = add_language(data, where, extra)
     return data
 
 
-def builtin_languages(name: str) -> tuple[str, ...]:
-    """The languages with their own vocabulary file for a built-in topic."""
-    return tuple(str(extra.get("language")) for _, extra in _language_files(name) if isinstance(extra, dict))
+def _variant_specs(name: str, override: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A built-in topic's definition per language (see ``Topic.variant_specs``), each with the
+    user's overrides applied as they are to the whole."""
+    base = _builtin_base(name)
+    specs = {"": _merge(base, override)}
+    for where, extra in _language_files(name):
+        spec = add_language(base, where, extra)  # validates the file, its language included
+        specs[str(extra["language"])] = _merge(spec, override)
+    return specs
+
+
+# (topic name, topic version, language key) -> the topic as it reads that language. Bounded:
+# a reload (new rules or model) makes new versions, and the old ones are dropped.
+_VARIANTS: dict[tuple[str, str, str], Topic] = {}
+MAX_VARIANTS = 256
+
+
+def for_language(topic: Topic, language: str | None) -> Topic:
+    """``topic`` as it reads an article in ``language``: the base vocabularies and that
+    language's words, so that a word of one language never matches in another (Persian تحریم,
+    sanctions, is Arabic تحريم, a religious prohibition; German "will" is English "will"). An
+    article of unknown language is read with every language's words (the topic itself); one in
+    a language without its own file, with the base vocabularies alone. A model that does not
+    judge the language (``Model.judges``) is left out: the rules alone decide."""
+    if not language:
+        return topic
+    cache_key = (topic.name, topic.version, language)
+    variant = _VARIANTS.get(cache_key)
+    if variant is None:
+        variant = topic
+        if topic.variant_specs:
+            key = language if language in topic.variant_specs else ""
+            reading = _VARIANTS.get((topic.name, topic.version, f"reading:{key}"))
+            if reading is None:
+                compiled = compile_topic(topic.name, topic.variant_specs[key])
+                reading = replace(
+                    topic,
+                    terms=compiled.terms,
+                    rules=compiled.rules,
+                    automaton=compiled.automaton,
+                    variant_specs={},
+                )
+                _VARIANTS[(topic.name, topic.version, f"reading:{key}")] = reading
+            variant = reading
+        if topic.model is not None and not topic.model.judges(language):
+            variant = replace(variant, model=None)
+        if len(_VARIANTS) >= MAX_VARIANTS:
+            _VARIANTS.clear()
+        _VARIANTS[cache_key] = variant
+    return variant
 
 
 def load_topics(
@@ -307,6 +372,8 @@ def load_topics(
                 raise TopicError(f"topics.{name}: a topic name is lower-case letters, digits and _")
             spec = _merge(builtin_definition(name), override) if name in BUILTIN_TOPICS else override
             topic = compile_topic(name, spec)
+            if name in BUILTIN_TOPICS:
+                topic = replace(topic, variant_specs=_variant_specs(name, override))
             if topic.enabled:
                 topic = _with_model(topic, spec, models_dir)
         except ConfigError as exc:

@@ -419,9 +419,33 @@ def test_a_match_counts_only_within_its_sentence() -> None:
     counts for neither. Here a pattern with no literal, searched without a prefilter."""
     topic = compile_topic("x", {"terms": {"a": ["\\w\\w\\. [A-Z]\\w"]}, "rules": [{"all": ["a"]}]})
     vocabulary = topic.terms["a"]
-    assert vocabulary.rest is not None and vocabulary.literals is None
+    assert [g.literals for g in vocabulary.groups] == [None]
     doc = _Doc("", "It was on. To be fair.")
     assert len(doc.spans) == 2
     assert doc.sentences_matching(topic, vocabulary) == set()
     assert not any(doc.sentence_has(topic, vocabulary, i) for i in range(2))
     assert classify("", "It was on. To be fair.", (topic,))[0].score == 0
+
+
+def test_one_alternative_without_a_literal_does_not_unfilter_the_others() -> None:
+    """A pattern is split at its top-level "|": alternatives with a required literal keep their
+    prefilter beside one without, and the split changes no result."""
+    from monitor.stages.classify.matcher import _alternatives
+
+    assert _alternatives("a|b(c|d)|[|]x|\\|y") == ["a", "b(c|d)", "[|]x", "\\|y"]
+    assert _alternatives("(?i)a|b") == ["(?i)a|b"]  # global flags: kept whole
+    assert _alternatives("(a)|\\1") == ["(a)|\\1"]  # a group reference: kept whole
+    topic = compile_topic(
+        "x", {"terms": {"a": ["launch\\w*ing|h-?\\d+|(?-i:UN) vote"]}, "rules": [{"all": ["a"]}]}
+    )
+    groups = {(g.lowered, g.literals is not None): g for g in topic.terms["a"].groups}
+    assert set(groups) == {(True, True), (True, False), (False, True)}
+    assert groups[True, True].literals == ("launch",)
+    for text, found in [
+        ("They were launching it.", True),
+        ("The H-3 flew.", True),
+        ("The UN vote passed.", True),
+        ("The un vote passed.", False),
+        ("They launched it.", False),
+    ]:
+        assert (classify("", text, (topic,))[0].score > 0) is found, text

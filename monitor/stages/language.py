@@ -20,6 +20,7 @@ SAMPLE_CHARS = 300  # headline and lead: fastText agrees with 99.7 % of the corp
 MIN_LETTERS = 12  # fewer letters than this: no identification
 CONFIDENT = 0.8  # an identification this sure overrides the page's declaration
 
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 _TAG = re.compile(r"\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*")
 
 
@@ -44,7 +45,7 @@ def identify(text: str) -> tuple[str, float] | None:
     """fastText's most likely language for ``text`` and its probability, or None when the text
     has too few letters. Lower-cased first: the model reads all-caps headlines as German."""
     sample = " ".join(text[:SAMPLE_CHARS].split()).lower()
-    if sum(c.isalpha() for c in sample) < MIN_LETTERS:
+    if len(_NOT_LETTERS.sub("", sample)) < MIN_LETTERS:
         return None
     try:
         best = _detector().detect(sample, model="lite", k=1)[0]

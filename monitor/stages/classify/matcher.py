@@ -29,9 +29,25 @@ from typing import Any
 import ahocorasick_rs
 
 from .normalise import clean
-from .segment import WordPattern, _fold
+from .segment import WordPattern, _fold, is_cjk
 
 log = logging.getLogger(__name__)
+
+
+KEY_SPACE = 1 << 16  # a regex group's key: vocabulary index * KEY_SPACE + its position
+
+
+@dataclass(frozen=True, slots=True)
+class RegexGroup:
+    """Some of a vocabulary's regexes, run together: on the folded text (``lowered``: written in
+    lower case) or on the original (patterns with a case-sensitive part, ``(?-i:UN)``); only in
+    the sentences holding one of ``literals`` (strings every match contains), or in every
+    sentence when ``literals`` is None. ``key`` names the group in the automaton's values."""
+
+    pattern: WordPattern
+    lowered: bool
+    literals: tuple[str, ...] | None
+    key: int  # vocabulary index * KEY_SPACE + its position in the vocabulary's groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +55,19 @@ class Vocabulary:
     """A compiled vocabulary. ``pattern`` defines what it matches. For speed, the patterns
     with a small finite language (``launch(?:es|ed)?``) are also expanded into the lower-case
     strings they match (``exact``), found by one Aho-Corasick pass over the lowered text and a
-    word-boundary check; the others are regexes tried only in the sentences that contain one of
-    their required literals (``literals``; ``None`` when none can be derived): ``rest`` written
-    in lower case for the folded text, ``cased`` (those with a case-sensitive part, ``(?-i:UN)``)
-    for the original text. Kept apart, a case-sensitive pattern never takes its vocabulary's
-    other regexes off the folded text (where traditional Chinese meets simplified)."""
+    word-boundary check; ``stem\\w*`` patterns likewise (``stems``). The others are split at
+    their top-level "|" into regex groups (``groups``): one per set of required literals, run
+    only in the sentences holding one of them, so that a sentence pays for the alternatives
+    it may match, not for the whole vocabulary; and those without a literal, one group per
+    text they read, run on every sentence (``unfiltered``)."""
 
     pattern: WordPattern  # all patterns, case-insensitive, for the original text
     exact: tuple[str, ...]
-    rest: WordPattern | None  # for the folded text
-    cased: WordPattern | None  # for the original text
-    literals: tuple[str, ...] | None
+    # Strings that open a word: ``stem\w*`` patterns (ракет\w*, أطلق\w*), found by the same
+    # automaton; the word may go on (``segment.stem_words``).
+    stems: tuple[str, ...]
+    groups: tuple[RegexGroup, ...]
+    unfiltered: tuple[RegexGroup, ...]  # the groups without literals
     index: int  # its position in the topic's terms: how the automaton's values name it
 
 
@@ -63,6 +81,21 @@ def _lower_pattern(pattern: str) -> str | None:
     return "".join(part if i % 2 else _fold(part) for i, part in enumerate(parts))
 
 
+def _weight(string: str) -> int:
+    """How selective a string is as a search key: its length, a Han, kana or Hangul character
+    counting twice (발사 and 制裁 are words; "on" is inside most English words)."""
+    return sum(2 if c >= "\u1100" and is_cjk(c) else 1 for c in string)
+
+
+MIN_WEIGHT = 3  # strings lighter than this cost more in boundary checks than they save
+
+
+def _selective(literal: str) -> bool:
+    """Whether a required literal is worth a prefilter: as heavy as an exact string, or one
+    Han, kana or Hangul character (러, 北: rare enough in a sentence to skip most of them)."""
+    return _weight(literal) >= MIN_WEIGHT or (len(literal) == 1 and literal >= "\u1100" and is_cjk(literal))
+
+
 def _required_literals(items: Any) -> set[str] | None:
     """Literal strings, one of which every match of the parsed sequence must contain."""
     best: set[str] | None = None
@@ -71,8 +104,8 @@ def _required_literals(items: Any) -> set[str] | None:
         nonlocal best
         if (
             candidate
-            and all(len(c) >= 3 for c in candidate)
-            and (best is None or min(map(len, candidate)) > min(map(len, best)))
+            and all(_selective(c) for c in candidate)
+            and (best is None or min(map(_weight, candidate)) > min(map(_weight, best)))
         ):
             best = candidate
 
@@ -136,14 +169,58 @@ def _expand(items: Any, limit: int = 256) -> list[str] | None:
     return out
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """The pattern's top-level alternatives ("a|b(c|d)" -> "a", "b(c|d)"), or the pattern
+    itself when splitting could change what it means (global flags, group references)."""
+    if pattern.startswith("(?") and re.match(r"\(\?[aiLmsux]+\)", pattern):
+        return [pattern]
+    if re.search(r"\\[1-9]|\(\?P[=<]|\(\?\(", pattern):
+        return [pattern]
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1  # a "]" first in a class is a literal
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts if all(parts) else [pattern]
+
+
+def _stem_head(lowered: str | None) -> str | None:
+    r"""``stem`` of a lower-cased ``stem\w*`` pattern (the word may go on), else None."""
+    if lowered is None or not lowered.endswith("\\w*"):
+        return None
+    head = lowered[:-3]
+    backslashes = len(head) - len(head.rstrip("\\"))
+    return head if head and backslashes % 2 == 0 else None  # not "\\\\w*" (a literal backslash)
+
+
 def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
     """The vocabulary matching any of ``patterns`` (valid regexes) as a whole word; ``index`` is
     its position in its topic's terms. Patterns are cleaned as the text is (``normalise.clean``:
     letters and digits only, so no regex syntax changes)."""
     patterns = [clean(p) for p in patterns]
     exact: set[str] = set()
-    rest: list[str] = []
-    for p in patterns:
+    stems: set[str] = set()
+    # (reads the folded text, required literals or None) -> patterns
+    buckets: dict[tuple[bool, tuple[str, ...] | None], list[str]] = {}
+    for p in (piece for pattern in patterns for piece in _alternatives(pattern)):
         lowered = _lower_pattern(p)
         strings = None
         if lowered is not None:
@@ -153,45 +230,55 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
                 strings = None
         # Short strings ("on") occur inside most words: their boundary checks cost more than
         # the regex they would save.
-        if strings and all(len(x) >= 3 for x in strings):
+        if strings and all(_weight(x) >= MIN_WEIGHT for x in strings):
             exact.update(strings)
-        else:
-            rest.append(p)
-    literals = None
-    lowered_rest = [lowered for lowered in map(_lower_pattern, rest) if lowered is not None]
-    cased = [p for p in rest if _lower_pattern(p) is None]
-    if rest:
-        found_all: set[str] | None = set()
-        for p in rest:
+            continue
+        head = _stem_head(lowered)
+        if head is not None:
             try:
-                found = _required_literals(_parser.parse(p, re.IGNORECASE))
-            except Exception:  # a parser detail we do not handle: no prefilter, same results
-                found = None
-            if not found or found_all is None:
-                found_all = None
-                break
-            found_all |= found
-        literals = tuple(sorted(found_all)) if found_all is not None else None
+                heads = _expand(_parser.parse(head))
+            except Exception:  # a parser detail we do not handle: keep the regex
+                heads = None
+            if heads and all(_weight(x) >= MIN_WEIGHT for x in heads):
+                stems.update(heads)
+                continue
+        try:
+            found = _required_literals(_parser.parse(p, re.IGNORECASE))
+        except Exception:  # a parser detail we do not handle: no prefilter, same results
+            found = None
+        literals = tuple(sorted(found)) if found else None
+        buckets.setdefault((lowered is not None, literals), []).append(lowered if lowered is not None else p)
+    groups = []
+    ordered = sorted(buckets.items(), key=lambda item: (item[0][0], item[0][1] or ()))
+    for position, ((folded, literals), members) in enumerate(ordered):
+        groups.append(
+            RegexGroup(
+                pattern=WordPattern(members) if folded else WordPattern(members, re.IGNORECASE),
+                lowered=folded,
+                literals=literals,
+                key=index * KEY_SPACE + position,
+            )
+        )
     return Vocabulary(
         pattern=WordPattern(patterns, re.IGNORECASE),
         exact=tuple(sorted(exact)),
-        rest=WordPattern(lowered_rest) if lowered_rest else None,
-        cased=WordPattern(cased, re.IGNORECASE) if cased else None,
-        literals=literals,
+        stems=tuple(sorted(stems)),
+        groups=tuple(groups),
+        unfiltered=tuple(g for g in groups if g.literals is None),
         index=index,
     )
 
 
-# Per string: (indexes of the vocabularies that have it as an exact string, indexes of those
-# that have it as a prefilter literal of their regex).
-Values = tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]
+# Per string: (indexes of the vocabularies that have it as an exact string, keys of the regex
+# groups that have it as a prefilter literal, indexes of the vocabularies that have it as a stem).
+Values = tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...]
 
 
 class Automaton:
     """One Aho-Corasick automaton over a topic's strings, and a value per string (``values``):
-    the vocabularies that have it as an exact string (a match when it stands as a whole word)
-    and those that have it as a prefilter literal of their regex, named by their index in the
-    topic's terms, so that the values mean the same in any process.
+    the vocabularies that have it as an exact string (a match when it stands as a whole word),
+    named by their index in the topic's terms, and the regex groups that have it as a prefilter
+    literal, named by their key, so that the values mean the same in any process.
 
     Picklable (a compiled topic is sent to worker processes): the Rust automaton cannot be
     pickled, so it is rebuilt from the strings when loaded."""
@@ -223,12 +310,19 @@ def build_automaton(vocabularies: list[Vocabulary]) -> Automaton | None:
     """The automaton over the vocabularies' exact strings and literals (None if they have none)."""
     exact: dict[str, list[int]] = {}
     literal: dict[str, list[int]] = {}
+    stem: dict[str, list[int]] = {}
     for vocabulary in vocabularies:
         for string in vocabulary.exact:
             exact.setdefault(string, []).append(vocabulary.index)
-        for string in vocabulary.literals or ():
-            literal.setdefault(string, []).append(vocabulary.index)
-    if not exact and not literal:
+        for group in vocabulary.groups:
+            for string in group.literals or ():
+                literal.setdefault(string, []).append(group.key)
+        for string in vocabulary.stems:
+            stem.setdefault(string, []).append(vocabulary.index)
+    if not exact and not literal and not stem:
         return None
-    strings = tuple(sorted(exact.keys() | literal.keys()))
-    return Automaton(strings, tuple((tuple(exact.get(s, ())), tuple(literal.get(s, ()))) for s in strings))
+    strings = tuple(sorted(exact.keys() | literal.keys() | stem.keys()))
+    return Automaton(
+        strings,
+        tuple((tuple(exact.get(s, ())), tuple(literal.get(s, ())), tuple(stem.get(s, ()))) for s in strings),
+    )

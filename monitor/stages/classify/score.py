@@ -9,15 +9,17 @@ firing rules into a score and the evidence quoted for it.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
 import re
+from collections.abc import Callable
 
 from ...records import Verdict
 from .features import BITS, Features, RuleReading, combine, lead_text, rule_features, text_features
-from .matcher import Vocabulary
+from .matcher import KEY_SPACE, RegexGroup, Vocabulary
 from .normalise import clean
-from .segment import _fold_document, split_sentences, whole_words
+from .segment import _fold_document, split_sentences, stem_words, whole_words
 from .topics import Rule, Topic, for_language
 
 log = logging.getLogger(__name__)
@@ -127,46 +129,65 @@ class _Doc:
         return sentence
 
 
-# Per vocabulary index: the sentences holding one of its exact strings as a whole word
-# (matches, final) and those holding one of its prefilter literals (candidates for its regex).
-_Found = dict[int, tuple[set[int], set[int]]]
+# The scan: per vocabulary index, the sentences holding one of its exact strings or stems as a
+# whole word (matches, final), and per sentence holding a prefilter literal of one of its regex
+# groups, those groups' positions (candidates: only they are run there).
+_Found = tuple[dict[int, set[int]], dict[int, dict[int, set[int]]]]
 
 
 def _scan(doc: _Doc, topic: Topic) -> _Found:
     """One Aho-Corasick pass of the topic's automaton over the document."""
-    found: _Found = {}
+    exact_found: dict[int, set[int]] = {}
+    candidates: dict[int, dict[int, set[int]]] = {}
     automaton, lowered = topic.automaton, doc.lowered
     if automaton is None or lowered is None:
-        return found
+        return exact_found, candidates
     hits: list[tuple[int, int, tuple[int, ...]]] = []
+    stem_hits: list[tuple[int, int, tuple[int, ...]]] = []
     literals: set[tuple[int, tuple[int, ...]]] = set()
     values = automaton.values
     for index, start, stop in automaton.find(lowered):
-        exact, literal = values[index]
+        exact, literal, stem = values[index]
         if literal:
             literals.add((start, literal))
         if exact:
             hits.append((start, stop, exact))
+        if stem:
+            stem_hits.append((start, stop, stem))
     words = whole_words(lowered, hits) if hits else hits  # before any sentence lookup
-    if not words and not literals:
-        return found  # no sentence splitting needed
+    if not words and not literals and not stem_hits:
+        return exact_found, candidates  # no sentence splitting needed
     spans, starts, locate = doc.spans, doc._starts, bisect.bisect_right
+    if stem_hits:
+        placed = []
+        for start, stop, stem in stem_hits:
+            i = locate(starts, start) - 1
+            if i >= 0 and stop <= spans[i][1]:
+                placed.append((start, stop, spans[i][1], stem))
+        words = words + stem_words(lowered, placed, doc.cjk)
     for start, stop, exact in words:
         i = locate(starts, start) - 1
         if i >= 0 and stop <= spans[i][1]:
             for v in exact:
-                entry = found.get(v)
-                if entry is None:
-                    entry = found[v] = (set(), set())
-                entry[0].add(i)
+                sentences = exact_found.get(v)
+                if sentences is None:
+                    sentences = exact_found[v] = set()
+                sentences.add(i)
     for i, literal in {(locate(starts, start) - 1, literal) for start, literal in literals}:
         if i >= 0:
-            for v in literal:
-                entry = found.get(v)
-                if entry is None:
-                    entry = found[v] = (set(), set())
-                entry[1].add(i)
-    return found
+            for key in literal:
+                v, position = divmod(key, KEY_SPACE)
+                by_sentence = candidates.get(v)
+                if by_sentence is None:
+                    by_sentence = candidates[v] = {}
+                positions = by_sentence.get(i)
+                if positions is None:
+                    positions = by_sentence[i] = set()
+                positions.add(position)
+    return exact_found, candidates
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 class _TopicView:
@@ -181,29 +202,36 @@ class _TopicView:
         self._found = found
         self._has = has  # (vocabulary index, sentence) -> matches
 
+    def _text(self, group: RegexGroup) -> str:
+        """The text a regex group reads: folded, or the original."""
+        return (self.doc.lowered or self.doc.text) if group.lowered else self.doc.text
+
     def sentences_matching(self, vocabulary: Vocabulary) -> set[int]:
         doc = self.doc
         if doc.lowered is None:
             return doc.regex_sentences(vocabulary.pattern.for_text(doc.cjk), doc.text)
-        exact, candidates = self._found.get(vocabulary.index, ((), ()))
-        found = set(exact)
-        if vocabulary.rest is not None or vocabulary.cased is not None:
-            if vocabulary.literals is None:
-                for regex, text in self._regexes(vocabulary):
-                    found |= doc.regex_sentences(regex, text)
-            else:
-                found.update(i for i in candidates if i not in found and self.sentence_has(vocabulary, i))
+        found = set(self._found[0].get(vocabulary.index, ()))
+        for group in vocabulary.unfiltered:
+            found |= doc.regex_sentences(group.pattern.for_text(doc.cjk), self._text(group))
+        found.update(
+            i
+            for i in self._found[1].get(vocabulary.index, ())
+            if i not in found and self.sentence_has(vocabulary, i)
+        )
         return found
 
-    def _regexes(self, vocabulary: Vocabulary) -> list[tuple[re.Pattern[str], str]]:
-        """The vocabulary's regexes, each with the text it reads (folded or original)."""
-        doc = self.doc
-        out = []
-        if vocabulary.rest is not None:
-            out.append((vocabulary.rest.for_text(doc.cjk), doc.lowered or doc.text))
-        if vocabulary.cased is not None:
-            out.append((vocabulary.cased.for_text(doc.cjk), doc.text))
-        return out
+    def test(self, vocabulary: Vocabulary) -> Callable[[int], bool]:
+        """Whether a sentence holds the vocabulary, as a function of the sentence: membership in
+        the scan's matches, and ``sentence_has`` only for the sentences where one of its
+        regexes has a literal (every sentence when one of them has none)."""
+        if self.doc.lowered is None or vocabulary.unfiltered:
+            return functools.partial(self.sentence_has, vocabulary)
+        exact = self._found[0].get(vocabulary.index, _NONE)
+        candidates = self._found[1].get(vocabulary.index)
+        if not candidates:  # no regex can match: the scan's matches are the answer
+            return exact.__contains__
+        has = self.sentence_has
+        return lambda i: i in exact or (i in candidates and has(vocabulary, i))
 
     def sentence_has(self, vocabulary: Vocabulary, i: int) -> bool:
         key = (vocabulary.index, i)
@@ -213,16 +241,19 @@ class _TopicView:
             start, end = doc.spans[i]
             if doc.lowered is None:
                 known = vocabulary.pattern.for_text(doc.cjk).search(doc.text, start, end) is not None
+            elif i in self._found[0].get(vocabulary.index, ()):
+                known = True
             else:
-                entry = self._found.get(vocabulary.index)
-                if entry is not None and i in entry[0]:
-                    known = True
-                elif (vocabulary.rest is None and vocabulary.cased is None) or (
-                    vocabulary.literals is not None and (entry is None or i not in entry[1])
+                known = False
+                by_sentence = self._found[1].get(vocabulary.index)
+                positions = by_sentence.get(i) if by_sentence is not None else None
+                for group in (
+                    *(vocabulary.groups[p] for p in positions or ()),
+                    *vocabulary.unfiltered,
                 ):
-                    known = False  # no exact string, and none of the regex's literals
-                else:
-                    known = any(regex.search(text, start, end) for regex, text in self._regexes(vocabulary))
+                    if group.pattern.for_text(doc.cjk).search(self._text(group), start, end):
+                        known = True
+                        break
             self._has[key] = known
         return known
 
@@ -239,14 +270,14 @@ def _rule_sentences(rule: Rule, view: _TopicView, anchors: dict[str, set[int]]) 
     hits: list[int] = []
     if not found:
         return hits
-    has, title_sentences = view.sentence_has, view.doc.title_sentences
-    required = [topic.terms[t] for t in rule.all[1:]]
-    excluded = [topic.terms[t] for t in rule.none]
+    title_sentences = view.doc.title_sentences
+    required = [view.test(topic.terms[t]) for t in rule.all[1:]]
+    excluded = [view.test(topic.terms[t]) for t in rule.none]
     for i in sorted(found):
         in_title = i < title_sentences
         if (rule.where == "title" and not in_title) or (rule.where == "text" and in_title):
             continue
-        if all(has(v, i) for v in required) and not any(has(v, i) for v in excluded):
+        if all(test(i) for test in required) and not any(test(i) for test in excluded):
             hits.append(i)
             if len(hits) == rule.max_hits:
                 break

@@ -90,18 +90,51 @@ def _equivalents() -> dict[int, str]:
 
 
 _EQUIVALENT = _equivalents()
+_EQUIVALENT_CLASS = "".join(re.escape(chr(c)) for c in sorted(_EQUIVALENT))
+
+
+# Where every key of the fold table lives (a test checks it): the case equivalents, the Arabic
+# block, CJK_RANGES.
+_ARABIC_BLOCK = "\u0600-\u06ff"
+
+
+class _Folding:
+    """The fold's translate table (case equivalents and ``normalise.fold_table``) and the
+    regexes that find what needs folding. The keys are split by plane: a class of BMP
+    characters compiles to a bitmap the regex engine tests in one step, while one with astral
+    characters becomes a list it walks for every character of the text (2 ms a page)."""
+
+    def __init__(self) -> None:
+        self.table = {**_EQUIVALENT, **fold_table()}
+        bmp = "".join(re.escape(chr(c)) for c in sorted(self.table) if c < 0x10000)
+        astral = "".join(re.escape(chr(c)) for c in sorted(self.table) if c >= 0x10000)
+        self.bmp_keys = re.compile(f"[{bmp}]")
+        self.astral_keys = re.compile(f"[{astral}]") if astral else None
+        # In one scan of a document: the blocks where keys and the CJK characters of the BMP
+        # live (rare in most text; a second scan would cost as much as the first).
+        self.blocks = re.compile(f"[{_EQUIVALENT_CLASS}{_ARABIC_BLOCK}{_CJK_BMP}]")
+        self.cjk = re.compile(f"[{_CJK_BMP}]")
+
+    def replace(self, match: re.Match[str]) -> str:
+        return self.table[ord(match[0])]
+
+    def apply(self, lowered: str, astral: bool) -> str:
+        """``lowered`` folded; ``astral``: whether it has characters outside the BMP."""
+        if self.bmp_keys.search(lowered):
+            lowered = self.bmp_keys.sub(self.replace, lowered)
+        if astral and self.astral_keys is not None and self.astral_keys.search(lowered):
+            lowered = self.astral_keys.sub(self.replace, lowered)
+        return lowered
 
 
 @functools.cache
-def _folding() -> tuple[dict[int, str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """Built on first use (~15 ms: the regex compiler walks every code point of a range): the
-    translate table (case equivalents and ``normalise.fold_table``); a pattern finding any of
-    its keys; one finding, in one scan of a document, both those keys and the CJK characters of
-    the BMP (all rare in most text, and a second scan would cost as much as the first); and one
-    finding the CJK characters alone."""
-    table = {**_EQUIVALENT, **fold_table()}
-    keys = "".join(re.escape(chr(c)) for c in sorted(table))
-    return table, re.compile(f"[{keys}]"), re.compile(f"[{keys}{_CJK_BMP}]"), re.compile(f"[{_CJK_BMP}]")
+def _folding() -> _Folding:
+    """Built on first use (~15 ms: the regex compiler walks every code point of a range)."""
+    return _Folding()
+
+
+def _has_astral(text: str) -> bool:
+    return len(text.encode("utf-16-le", "surrogatepass")) != 2 * len(text)
 
 
 def _fold(text: str) -> str:
@@ -109,23 +142,22 @@ def _fold(text: str) -> str:
     combining dot, the engine into "i", and keeps letters apart that the engine treats as one),
     then the character folds of ``normalise``."""
     lowered = text.lower().replace("i\u0307", "i")
-    table, needs_fold, _, _ = _folding()
-    if needs_fold.search(lowered):  # rare: a C-speed scan decides
-        lowered = lowered.translate(table)
-    return lowered
+    return _folding().apply(lowered, not lowered.isascii() and _has_astral(lowered))
 
 
 def _fold_document(text: str) -> tuple[str, bool]:
     """``_fold(text)``, and whether the text has a character of CJK_RANGES (folding neither
     makes nor unmakes one)."""
     lowered = text.lower().replace("i\u0307", "i")
+    folding = _folding()
+    astral = _has_astral(lowered)
     cjk = False
-    table, needs_fold, rare, cjk_char = _folding()
-    if rare.search(lowered):
-        cjk = cjk_char.search(lowered) is not None
-        if needs_fold.search(lowered):
-            lowered = lowered.translate(table)
-    if not cjk and len(lowered.encode("utf-16-le", "surrogatepass")) != 2 * len(lowered):
+    if folding.blocks.search(lowered):
+        cjk = folding.cjk.search(lowered) is not None
+        lowered = folding.apply(lowered, astral)
+    elif astral:
+        lowered = folding.apply(lowered, astral)
+    if not cjk and astral:
         cjk = _CJK_ASTRAL_CHAR.search(lowered) is not None  # the text has astral characters
     return lowered, cjk
 
@@ -211,6 +243,36 @@ def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, in
             ):
                 continue
         words.append(hit)
+    return words
+
+
+_WORD_RUN = re.compile(r"\w*")
+
+
+def stem_words(text: str, hits: list[tuple[int, int, int, T]], cjk: bool) -> list[tuple[int, int, T]]:
+    """The hits ``(start, stop, sentence end, value)`` of a stem (a ``stem\\w*`` pattern) that
+    open a word where ``wrap``'s regex would match, the word going on to any length within the
+    sentence: the start is a word boundary, and some end at or after ``stop`` is one (the regex's
+    ``\\w*`` gives back characters until its lookahead holds). ``cjk``: whether the text has
+    a character of CJK_RANGES (without one, only the end of the word can be a boundary)."""
+    words = []
+    for start, stop, end, value in hits:
+        if start:
+            c = text[start - 1]
+            if (
+                (c.isalnum() or c == "_" or c == "-")
+                and not (c >= "\u1100" and is_cjk(c))
+                and not (text[start] >= "\u1100" and is_cjk(text[start]))
+            ):
+                continue
+        run_end = _WORD_RUN.match(text, stop, end).end()  # type: ignore[union-attr]
+        ok = run_end == end or text[run_end] != "-"
+        if not ok and cjk:  # or an end inside the run, next to a CJK character
+            ok = is_cjk(text[run_end - 1]) or any(
+                is_cjk(text[t]) or is_cjk(text[t - 1]) for t in range(stop, run_end)
+            )
+        if ok:
+            words.append((start, stop, value))
     return words
 
 

@@ -20,6 +20,7 @@ from monitor.errors import TopicError
 from monitor.stages.classify import classify, compile_topic, load_topics, split_sentences
 from monitor.stages.classify.score import _Doc
 from monitor.stages.classify.segment import ABBREVIATIONS
+from monitor.stages.classify.topics import for_language
 from tests.conftest import ROOT
 
 # These tests are about the rules: the built-in topics without their trained models
@@ -366,7 +367,8 @@ def test_fast_matching_agrees_with_the_vocabulary_regexes(text: str, title_token
     vocabulary must match exactly the sentences its plain case-insensitive regex matches (with
     the CJK word boundaries; texts without CJK characters get the cheaper regex without them)."""
     doc = _Doc("".join(title_tokens), text)
-    for topic in (*TOPICS, _EXOTIC, _SCRIPTS):
+    readings = [for_language(t, language) for t in TOPICS for language in (None, "ko", "ar")]
+    for topic in (*TOPICS, *readings, _EXOTIC, _SCRIPTS):
         for name, vocabulary in topic.terms.items():
             expected = {
                 i

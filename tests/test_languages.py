@@ -156,7 +156,7 @@ def test_each_language_reads_its_own_words_only() -> None:
     fa = add_language(base, "fa.yaml", {"language": "fa", "terms": {"weapon": ["موشک"], "fire": ["شلیک"]}})
     ar = add_language(base, "ar.yaml", {"language": "ar", "terms": AR_WORDS})
     everything = add_language(fa, "ar.yaml", {"language": "ar", "terms": AR_WORDS})
-    topic = replace(compile_topic("t", everything), variant_specs={"": base, "fa": fa, "ar": ar})
+    topic = replace(compile_topic("t", base), variant_specs={"fa": fa, "ar": ar, "*": everything})
     persian, arabic, english = "ایران موشک شلیک کرد", "إيران أطلق صاروخ", "Iran fired missiles"
 
     def score(text: str, language: str | None) -> float:

@@ -77,12 +77,18 @@ def check(config_file: str | None) -> None:
         f"{', '.join(t.name for t in runtime.topics)}; {len(runtime.channels)} channels)"
     )
     for topic in runtime.topics:
+        words = f"; words in {', '.join(topic.languages)} beside the base" if topic.languages else ""
         if topic.model is None:
-            click.echo(f"  topic {topic.name}: rules alone, flag at {topic.threshold:g}")
+            click.echo(f"  topic {topic.name}: rules alone, flag at {topic.threshold:g}{words}")
         else:
+            judged = (
+                f" for {', '.join(topic.model.languages)} (the rules alone elsewhere)"
+                if topic.model.languages
+                else ""
+            )
             click.echo(
-                f"  topic {topic.name}: rules and model {topic.model.origin}, "
-                f"flag at probability {topic.model_threshold:g}"
+                f"  topic {topic.name}: rules and model {topic.model.origin}{judged}, "
+                f"flag at probability {topic.model_threshold:g}{words}"
             )
     for channel in runtime.channels:
         click.echo(f"  channel {channel.name}: {channel.display}")

@@ -76,15 +76,16 @@ class Topic:
     use_model: bool = True
     model: Model | None = None
     model_threshold: float = 0.5  # with a model: the probability at which a story is flagged
-    # Per language with its own vocabulary file: the definition with the base vocabularies and
-    # that language's words only; under "" the base alone (a language with no file). Compiled
-    # on first use (``for_language``); empty for a topic without language files.
+    # A built-in topic's readings, compiled on first use (``for_language``): per language with
+    # its own vocabulary file, the base vocabularies and that language's words; under "*" every
+    # language's words (an article of unknown language). The topic itself reads the base alone
+    # (English, and a language without a file). Empty for a user's topic.
     variant_specs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def languages(self) -> tuple[str, ...]:
         """The languages with their own words in this topic."""
-        return tuple(sorted(k for k in self.variant_specs if k))
+        return tuple(sorted(k for k in self.variant_specs if k != "*"))
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -171,8 +172,12 @@ def _compile_rules(raw: object, terms: dict[str, Vocabulary], where: str) -> tup
     return tuple(rules)
 
 
-def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
-    """Validate and compile one topic definition; errors name the key that is wrong."""
+def compile_topic(
+    name: str, spec: object, where: str | None = None, identity: dict[str, Any] | None = None
+) -> Topic:
+    """Validate and compile one topic definition; errors name the key that is wrong. Its
+    versions are hashes of ``identity`` when given (a built-in topic: the definition with every
+    language's words, of which ``spec`` is one reading), else of ``spec``."""
     where = where or f"topics.{name}"
     if not isinstance(spec, dict):
         raise TopicError(f"{where}: expected a mapping")
@@ -189,12 +194,13 @@ def compile_topic(name: str, spec: object, where: str | None = None) -> Topic:
         raise TopicError(f"{where}.model: expected true (use a trained model when there is one) or false")
     if "model_threshold" in spec:
         _number(spec, "model_threshold", where, 0.5, 0.001, 0.999)
+    whole = identity if identity is not None else spec
     canonical = json.dumps(
-        {k: v for k, v in spec.items() if k not in ("enabled", "model", "model_threshold")},
+        {k: v for k, v in whole.items() if k not in ("enabled", "model", "model_threshold")},
         sort_keys=True,
         default=str,
     )
-    reading = json.dumps({k: spec.get(k) for k in READING_KEYS}, sort_keys=True, default=str)
+    reading = json.dumps({k: whole.get(k) for k in READING_KEYS}, sort_keys=True, default=str)
     return Topic(
         name=name,
         label=str(spec.get("label") or name.replace("_", " ").capitalize()),
@@ -245,6 +251,11 @@ def _with_model(topic: Topic, spec: dict[str, Any], models_dir: Path | None) -> 
     return attach_model(topic, model, float(threshold) if threshold is not None else None)
 
 
+def _yaml(text: str) -> Any:
+    """YAML parsed with libyaml when PyYAML has it (ten times faster on the vocabulary files)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (safe loaders)
+
+
 @functools.cache
 def _language_files(name: str) -> list[tuple[str, Any]]:
     """The per-language vocabulary files of a built-in topic, ``monitor/topics/<name>/<lang>.yaml``,
@@ -253,7 +264,7 @@ def _language_files(name: str) -> list[tuple[str, Any]]:
     if not folder.is_dir():
         return []
     files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
-    return [(f"monitor/topics/{name}/{f.name}", yaml.safe_load(f.read_text(encoding="utf-8"))) for f in files]
+    return [(f"monitor/topics/{name}/{f.name}", _yaml(f.read_text(encoding="utf-8"))) for f in files]
 
 
 def add_language(spec: dict[str, Any], where: str, extra: object) -> dict[str, Any]:
@@ -283,7 +294,7 @@ def add_language(spec: dict[str, Any], where: str, extra: object) -> dict[str, A
 
 def _builtin_base(name: str) -> dict[str, Any]:
     text = resources.files("monitor").joinpath("topics", f"{name}.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = _yaml(text)
     assert isinstance(data, dict)
     return data
 
@@ -299,13 +310,14 @@ def builtin_definition(name: str) -> dict[str, Any]:
 
 
 def _variant_specs(name: str, override: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A built-in topic's definition per language (see ``Topic.variant_specs``), each with the
-    user's overrides applied as they are to the whole."""
+    """A built-in topic's definition per language and with every language's words (``"*"``;
+    see ``Topic.variant_specs``), each with the user's overrides applied."""
     base = _builtin_base(name)
-    specs = {"": _merge(base, override)}
+    specs = {}
     for where, extra in _language_files(name):
         spec = add_language(base, where, extra)  # validates the file, its language included
         specs[str(extra["language"])] = _merge(spec, override)
+    specs["*"] = _merge(builtin_definition(name), override)
     return specs
 
 
@@ -322,14 +334,14 @@ def for_language(topic: Topic, language: str | None) -> Topic:
     article of unknown language is read with every language's words (the topic itself); one in
     a language without its own file, with the base vocabularies alone. A model that does not
     judge the language (``Model.judges``) is left out: the rules alone decide."""
-    if not language:
+    if not topic.variant_specs and (not language or topic.model is None):
         return topic
-    cache_key = (topic.name, topic.version, language)
+    cache_key = (topic.name, topic.version, language or "*")
     variant = _VARIANTS.get(cache_key)
     if variant is None:
         variant = topic
-        if topic.variant_specs:
-            key = language if language in topic.variant_specs else ""
+        key = language or "*"
+        if key in topic.variant_specs:
             reading = _VARIANTS.get((topic.name, topic.version, f"reading:{key}"))
             if reading is None:
                 compiled = compile_topic(topic.name, topic.variant_specs[key])
@@ -342,7 +354,7 @@ def for_language(topic: Topic, language: str | None) -> Topic:
                 )
                 _VARIANTS[(topic.name, topic.version, f"reading:{key}")] = reading
             variant = reading
-        if topic.model is not None and not topic.model.judges(language):
+        if topic.model is not None and not topic.model.judges(language or None):
             variant = replace(variant, model=None)
         if len(_VARIANTS) >= MAX_VARIANTS:
             _VARIANTS.clear()
@@ -370,10 +382,15 @@ def load_topics(
         try:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                 raise TopicError(f"topics.{name}: a topic name is lower-case letters, digits and _")
-            spec = _merge(builtin_definition(name), override) if name in BUILTIN_TOPICS else override
-            topic = compile_topic(name, spec)
             if name in BUILTIN_TOPICS:
-                topic = replace(topic, variant_specs=_variant_specs(name, override))
+                # Compiled: the base reading. Versioned: the definition with every language.
+                spec = _merge(_builtin_base(name), override)
+                variants = _variant_specs(name, override)
+                topic = compile_topic(name, spec, identity=variants["*"])
+                topic = replace(topic, variant_specs=variants)
+            else:
+                spec = override
+                topic = compile_topic(name, spec)
             if topic.enabled:
                 topic = _with_model(topic, spec, models_dir)
         except ConfigError as exc:

@@ -268,3 +268,33 @@ def test_a_model_leaves_the_languages_it_does_not_judge_to_the_rules(tmp_path: P
     (tmp_path / "t.json").write_text(json.dumps({**body, "sha256": _digest(body)}))  # signed, but wrong
     with pytest.raises(ModelError, match="languages: expected a list"):
         load_model(tmp_path / "t.json")
+
+
+def test_reclassify_reads_a_stored_article_in_its_language(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    """Articles stored before language identification carry the page's tag as declared
+    ("ko-KR"): `monitor reclassify` reads them as a poll now would, with the Korean words."""
+    title, paragraphs = KOREAN
+    site.routes["/a/0.html"] = Response(
+        article_page(title, paragraphs), headers={"Content-Type": "text/html"}
+    )
+    site.routes["/feed.xml"] = Response(
+        rss([{"title": title, "link": site.url("/a/0.html"), "guid": "urn:ko:0"}])
+    )
+    cfg = write_config(tmp_path, feeds=[{"name": "Korean wire", "url": site.url("/feed.xml")}])
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [*MONITOR, *args, "--config", str(cfg)], capture_output=True, text=True, env=cli_env, cwd=ROOT
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    run("poll")
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    with conn:
+        conn.execute("UPDATE articles SET language = 'ko-KR'")
+        conn.execute("DELETE FROM matches")
+    conn.close()
+    assert "1 newly flagged" in run("reclassify")

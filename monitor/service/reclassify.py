@@ -9,6 +9,7 @@ from datetime import datetime
 from ..clock import utcnow
 from ..records import Verdict
 from ..stages.classify import classify
+from ..stages.language import detect_language
 from ..store.ports import ArticleStore
 from .policy import within_max_age
 from .runtime import Runtime
@@ -62,7 +63,10 @@ def reclassify(
             seen += 1
             before = {v.topic: v for v in stored.get(article.id, ())}
             new_flags = []
-            for verdict in classify(article.title, article.text, topics, article.language):
+            # Read as a poll would now: articles stored before language identification carry
+            # the page's tag as declared ("zh-CN") or none.
+            language = detect_language(article.title, article.text, article.language)
+            for verdict in classify(article.title, article.text, topics, language):
                 old = before.get(verdict.topic)
                 item = Rescored(
                     article_id=article.id,

@@ -59,7 +59,7 @@ def identify(text: str) -> tuple[str, float] | None:
 def detect_language(title: str, text: str, declared: str | None = None) -> str | None:
     """The article's language: the declared one unless the text confidently says otherwise."""
     code = language_code(declared)
-    found = identify(f"{title}\n{text}")
+    found = identify(f"{title}\n{text[:SAMPLE_CHARS]}")
     if found is None:
         return code
     identified, probability = found

@@ -331,9 +331,10 @@ def for_language(topic: Topic, language: str | None) -> Topic:
     """``topic`` as it reads an article in ``language``: the base vocabularies and that
     language's words, so that a word of one language never matches in another (Persian تحریم,
     sanctions, is Arabic تحريم, a religious prohibition; German "will" is English "will"). An
-    article of unknown language is read with every language's words (the topic itself); one in
-    a language without its own file, with the base vocabularies alone. A model that does not
-    judge the language (``Model.judges``) is left out: the rules alone decide."""
+    article of unknown language is read with every language's words; one in a language without
+    its own file (English among them), with the base vocabularies alone: the topic itself. Each
+    reading is compiled once, on first use (0.1-0.3 s). A model that does not judge the
+    language (``Model.judges``) is left out: the rules alone decide."""
     if not topic.variant_specs and (not language or topic.model is None):
         return topic
     cache_key = (topic.name, topic.version, language or "*")

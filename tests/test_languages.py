@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from monitor.stages.classify.model import _digest, load_model, model_document, w
 from monitor.stages.classify.normalise import clean, fold_table
 from monitor.stages.classify.topics import add_language, attach_model, for_language
 from monitor.stages.language import detect_language
-from tests.conftest import MONITOR, ROOT, Receiver, write_config
+from tests.conftest import Receiver, write_config
 from tests.loopback import Response, Site, article_page, rss
+from tests.test_cli import monitor
 
 BASE: dict[str, Any] = {
     "terms": {"weapon": ["missiles?"], "fire": "fired"},
@@ -130,14 +130,7 @@ def test_eval_reports_precision_and_recall_per_language(tmp_path: Path, cli_env:
     labelled.write_text(
         "".join(json.dumps({**s, "missile_launch": int(s["id"] in (1, 3))}) + "\n" for s in stories)
     )
-    result = subprocess.run(
-        [*MONITOR, "eval", str(labelled), "--config", str(write_config(tmp_path))],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    result = monitor("eval", str(labelled), "--config", str(write_config(tmp_path)), env=cli_env)
     assert result.returncode == 0, result.stderr
     table = result.stdout.split("per language", 1)[1]
     rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.strip()}
@@ -202,14 +195,7 @@ def test_korean_and_japanese_launch_reports_are_flagged_and_alerted_in_their_scr
         feeds=[{"name": "Asia wire", "url": site.url("/feed.xml")}],
         notify=[{"name": "hook", "url": receiver.url}],
     )
-    result = subprocess.run(
-        [*MONITOR, "poll", "--config", str(cfg)],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    result = monitor("poll", "--config", str(cfg), env=cli_env, timeout=120)
     assert result.returncode == 0, result.stderr
     conn = sqlite3.connect(tmp_path / "monitor.db")
     try:
@@ -285,9 +271,7 @@ def test_reclassify_reads_a_stored_article_in_its_language(
     cfg = write_config(tmp_path, feeds=[{"name": "Korean wire", "url": site.url("/feed.xml")}])
 
     def run(*args: str) -> str:
-        result = subprocess.run(
-            [*MONITOR, *args, "--config", str(cfg)], capture_output=True, text=True, env=cli_env, cwd=ROOT
-        )
+        result = monitor(*args, "--config", str(cfg), env=cli_env)
         assert result.returncode == 0, result.stderr
         return result.stdout
 

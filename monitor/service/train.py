@@ -34,9 +34,18 @@ MIN_POSITIVES = 5  # fewer labelled positives than this and a topic keeps its ru
 KEYWORDS = {"missile_launch": ("missile",), "sanctions": ("sanction",)}
 
 
-def examples(stories: Iterable[Story], labels: Iterable[Label], topic: str) -> list[Example]:
+def readings(stories: Sequence[Story]) -> list[str | None]:
+    """The language each story is read in (``reading_language``), identified once for every
+    topic's examples."""
+    return [reading_language(s) for s in stories]
+
+
+def examples(
+    stories: Sequence[Story], labels: Iterable[Label], topic: str, read_as: Sequence[str | None]
+) -> list[Example]:
     """The training examples of one topic: labelled stories first, then the analyst's labels
-    (a story labelled in the database is its own source group: the analyst's feeds)."""
+    (a story labelled in the database is its own source group: the analyst's feeds).
+    ``read_as``: the stories' ``readings``."""
     out = [
         Example(
             id=s.id,
@@ -46,9 +55,9 @@ def examples(stories: Iterable[Story], labels: Iterable[Label], topic: str) -> l
             group=source_group(s.source) if s.source else f"line {s.line}",
             language=s.language,
             ambiguous=s.ambiguous,
-            reading=reading_language(s),
+            reading=reading,
         )
-        for s in stories
+        for s, reading in zip(stories, read_as, strict=True)
         if topic in s.labels
     ]
     out += [
@@ -96,9 +105,10 @@ def train(
 ) -> list[TopicTraining]:
     """Train and write one model file per topic that has enough labelled stories."""
     results = []
+    read_as = readings(stories)
     for topic in topics:
         rules_only = replace(topic, model=None)
-        items = examples(stories, labels, topic.name)
+        items = examples(stories, labels, topic.name, read_as)
         n_labels = sum(1 for e in items if str(e.id).startswith("label:"))
         positives = sum(e.label for e in items if not e.ambiguous)
         if positives < MIN_POSITIVES or positives == len([e for e in items if not e.ambiguous]):
@@ -196,8 +206,9 @@ def _methods(topic: str, chosen: Sequence[Prediction]) -> dict[str, Counts]:
 
 def evaluate_cv(topics: Iterable[Topic], stories: Sequence[Story], folds: int) -> list[TopicEvaluation]:
     out = []
+    read_as = readings(stories)
     for topic in topics:
-        items = examples(stories, (), topic.name)
+        items = examples(stories, (), topic.name, read_as)
         if sum(e.label for e in items) < MIN_POSITIVES:
             continue
         predictions = cross_validate(items, replace(topic, model=None), folds)

@@ -202,6 +202,19 @@ def _alternatives(pattern: str) -> list[str]:
     return parts if all(parts) else [pattern]
 
 
+def _search_strings(lowered: str | None) -> list[str] | None:
+    """Every string a lower-cased pattern matches, when they are few and each heavy enough to
+    search for (short strings, "on", occur inside most words: their boundary checks cost more
+    than the regex they would save); else None."""
+    if lowered is None:
+        return None
+    try:
+        strings = _expand(_parser.parse(lowered))
+    except Exception:  # a parser detail we do not handle: keep the regex
+        return None
+    return strings if strings and all(_weight(x) >= MIN_WEIGHT for x in strings) else None
+
+
 def _stem_head(lowered: str | None) -> str | None:
     r"""``stem`` of a lower-cased ``stem\w*`` pattern (the word may go on), else None."""
     if lowered is None or not lowered.endswith("\\w*"):
@@ -222,26 +235,14 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
     buckets: dict[tuple[bool, tuple[str, ...] | None], list[str]] = {}
     for p in (piece for pattern in patterns for piece in _alternatives(pattern)):
         lowered = _lower_pattern(p)
-        strings = None
-        if lowered is not None:
-            try:
-                strings = _expand(_parser.parse(lowered))
-            except Exception:  # a parser detail we do not handle: keep the regex
-                strings = None
-        # Short strings ("on") occur inside most words: their boundary checks cost more than
-        # the regex they would save.
-        if strings and all(_weight(x) >= MIN_WEIGHT for x in strings):
+        strings = _search_strings(lowered)
+        if strings:
             exact.update(strings)
             continue
-        head = _stem_head(lowered)
-        if head is not None:
-            try:
-                heads = _expand(_parser.parse(head))
-            except Exception:  # a parser detail we do not handle: keep the regex
-                heads = None
-            if heads and all(_weight(x) >= MIN_WEIGHT for x in heads):
-                stems.update(heads)
-                continue
+        heads = _search_strings(_stem_head(lowered))
+        if heads:
+            stems.update(heads)
+            continue
         try:
             found = _required_literals(_parser.parse(p, re.IGNORECASE))
         except Exception:  # a parser detail we do not handle: no prefilter, same results

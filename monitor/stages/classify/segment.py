@@ -218,6 +218,16 @@ class WordPattern:
         return f"WordPattern({self.patterns!r}, {self.flags!r})"
 
 
+def _joined(outside: str, inside: str) -> bool:
+    """Whether ``outside``, the character beside a match, continues the word whose edge
+    character is ``inside``: a [\\w-] character, unless either is of a CJK_RANGES script."""
+    return (
+        (outside.isalnum() or outside == "_" or outside == "-")
+        and not (outside >= "\u1100" and is_cjk(outside))
+        and not (inside >= "\u1100" and is_cjk(inside))
+    )
+
+
 def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, int, T]]:
     """The hits ``(start, stop, value)`` where ``text[start:stop]`` stands as a whole word, as
     ``wrap`` defines it (\\w is ``str.isalnum()`` or "_"). Most hits of a string search fail
@@ -226,22 +236,10 @@ def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, in
     words = []
     for hit in hits:
         start, stop, _ = hit
-        if start:
-            c = text[start - 1]
-            if (
-                (c.isalnum() or c == "_" or c == "-")
-                and not (c >= "\u1100" and is_cjk(c))
-                and not (text[start] >= "\u1100" and is_cjk(text[start]))
-            ):
-                continue
-        if stop < size:
-            c = text[stop]
-            if (
-                (c.isalnum() or c == "_" or c == "-")
-                and not (c >= "\u1100" and is_cjk(c))
-                and not (text[stop - 1] >= "\u1100" and is_cjk(text[stop - 1]))
-            ):
-                continue
+        if (start and _joined(text[start - 1], text[start])) or (
+            stop < size and _joined(text[stop], text[stop - 1])
+        ):
+            continue
         words.append(hit)
     return words
 
@@ -257,14 +255,8 @@ def stem_words(text: str, hits: list[tuple[int, int, int, T]], cjk: bool) -> lis
     a character of CJK_RANGES (without one, only the end of the word can be a boundary)."""
     words = []
     for start, stop, end, value in hits:
-        if start:
-            c = text[start - 1]
-            if (
-                (c.isalnum() or c == "_" or c == "-")
-                and not (c >= "\u1100" and is_cjk(c))
-                and not (text[start] >= "\u1100" and is_cjk(text[start]))
-            ):
-                continue
+        if start and _joined(text[start - 1], text[start]):
+            continue
         run_end = _WORD_RUN.match(text, stop, end).end()  # type: ignore[union-attr]
         ok = run_end == end or text[run_end] != "-"
         if not ok and cjk:  # or an end inside the run, next to a CJK character

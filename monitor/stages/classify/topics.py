@@ -321,9 +321,11 @@ def _variant_specs(name: str, override: dict[str, Any]) -> dict[str, dict[str, A
     return specs
 
 
-# (topic name, topic version, language key) -> the topic as it reads that language. Bounded:
-# a reload (new rules or model) makes new versions, and the old ones are dropped.
+# (topic name, topic version, language or "*") -> the topic as it reads that language; and the
+# compiled readings they share (one per language file). Bounded: a reload (new rules or model)
+# makes new versions, and the old ones are dropped.
 _VARIANTS: dict[tuple[str, str, str], Topic] = {}
+_READINGS: dict[tuple[str, str, str], Topic] = {}
 MAX_VARIANTS = 256
 
 
@@ -343,7 +345,7 @@ def for_language(topic: Topic, language: str | None) -> Topic:
         variant = topic
         key = language or "*"
         if key in topic.variant_specs:
-            reading = _VARIANTS.get((topic.name, topic.version, f"reading:{key}"))
+            reading = _READINGS.get((topic.name, topic.version, key))
             if reading is None:
                 compiled = compile_topic(topic.name, topic.variant_specs[key])
                 reading = replace(
@@ -353,7 +355,9 @@ def for_language(topic: Topic, language: str | None) -> Topic:
                     automaton=compiled.automaton,
                     variant_specs={},
                 )
-                _VARIANTS[(topic.name, topic.version, f"reading:{key}")] = reading
+                if len(_READINGS) >= MAX_VARIANTS:
+                    _READINGS.clear()
+                _READINGS[(topic.name, topic.version, key)] = reading
             variant = reading
         if topic.model is not None and not topic.model.judges(language or None):
             variant = replace(variant, model=None)

@@ -6,7 +6,7 @@ Stages never read the clock: the service passes ``now`` in, so a test can too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 Clock = Callable[[], datetime]
 
@@ -28,3 +28,11 @@ def parse_iso(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def story_time(published: datetime | None, discovered: datetime) -> datetime:
+    """When a story reports from: its publication time, unless missing or more than an hour
+    ahead of when it was found (a feed's clock or time zone is wrong)."""
+    if published is None or published > discovered + timedelta(hours=1):
+        return discovered
+    return published

@@ -51,6 +51,14 @@ class AlertStatus(StrEnum):
     FAILED = "failed"
 
 
+class AlertKind(StrEnum):
+    """What an outbox row announces; ``alerts.kind``."""
+
+    STORY = "story"  # a flagged story (alerts.per: story)
+    EVENT = "event"  # the first story of a new event (alerts.per: event)
+    UPDATE = "update"  # a later story of an event that first reports something material
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feed:
     """A configured feed after OPML expansion and defaults: what gets polled."""
@@ -230,6 +238,72 @@ class Alert:
     matches: tuple[Verdict, ...]
     attempts: int = 0
     created_at: datetime | None = None
+    kind: AlertKind = AlertKind.STORY
+    event_id: int | None = None
+    event_articles: int = 0  # stories of the event so far (for an update: its outlets, sources)
+    event_outlets: int = 0
+    news: tuple[str, ...] = ()  # for an update: what this story reports first
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryToGroup:
+    """A flagged story, just stored, that grouping places in an event."""
+
+    article_id: int
+    topics: tuple[str, ...]  # flagged topics, best first
+    title: str
+    text: str
+    language: str | None
+    time: datetime  # when it was published (or found, if not dated or dated in the future)
+    source: str  # the outlet: the feed's name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupedStory:
+    """A story already in an event, as grouping reloads it."""
+
+    story: StoryToGroup
+    event_id: int
+    topic: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventDecision:
+    """Where grouping put a story: ``event_id`` None for a new event of ``topic``. ``news``: what
+    the story reports that the event's stories had not (a missile class, a number)."""
+
+    article_id: int
+    topic: str
+    event_id: int | None
+    duplicate_of: int | None = None
+    score: float = 0.0
+    news: tuple[str, ...] = ()
+    anchors: dict[str, list[str]] = field(default_factory=dict)  # what the story names, for review
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegroupReport:
+    """What ``monitor regroup`` changed."""
+
+    stories: int  # stories placed again
+    events_before: int  # events they were in
+    events_after: int  # events they are in now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventSummary:
+    """One row of ``monitor events``."""
+
+    id: int
+    topic: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    title: str
+    articles: int
+    outlets: int
+    sources: tuple[str, ...] = ()
+    anchors: dict[str, list[str]] = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -317,6 +317,7 @@ def test_daemon_killed_with_alerts_pending_delivers_all_once_after_restart(
         tmp_path,
         feeds=[{"name": "Wire", "url": site.url("/feed.xml"), "interval": "1h"}],
         notify=[{"name": "hook", "url": receiver.url}],
+        alerts={"per": "story"},  # three alerts from three stories of one launch
     )
     receiver.status = 500  # the chat service is down when the stories arrive
     db = tmp_path / "monitor.db"
@@ -449,7 +450,7 @@ def test_a_dripping_channel_delays_only_itself(tmp_path: Path, site: Site, cli_e
         tmp_path,
         feeds=[{"name": "Live", "url": site.url("/feed.xml"), "interval": "1s"}],
         notify=[{"name": "slow", "url": slow.url}, {"name": "fast", "url": fast.url}],
-        alerts={"send_timeout": "3s"},
+        alerts={"send_timeout": "3s", "per": "story"},  # every story alerts: a steady stream
     )
     log_path = tmp_path / "daemon.log"
     with running_daemon(cfg, cli_env, log_path) as proc:

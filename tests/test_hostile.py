@@ -591,7 +591,8 @@ def test_a_feed_of_100000_items_costs_little_memory_and_alerts_a_bounded_few(
         tmp_path,
         feeds=[{"name": "Flood", "url": site.url("/flood.xml")}],
         notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}],
-        alerts={"max_attempts": 1},
+        # Per story, so that alerts.max_per_poll is what bounds them (per event: one alert).
+        alerts={"max_attempts": 1, "per": "story"},
     )
     code, peak_mb, stdout = poll_with_peak_memory(cfg, cli_env)
     assert code == 0, stdout

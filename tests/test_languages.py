@@ -194,6 +194,7 @@ def test_korean_and_japanese_launch_reports_are_flagged_and_alerted_in_their_scr
         tmp_path,
         feeds=[{"name": "Asia wire", "url": site.url("/feed.xml")}],
         notify=[{"name": "hook", "url": receiver.url}],
+        alerts={"per": "story"},  # one launch: per event, the second story would not alert
     )
     result = monitor("poll", "--config", str(cfg), env=cli_env, timeout=120)
     assert result.returncode == 0, result.stderr

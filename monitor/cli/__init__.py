@@ -13,6 +13,7 @@ from .. import __version__
 from .alerts import alerts, notify_test
 from .common import setup_logging
 from .demo import demo
+from .events import eval_events, event, events, group, regroup
 from .feeds import check, poll, run
 from .learn import label, train
 from .topics import classify, eval_command, reclassify
@@ -50,6 +51,11 @@ for command in (
     train,
     label,
     reclassify,
+    events,
+    event,
+    group,
+    eval_events,
+    regroup,
     notify_test,
     alerts,
 ):

@@ -11,9 +11,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ..config import config_path, load_settings
+from ..config import Settings, config_path, load_settings
 from ..errors import ConfigError, StoreError
 from ..service import Runtime, prepare
+from ..service.grouping import EventGrouping
 from ..stages.classify import Topic, load_topics
 from ..stages.urls import MASK, redact_url, secrets_in
 from ..store import Store
@@ -103,9 +104,14 @@ def load_runtime(config_file: str | None) -> Runtime:
         config_failure(exc)
 
 
+def open_database(settings: Settings) -> Store:
+    """The configured database, grouping the flagged stories it stores into events."""
+    return Store(settings.database, grouping=EventGrouping(settings))
+
+
 def open_store(runtime: Runtime) -> Store:
     try:
-        return Store(runtime.settings.database)
+        return open_database(runtime.settings)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -27,9 +27,8 @@ from ..errors import ConfigError, MonitorError
 from ..notify import plain, render
 from ..records import Alert, PollReport
 from ..service import poll_once, prepare
-from ..store import Store
 from ..store.queries import flagged_previews
-from .common import config_failure, config_option
+from .common import config_failure, config_option, open_database
 
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"  # a source checkout
 
@@ -134,7 +133,7 @@ def run_demo(seeds_dir: Path, database: Path, topics: dict[str, Any] | None = No
             }
         )
         runtime = prepare(settings)
-        store = Store(database)
+        store = open_database(settings)
         try:
             reports, _ = asyncio.run(poll_once(runtime, store))
             flagged = [

@@ -75,11 +75,25 @@ class OpmlSpec(_Model):
 
 
 class AlertSettings(_Model):
+    # event: one alert per real-world event (its first story), story: one per flagged story.
+    per: Literal["event", "story"] = "event"
+    # An event's later story alerts again (an update) when it first reports something material
+    # (a missile class, a named missile, a resolution or package number), at most this often;
+    # 0 turns updates off.
+    update_spacing: OptionalDelay = 6 * 3600.0
     max_age: Duration = 2 * 86400.0
     burst_limit: int = Field(default=10, ge=1)
     max_attempts: int = Field(default=10, ge=1)
     send_timeout: Duration = 30.0
     max_per_poll: int = Field(default=20, ge=1)
+
+
+class EventSettings(_Model):
+    """How flagged stories are grouped into events (see ``stages.group``)."""
+
+    window: Duration = 72 * 3600.0
+    threshold: float = Field(default=0.2, ge=-1.0, le=2.0)
+    duplicate: float = Field(default=0.6, gt=0.0, le=1.0)
 
 
 class Channel(_Model):
@@ -102,6 +116,7 @@ class Settings(_Model):
     extract: ExtractSettings = ExtractSettings()
     feeds: list[FeedSpec | OpmlSpec] = []
     alerts: AlertSettings = AlertSettings()
+    events: EventSettings = EventSettings()
     notify: list[Channel] = []
     topics: dict[str, dict[str, Any]] = {}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..records import Alert
+from ..records import Alert, AlertKind
 
 # Inline markup only: every line we send starts with text we wrote, so block syntax (#, -, +, 1.)
 # in untrusted text is never at a line start and cannot take effect.
@@ -57,6 +57,39 @@ def safe_link(url: str | None) -> str:
     return _LINK_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()), plain(url))
 
 
+# How an update names what a story reports first (the anchors of ``stages.group``).
+NEWS_LABELS = {
+    "icbm": "ICBM",
+    "medium": "medium-range missile",
+    "srbm": "short-range missile",
+    "slbm": "submarine-launched missile",
+    "cruise": "cruise missile",
+    "satellite": "satellite launch",
+    "rocket_artillery": "rocket artillery",
+}
+
+
+def news_label(item: str) -> str:
+    """ "icbm" -> "ICBM", "hwasong-18" -> "Hwasong-18", "2397" -> "no. 2397"."""
+    if item in NEWS_LABELS:
+        return NEWS_LABELS[item]
+    if item.isdigit():
+        return f"no. {item}"
+    return item[:1].upper() + item[1:]
+
+
+def _event_line(alert: Alert) -> str | None:
+    if alert.event_id is None or alert.kind is AlertKind.STORY:
+        return None
+    if alert.kind is AlertKind.UPDATE:
+        news = ", ".join(news_label(n) for n in alert.news) or "new details"
+        return (
+            f"**Update on event {alert.event_id}:** first reported here: {escape_markdown(news)} "
+            f"({alert.event_articles} stories from {alert.event_outlets} outlets so far)"
+        )
+    return f"**Event:** {alert.event_id} (new; later stories of it do not alert again)"
+
+
 def render(
     alert: Alert, *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
 ) -> tuple[str, str]:
@@ -64,8 +97,11 @@ def render(
     labels = topic_labels or {}
     names = " + ".join(labels.get(v.topic, v.topic) for v in alert.matches) or "Match"
     # Services that take markdown render the title as markdown too: escape the headline there.
-    title = f"{escape_markdown(names)}: {escape_markdown(alert.title)}"
-    lines = [f"**Source:** {escape_markdown(alert.feed_name)}"]
+    update = "Update: " if alert.kind is AlertKind.UPDATE else ""
+    title = f"{update}{escape_markdown(names)}: {escape_markdown(alert.title)}"
+    event = _event_line(alert)
+    lines = [event] if event else []
+    lines.append(f"**Source:** {escape_markdown(alert.feed_name)}")
     if alert.published_at:
         lines.append(f"**Published:** {alert.published_at.strftime('%Y-%m-%d %H:%M UTC')}")
     lines.append(
@@ -135,6 +171,8 @@ def _messages(title: str, lines: list[Line], max_body: int) -> list[Message]:
 
 def _item(alert: Alert, labels: dict[str, str]) -> str:
     names = ", ".join(labels.get(v.topic, v.topic) for v in alert.matches)
+    if alert.kind is AlertKind.UPDATE:
+        names = f"Update, {names}"
     source = escape_markdown(alert.feed_name)
     line = f"- **{escape_markdown(names)}:** {escape_markdown(alert.title)} ({source}, #{alert.article_id})"
     return f"{line} {safe_link(alert.url)}" if alert.url else line
@@ -146,7 +184,20 @@ def render_batch(
     """A burst of alerts as few messages as the service's length limit allows, one line each
     (labels, headline, source, link); evidence is left out, the link never."""
     labels = topic_labels or {}
-    return _messages(f"{len(alerts)} new alerts", [(_item(a, labels), a.id) for a in alerts], max_body)
+    title = (
+        f"{_events(alerts) or f'{len(alerts)} alerts'} new"
+        if _events(alerts)
+        else f"{len(alerts)} new alerts"
+    )
+    return _messages(title, [(_item(a, labels), a.id) for a in alerts], max_body)
+
+
+def _events(alerts: list[Alert]) -> str | None:
+    """ "3 events" when every alert announces an event or an update of one (alerts.per: event)."""
+    events = {a.event_id for a in alerts if a.kind is not AlertKind.STORY and a.event_id is not None}
+    if events and all(a.kind is not AlertKind.STORY for a in alerts):
+        return f"{len(events)} {'event' if len(events) == 1 else 'events'}"
+    return None
 
 
 def render_digest(
@@ -162,5 +213,5 @@ def render_digest(
     for topic, items in groups.items():
         lines.append((f"**{escape_markdown(labels.get(topic, topic))}** ({len(items)})", None))
         lines += [(_item(a, labels), a.id) for a in items]
-    title = f"Digest: {len(alerts)} {'story' if len(alerts) == 1 else 'stories'}"
+    title = f"Digest: {_events(alerts) or f'{len(alerts)} ' + ('story' if len(alerts) == 1 else 'stories')}"
     return _messages(title, lines, max_body)

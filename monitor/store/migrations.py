@@ -172,5 +172,38 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_labels_topic ON labels(topic)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    """Events: flagged stories grouped by the real-world occurrence they report. An article
+    belongs to at most one event; an alert names the event it announces and what kind of alert
+    it is, and at most one alert per event and channel announces a new event."""
+    db.execute(
+        """CREATE TABLE events (
+               id INTEGER PRIMARY KEY,
+               topic TEXT NOT NULL,
+               first_seen TEXT NOT NULL,
+               last_seen TEXT NOT NULL,
+               title TEXT,
+               articles INTEGER NOT NULL DEFAULT 0,
+               outlets INTEGER NOT NULL DEFAULT 0,
+               sources TEXT NOT NULL DEFAULT '[]',
+               anchors TEXT NOT NULL DEFAULT '{}',
+               facts TEXT NOT NULL DEFAULT '{}',
+               alerted_at TEXT,
+               created_at TEXT NOT NULL,
+               updated_at TEXT NOT NULL
+           )"""
+    )
+    db.execute("CREATE INDEX idx_events_topic_last_seen ON events(topic, last_seen)")
+    db.execute("CREATE INDEX idx_events_last_seen ON events(last_seen)")
+    db.execute("ALTER TABLE articles ADD COLUMN event INTEGER REFERENCES events(id)")
+    db.execute("ALTER TABLE articles ADD COLUMN duplicate_of INTEGER")
+    db.execute("ALTER TABLE articles ADD COLUMN grouped_at TEXT")
+    db.execute("CREATE INDEX idx_articles_event ON articles(event)")
+    db.execute("ALTER TABLE alerts ADD COLUMN kind TEXT NOT NULL DEFAULT 'story'")
+    db.execute("ALTER TABLE alerts ADD COLUMN event INTEGER")
+    db.execute("ALTER TABLE alerts ADD COLUMN news TEXT")
+    db.execute("CREATE UNIQUE INDEX idx_alerts_event_channel ON alerts(event, channel) WHERE kind = 'event'")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)

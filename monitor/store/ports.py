@@ -7,11 +7,42 @@ Every method is synchronous and cheap to call on one writer thread (see ``execut
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Protocol
 
-from ..records import Alert, Entry, Feed, FeedState, NewArticle, PollOutcome, StoredArticle, Verdict
+from ..records import (
+    Alert,
+    AlertKind,
+    Entry,
+    EventDecision,
+    Feed,
+    FeedState,
+    GroupedStory,
+    NewArticle,
+    PollOutcome,
+    RegroupReport,
+    StoredArticle,
+    StoryToGroup,
+    Verdict,
+)
+
+
+class Grouping(Protocol):
+    """Event grouping as the store calls it, inside the write transaction that stores a flagged
+    story (``service.grouping.EventGrouping``)."""
+
+    def sync(self, load: Callable[[int, datetime | None], list[GroupedStory]], now: datetime) -> None: ...
+
+    def place(self, story: StoryToGroup) -> EventDecision: ...
+
+    def placed(self, decision: EventDecision, event_id: int) -> None: ...
+
+    def discard(self) -> None: ...
+
+    def update_due(self, decision: EventDecision, alerted_at: datetime | None, now: datetime) -> bool: ...
+
+    def kind(self) -> AlertKind: ...
 
 
 class FeedStore(Protocol):
@@ -42,6 +73,10 @@ class ArticleStore(Protocol):
     def update_matches(
         self, changes: Iterable[tuple[int, Verdict]], alerts: Iterable[tuple[int, str]], now: datetime
     ) -> None: ...
+
+    def grouped(self, article_id: int) -> tuple[int | None, tuple[AlertKind, ...]]: ...
+
+    def regroup(self, since: datetime | None, now: datetime) -> RegroupReport: ...
 
 
 class Outbox(Protocol):

@@ -23,22 +23,28 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from ..clock import iso, parse_iso
+from ..clock import iso, parse_iso, story_time
 from ..errors import StoreError
 from ..records import (
     Alert,
+    AlertKind,
     Article,
     Entry,
+    EventDecision,
     Feed,
     FeedState,
+    GroupedStory,
     Label,
     NewArticle,
     PollOutcome,
+    RegroupReport,
     StoredArticle,
+    StoryToGroup,
     Verdict,
 )
 from ..stages.parse import distinct_identity, same_story
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .ports import Grouping
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +54,11 @@ BUSY_TIMEOUT_MS = 10_000
 class Store:
     """A connection to the monitor database. Not thread-safe: use from one thread at a time."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, grouping: Grouping | None = None) -> None:
         self.path = str(path)
+        # Called for every flagged story inserted, in the inserting transaction (None: stories
+        # are not grouped, as in ``monitor classify`` runs that store nothing).
+        self.grouping = grouping
         if self.path != ":memory:":
             parent = Path(self.path).resolve().parent
             if not parent.is_dir():
@@ -106,7 +115,8 @@ class Store:
                     continue
                 MIGRATIONS[target](self.db)
                 self.db.execute(f"PRAGMA user_version = {target + 1}")
-            log.info("migrated %s to schema version %d", self.path, target + 1)
+            if self.path != ":memory:":
+                log.info("migrated %s to schema version %d", self.path, target + 1)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
@@ -117,6 +127,8 @@ class Store:
             yield self.db
         except BaseException:
             conn.execute("ROLLBACK")
+            if self.grouping is not None:
+                self.grouping.discard()  # its state may hold decisions that were not stored
             raise
         else:
             conn.execute("COMMIT")
@@ -279,6 +291,10 @@ class Store:
             return self._insert_new(articles, now)
 
     def _insert_new(self, articles: Iterable[NewArticle], now: datetime) -> list[int]:
+        articles = list(articles)
+        grouping = self.grouping if any(new.article.flagged for new in articles) else None
+        if grouping is not None:
+            grouping.sync(self.grouped_stories, now)
         inserted: list[int] = []
         for new in articles:
             article_id = self._insert_article(new.article)
@@ -286,9 +302,230 @@ class Store:
                 continue
             inserted.append(article_id)
             self._write_matches(article_id, new.article.verdicts, now)
+            if grouping is not None and new.article.flagged:
+                self._group(grouping, article_id, new, now)
+                continue
             for channel in new.channels:
                 self.queue_alert(article_id, channel, now)
         return inserted
+
+    def _group(self, grouping: Grouping, article_id: int, new: NewArticle, now: datetime) -> None:
+        """Place a flagged story in its event and queue its alerts: an event alert for each of
+        its channels that has none for this event yet (exactly one per event and channel, by
+        the unique index), else an update when the story reports something material."""
+        article = new.article
+        story = StoryToGroup(
+            article_id=article_id,
+            topics=tuple(v.topic for v in sorted(article.flagged, key=lambda v: -v.score)),
+            title=article.title,
+            text=article.text,
+            language=article.language,
+            time=story_time(article.published_at, article.discovered_at),
+            source=article.feed_name,
+        )
+        decision = grouping.place(story)
+        event_id, alerted_at = self._write_event(decision, story, now)
+        grouping.placed(decision, event_id)
+        kind = grouping.kind()
+        update = kind is AlertKind.EVENT and grouping.update_due(decision, alerted_at, now)
+        queued = False
+        for channel in new.channels:
+            if self.queue_alert(article_id, channel, now, kind=kind, event_id=event_id):
+                queued = True
+            elif update:
+                queued |= self.queue_alert(
+                    article_id, channel, now, kind=AlertKind.UPDATE, event_id=event_id, news=decision.news
+                )
+        if queued:
+            self.db.execute("UPDATE events SET alerted_at = ? WHERE id = ?", [iso(now), event_id])
+
+    def _write_event(
+        self, decision: EventDecision, story: StoryToGroup, now: datetime
+    ) -> tuple[int, datetime | None]:
+        """Create or extend the story's event; returns its id and when it last alerted."""
+        row = (
+            self.db.execute(
+                "SELECT first_seen, last_seen, title, sources, anchors, alerted_at FROM events WHERE id = ?",
+                [decision.event_id],
+            ).fetchone()
+            if decision.event_id is not None
+            else None
+        )
+        when = iso(story.time)
+        if row is None:  # a new event (or one another process has just regrouped away)
+            cursor = self.db.execute(
+                "INSERT INTO events (topic, first_seen, last_seen, title, articles, outlets, sources, "
+                "anchors, created_at, updated_at) VALUES (?, ?, ?, ?, 1, 1, ?, ?, ?, ?)",
+                [
+                    decision.topic,
+                    when,
+                    when,
+                    story.title,
+                    json.dumps([story.source], ensure_ascii=False),
+                    json.dumps(decision.anchors, ensure_ascii=False),
+                    iso(now),
+                    iso(now),
+                ],
+            )
+            event_id, alerted_at = int(cursor.lastrowid or 0), None
+        else:
+            event_id, alerted_at = int(decision.event_id or 0), parse_iso(row[5])
+            sources = json.loads(row[3] or "[]")
+            if story.source not in sources:
+                sources.append(story.source)
+            anchors = json.loads(row[4] or "{}")
+            for key, values in decision.anchors.items():
+                anchors[key] = sorted({*anchors.get(key, ()), *values})
+            self.db.execute(
+                "UPDATE events SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), "
+                "title = coalesce(nullif(title, ''), ?), articles = articles + 1, outlets = ?, "
+                "sources = ?, anchors = ?, updated_at = ? WHERE id = ?",
+                [
+                    when,
+                    when,
+                    story.title,
+                    len(sources),
+                    json.dumps(sources, ensure_ascii=False),
+                    json.dumps(anchors, ensure_ascii=False),
+                    iso(now),
+                    event_id,
+                ],
+            )
+        self.db.execute(
+            "UPDATE articles SET event = ?, duplicate_of = ?, grouped_at = ? WHERE id = ?",
+            [event_id, decision.duplicate_of, iso(now), story.article_id],
+        )
+        return event_id, alerted_at
+
+    def grouped(self, article_id: int) -> tuple[int | None, tuple[AlertKind, ...]]:
+        """An article's event and the kinds of alert it queued."""
+        row = self.db.execute("SELECT event FROM articles WHERE id = ?", [article_id]).fetchone()
+        kinds = self.db.execute(
+            "SELECT DISTINCT kind FROM alerts WHERE article = ? ORDER BY kind", [article_id]
+        ).fetchall()
+        return (row[0] if row else None), tuple(AlertKind(k[0]) for k in kinds)
+
+    def regroup(self, since: datetime | None, now: datetime) -> RegroupReport:
+        """Group again, with the current grouping, every flagged story found since ``since``
+        (all if None) and every story of the events they were in, in the order they arrived;
+        in one transaction. Nothing is alerted: an alert already queued or sent stays, naming
+        its story's new event (one announcing an event another alert already announced on its
+        channel becomes an update)."""
+        if self.grouping is None:
+            raise StoreError("this store was opened without event grouping")
+        grouping = self.grouping
+        with self.transaction():
+            db = self.db
+            db.execute("DROP TABLE IF EXISTS temp.regrouped")
+            db.execute(
+                "CREATE TEMP TABLE regrouped AS SELECT DISTINCT event AS id FROM articles "
+                "WHERE event IS NOT NULL AND (? IS NULL OR discovered_at >= ?)",
+                [iso(since), iso(since)],
+            )
+            rows = db.execute(
+                "SELECT a.id, a.title, a.text, a.language, a.published_at, a.discovered_at, f.name "
+                "FROM articles a JOIN feeds f ON f.id = a.feed "
+                "WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) AND "
+                "((? IS NULL OR a.discovered_at >= ?) OR a.event IN (SELECT id FROM temp.regrouped)) "
+                "ORDER BY a.discovered_at, a.id",
+                [iso(since), iso(since)],
+            ).fetchall()
+            before = int(db.execute("SELECT count(*) FROM temp.regrouped").fetchone()[0])
+            db.execute(
+                "UPDATE articles SET event = NULL, duplicate_of = NULL, grouped_at = NULL "
+                "WHERE event IN (SELECT id FROM temp.regrouped)"
+            )
+            db.execute("DELETE FROM events WHERE id IN (SELECT id FROM temp.regrouped)")
+            grouping.discard()
+            grouping.sync(self.grouped_stories, now)
+            topics = self._flagged_topics([r[0] for r in rows])
+            after: set[int] = set()
+            for r in rows:
+                story = StoryToGroup(
+                    article_id=r[0],
+                    topics=topics.get(r[0], ()),
+                    title=r[1] or "",
+                    text=r[2] or "",
+                    language=r[3],
+                    time=story_time(parse_iso(r[4]), parse_iso(r[5]) or now),
+                    source=r[6],
+                )
+                if not story.topics:
+                    continue
+                decision = grouping.place(story)
+                event_id, _ = self._write_event(decision, story, now)
+                grouping.placed(decision, event_id)
+                after.add(event_id)
+            self._repoint_alerts()
+            db.execute("DROP TABLE temp.regrouped")
+        return RegroupReport(stories=len(rows), events_before=before, events_after=len(after))
+
+    def _flagged_topics(self, article_ids: list[int]) -> dict[int, tuple[str, ...]]:
+        found: dict[int, list[str]] = {}
+        for i in range(0, len(article_ids), 400):
+            chunk = article_ids[i : i + 400]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT article, topic FROM matches WHERE article IN ({marks}) "  # noqa: S608
+                "ORDER BY article, score DESC, topic",
+                chunk,
+            )
+            for article, topic in rows:
+                found.setdefault(article, []).append(topic)
+        return {article: tuple(topics) for article, topics in found.items()}
+
+    def _repoint_alerts(self) -> None:
+        """Alerts of regrouped events name their story's event now (see ``regroup``)."""
+        rows = self.db.execute(
+            "SELECT alerts.id, alerts.channel, alerts.kind, articles.event, alerts.created_at FROM alerts "
+            "JOIN articles ON articles.id = alerts.article "
+            "WHERE alerts.event IN (SELECT id FROM temp.regrouped) ORDER BY alerts.id"
+        ).fetchall()
+        announced = {
+            (event, channel)
+            for event, channel in self.db.execute(
+                "SELECT event, channel FROM alerts WHERE kind = 'event' AND event IS NOT NULL "
+                "AND event NOT IN (SELECT id FROM temp.regrouped)"
+            )
+        }
+        for alert_id, channel, kind, event, created in rows:
+            if kind == AlertKind.EVENT.value and (event, channel) in announced:
+                kind = AlertKind.UPDATE.value
+            elif kind == AlertKind.EVENT.value:
+                announced.add((event, channel))
+            self.db.execute("UPDATE alerts SET event = ?, kind = ? WHERE id = ?", [event, kind, alert_id])
+            if event is not None:
+                self.db.execute(
+                    "UPDATE events SET alerted_at = max(coalesce(alerted_at, ''), ?) WHERE id = ?",
+                    [created, event],
+                )
+
+    def grouped_stories(self, after_id: int, since: datetime | None) -> list[GroupedStory]:
+        """Stories in events, by article id: those above ``after_id``, of events reported since
+        ``since`` (None: any)."""
+        rows = self.db.execute(
+            "SELECT a.id, a.event, e.topic, a.title, a.text, a.language, a.published_at, "
+            "a.discovered_at, f.name FROM articles a JOIN events e ON e.id = a.event "
+            "JOIN feeds f ON f.id = a.feed WHERE a.id > ? AND (? IS NULL OR e.last_seen >= ?) "
+            "ORDER BY a.id",
+            [after_id, iso(since), iso(since)],
+        ).fetchall()
+        return [
+            GroupedStory(
+                story=StoryToGroup(
+                    article_id=r[0],
+                    topics=(r[2],),
+                    title=r[3] or "",
+                    text=r[4] or "",
+                    language=r[5],
+                    time=story_time(parse_iso(r[6]), parse_iso(r[7]) or datetime.min),
+                    source=r[8],
+                ),
+                event_id=r[1],
+                topic=r[2],
+            )
+            for r in rows
+        ]
 
     def _insert_article(self, article: Article) -> int | None:
         cursor = self.db.execute(
@@ -331,13 +568,33 @@ class Store:
                     ],
                 )
 
-    def queue_alert(self, article_id: int, channel: str, now: datetime) -> None:
-        """Queue an alert once per (article, channel); a second call is a no-op."""
-        self.db.execute(
-            """INSERT INTO alerts (article, channel, status, attempts, created_at, next_attempt_at)
-               VALUES (?, ?, 'pending', 0, ?, ?) ON CONFLICT (article, channel) DO NOTHING""",
-            [article_id, channel, iso(now), iso(now)],
+    def queue_alert(
+        self,
+        article_id: int,
+        channel: str,
+        now: datetime,
+        *,
+        kind: AlertKind = AlertKind.STORY,
+        event_id: int | None = None,
+        news: tuple[str, ...] = (),
+    ) -> bool:
+        """Queue an alert once per (article, channel), and an event alert once per (event,
+        channel); returns False (and changes nothing) when it is already queued."""
+        cursor = self.db.execute(
+            """INSERT INTO alerts (article, channel, status, attempts, created_at, next_attempt_at,
+                   kind, event, news)
+               VALUES (?, ?, 'pending', 0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+            [
+                article_id,
+                channel,
+                iso(now),
+                iso(now),
+                kind.value,
+                event_id,
+                json.dumps(list(news)) if news else None,
+            ],
         )
+        return cursor.rowcount == 1
 
     def articles_since(self, since: datetime | None, batch: int = 500) -> Iterator[list[StoredArticle]]:
         """Stored articles discovered since ``since`` (all if None), in batches, oldest first."""
@@ -453,9 +710,11 @@ class Store:
 
     _ALERT_SELECT = """SELECT alerts.id, alerts.article, alerts.channel, alerts.attempts,
                       articles.title, articles.url, articles.published_at, feeds.name,
-                      alerts.created_at
+                      alerts.created_at, alerts.kind, alerts.event, events.articles,
+                      events.outlets, alerts.news
                FROM alerts JOIN articles ON articles.id = alerts.article
-                           JOIN feeds ON feeds.id = articles.feed"""
+                           JOIN feeds ON feeds.id = articles.feed
+                           LEFT JOIN events ON events.id = alerts.event"""
 
     def alerts_where(self, where: str, params: list[Any]) -> list[Alert]:
         """Alerts (with their article's matches) for a trusted SQL condition on the outbox."""
@@ -473,6 +732,11 @@ class Store:
                 feed_name=r[7],
                 matches=verdicts.get(r[1], ()),
                 created_at=parse_iso(r[8]),
+                kind=AlertKind(r[9] or "story"),
+                event_id=r[10],
+                event_articles=r[11] or 0,
+                event_outlets=r[12] or 0,
+                news=tuple(json.loads(r[13] or "[]")),
             )
             for r in rows
         ]

@@ -1,0 +1,141 @@
+"""Stories from a file grouped exactly as the daemon groups them (``monitor group``,
+``monitor eval-events``): each story is classified, stored and grouped through the store (an
+in-memory database the CLI hands in), one transaction per story, in arrival order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..clock import utcnow
+from ..records import AlertKind, Article, ExtractionStatus, Feed, NewArticle
+from ..stages.classify import classify
+from ..stages.group.metrics import GroupingFigures, score_grouping
+from ..stages.group.stories import InputStory, in_arrival_order
+from ..stages.language import detect_language
+from ..store.ports import PollStore
+from .runtime import Runtime
+
+CHANNEL = "group"  # the channel every flagged story is routed to, so alerts are counted
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedLine:
+    """One story's outcome, as ``monitor group`` writes it."""
+
+    story: InputStory
+    flagged: tuple[str, ...]
+    event: int | None
+    new_event: bool
+    alert: AlertKind | None  # what the daemon would have sent for it (None: nothing)
+    skipped: str | None = None  # why it was not stored (the daemon would skip it too)
+    facts: dict[str, object] = field(default_factory=dict)
+
+    def record(self) -> dict[str, object]:
+        line: dict[str, object] = {
+            "id": self.story.id,
+            "flagged": list(self.flagged),
+            "event": self.event,
+            "new_event": self.new_event,
+            "alert": self.alert.value if self.alert else None,
+            "facts": self.facts,
+        }
+        if self.skipped:
+            line["skipped"] = self.skipped
+        return line
+
+
+def group_stories(
+    runtime: Runtime, store: PollStore, stories: Iterable[InputStory], *, now: datetime | None = None
+) -> Iterator[GroupedLine]:
+    """Classify, store and group each story in turn. A story without ``published`` arrives when
+    the one before it did (the first: ``now``)."""
+    feeds: dict[str, int] = {}
+    events: set[int] = set()
+    arrival = now or utcnow()
+    for story in stories:
+        arrival = story.published or arrival
+        outlet = story.outlet or "input"
+        if outlet not in feeds:
+            (state,) = store.sync_feeds(
+                [Feed(name=outlet, url=f"https://{outlet}.invalid/", interval=900.0)], arrival
+            )
+            feeds[outlet] = state.id
+        language = detect_language(story.title, story.text, story.language)
+        verdicts = classify(story.title, story.text, runtime.topics, language)
+        article = Article(
+            feed_id=feeds[outlet],
+            feed_name=outlet,
+            url=story.url,
+            guid=f"line:{story.line}",
+            title=story.title,
+            summary="",
+            text=story.text,
+            author=None,
+            language=language,
+            published_at=story.published,
+            discovered_at=arrival,
+            extraction_status=ExtractionStatus.OK,
+            verdicts=verdicts,
+        )
+        flagged = tuple(v.topic for v in sorted(article.flagged, key=lambda v: -v.score))
+        inserted = store.commit_articles(
+            [NewArticle(article=article, channels=(CHANNEL,) if flagged else ())], arrival
+        )
+        if not inserted:
+            yield GroupedLine(
+                story=story,
+                flagged=flagged,
+                event=None,
+                new_event=False,
+                alert=None,
+                skipped="an earlier story has the same link",
+            )
+            continue
+        event, kinds = store.grouped(inserted[0])
+        new = event is not None and event not in events
+        if event is not None:
+            events.add(event)
+        yield GroupedLine(
+            story=story, flagged=flagged, event=event, new_event=new, alert=kinds[0] if kinds else None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventsReport:
+    """``monitor eval-events``: grouping figures over the flagged stories of a labelled file."""
+
+    stories: int
+    flagged: int
+    real_events: int  # real events with at least one story in the file
+    figures: GroupingFigures
+    event_alerts: int
+    update_alerts: int
+
+    @property
+    def alerts_per_event(self) -> float:
+        return self.event_alerts / self.figures.real_events if self.figures.real_events else 0.0
+
+    @property
+    def alerts_per_event_with_updates(self) -> float:
+        alerts = self.event_alerts + self.update_alerts
+        return alerts / self.figures.real_events if self.figures.real_events else 0.0
+
+
+def evaluate_events(
+    runtime: Runtime, store: PollStore, stories: list[InputStory], dates: dict[str, datetime]
+) -> EventsReport:
+    """Group a labelled file's stories in arrival order and score the grouping."""
+    lines = list(group_stories(runtime, store, in_arrival_order(stories, dates)))
+    gold = {g.story.line: g.story.event for g in lines if g.story.event is not None}
+    predicted = {g.story.line: g.event for g in lines if g.event is not None and g.story.line in gold}
+    alerts = [g.alert for g in lines if g.story.line in gold]
+    return EventsReport(
+        stories=len(lines),
+        flagged=sum(1 for g in lines if g.flagged),
+        real_events=len({e for e in gold.values()}),
+        figures=score_grouping({k: v for k, v in gold.items() if v is not None}, predicted),
+        event_alerts=sum(1 for a in alerts if a is AlertKind.EVENT),
+        update_alerts=sum(1 for a in alerts if a is AlertKind.UPDATE),
+    )

@@ -1,0 +1,268 @@
+"""Anchors: what a story is about, in terms that read the same in every language.
+
+Event grouping compares stories by their words (``sketch``) and, across languages where words
+cannot meet, by anchors: the places named (states, blocs and organisations, as ISO-like codes),
+the class of missile, a named missile family and number (hwasong-18), the sanctions action
+(lift, extend, or else impose) and the identifiers an action is known by (resolution 2397, the
+17th package). Names of places come from CLDR through babel, in every language listed in
+``LOCALES``, plus the extra names of ``anchors.yaml``; nothing is downloaded.
+
+Matching is deliberately plain, so it holds in languages nobody here reads: a name in a script
+written without spaces (Han, kana, Hangul) matches anywhere; an all-capitals short name (US,
+EU, МБР) matches as written; any other name matches words that start with it, allowing up to
+five letters of inflection or derivation (Russia: Russian, России; Korea: Korean, Koreas).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import ahocorasick_rs
+from babel import Locale, UnknownLocaleError
+
+from ..classify.segment import is_cjk
+from ..classify.topics import _yaml
+
+# The languages whose CLDR place names are read: those monitor has vocabularies for, and the
+# other languages news in the corpus and in common feeds is written in.
+_LOCALE_TAGS = """en ar bg bn cs da de el es et fa fi fr he hi hr hu hy id is it ja ka kk ko lt lv ms nl
+no pl pt ro ru sk sl sq sr sv th tl tr uk ur vi zh zh_Hant"""
+LOCALES = tuple(_LOCALE_TAGS.split())
+MAX_INFLECTION = 5  # letters a word may add to a name it starts with
+SHORT_INFLECTION = 3  # ... to a name shorter than six letters (Iran: Iranian; Mali: not malicious)
+ACRONYM = re.compile(r"^[^\W\d_a-zà-ÿа-я]{0,1}[\w.\-&]{0,5}$")
+_WORD = re.compile(r"[^\W\d_]+")
+_VOWELS = frozenset("aeiouyàáâãäåèéêëìíîïòóôõöùúûüýаеёиоуыэюяіїєъьйαεηιουωάέήίόύώ")
+
+
+@dataclass(frozen=True, slots=True)
+class Anchors:
+    """A story's anchors. ``places``, ``weapons``, ``families`` and ``identifiers``: everything
+    its headline and lead name; the ``head_`` sets: what its headline names (its first sentence
+    when it has none), which is what the story reports rather than what it recalls ("days after
+    an ICBM test"). Conflicts are judged on those, agreement on everything."""
+
+    places: frozenset[str] = frozenset()
+    head_places: frozenset[str] = frozenset()
+    subject: str | None = None  # the place the headline names first: who fired, who decided
+    weapons: frozenset[str] = frozenset()
+    head_weapons: frozenset[str] = frozenset()
+    families: frozenset[str] = frozenset()
+    head_families: frozenset[str] = frozenset()
+    identifiers: frozenset[str] = frozenset()
+    head_identifiers: frozenset[str] = frozenset()
+    action: str = "impose"  # the sanctions action the headline reports: lift, extend, else impose
+    day: int | None = None  # the first day of the month the headline or lead names
+
+
+def _is_acronym(name: str) -> bool:
+    letters = [c for c in name if c.isalpha()]
+    return 0 < len(letters) <= 5 and all(c.isupper() for c in letters) and len(name) <= 7
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) >= 5 and word[-1] in _VOWELS else word
+
+
+class Dictionary:
+    """Names -> a value (a place code, a weapon class, an action), matched as the module says."""
+
+    def __init__(self, names: Iterable[tuple[str, str]]) -> None:
+        spaceless: dict[str, str] = {}
+        acronyms: dict[str, str] = {}
+        self._words: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for name, value in names:
+            name = name.strip()
+            if not name:
+                continue
+            if any(is_cjk(c) for c in name):
+                spaceless.setdefault(name.casefold(), value)
+            elif _is_acronym(name):
+                acronyms.setdefault(name, value)
+            else:
+                words = tuple(_stem(w) for w in _WORD.findall(name.casefold()))
+                if words and (len(words[0]) >= 3 or len(words) > 1):
+                    self._words.setdefault(words[0], []).append((words, value))
+        self._spaceless_values = list(spaceless.values())
+        self._spaceless = ahocorasick_rs.AhoCorasick(list(spaceless)) if spaceless else None
+        self._acronyms = (
+            re.compile(
+                r"(?<![\w.\-])("
+                + "|".join(re.escape(a) for a in sorted(acronyms, key=len, reverse=True))
+                + r")(?![\w\-])"
+            )
+            if acronyms
+            else None
+        )
+        self._acronym_values = acronyms
+
+    def find(self, text: str) -> set[str]:
+        return set(self.positions(text))
+
+    def positions(self, text: str) -> dict[str, int]:
+        """Each value named in ``text`` -> where it is first named."""
+        found: dict[str, int] = {}
+
+        def add(value: str, at: int) -> None:
+            if at < found.get(value, len(text) + 1):
+                found[value] = at
+
+        if self._acronyms is not None:
+            for m in self._acronyms.finditer(text):
+                add(self._acronym_values[m.group(1)], m.start())
+        folded = text.casefold()
+        if self._spaceless is not None:
+            for i, start, _ in self._spaceless.find_matches_as_indexes(folded, overlapping=True):
+                add(self._spaceless_values[i], start)
+        matches = list(_WORD.finditer(folded))
+        words = [m.group(0) for m in matches]
+        for i, word in enumerate(words):
+            for k in range(max(min(3, len(word)), len(word) - MAX_INFLECTION), len(word) + 1):
+                for name, value in self._words.get(word[:k], ()):
+                    if _starts(words, i, name):
+                        add(value, matches[i].start())
+        return found
+
+
+def _inflects(word: str, name: str) -> bool:
+    """``word`` is ``name`` with a few letters of inflection or derivation."""
+    extra = len(word) - len(name)
+    return word.startswith(name) and extra <= (MAX_INFLECTION if len(name) >= 6 else SHORT_INFLECTION)
+
+
+def _starts(words: list[str], i: int, name: tuple[str, ...]) -> bool:
+    if i + len(name) > len(words):
+        return False
+    return all(_inflects(words[i + j], part) for j, part in enumerate(name))
+
+
+@dataclass(frozen=True, slots=True)
+class Gazetteer:
+    aliases: tuple[tuple[str, str], ...]  # extra place names, every language
+    weapons: Dictionary
+    actions: Dictionary
+    families: re.Pattern[str]
+    family_names: tuple[str, ...]
+    identifiers: re.Pattern[str]
+    conflicts: frozenset[frozenset[str]]  # weapon classes two reports of one launch cannot both give
+    dates: re.Pattern[str]  # a day of the month, in group 1 or 2 or 3
+
+    def clash(self, ours: Iterable[str], theirs: Iterable[str]) -> bool:
+        """Whether two sets of weapon classes cannot describe one launch."""
+        a, b = set(ours), set(theirs)
+        return not a & b and any(frozenset((x, y)) in self.conflicts for x in a for y in b)
+
+
+def _cldr_places(tag: str) -> Iterable[tuple[str, str]]:
+    try:
+        territories = Locale.parse(tag).territories
+    except (UnknownLocaleError, ValueError):
+        return
+    for code, name in territories.items():
+        if code.isalpha() and code not in ("ZZ", "QO", "EZ"):
+            yield name, code
+
+
+@functools.cache
+def _data() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("anchors.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = _yaml(text)
+    return data
+
+
+@functools.cache
+def gazetteer() -> Gazetteer:
+    """The anchors' dictionaries but places, built once per process."""
+    data = _data()
+    families = data["families"]
+    numbered = "|".join(f"(?P<{key}>{pattern})" for key, pattern in families.items())
+    ids = data["identifiers"]
+    return Gazetteer(
+        aliases=tuple((n, c) for c, names in data["places"].items() for n in names),
+        weapons=Dictionary((n, c) for c, names in data["weapons"].items() for n in names),
+        actions=Dictionary((n, c) for c, names in data["actions"].items() for n in names),
+        families=re.compile(rf"(?<!\w)(?:{numbered})[\s\-–]?(\d{{1,2}})(?!\d)", re.IGNORECASE),
+        family_names=tuple(families),
+        identifiers=re.compile(
+            rf"(?:(?<!\w)(?:{ids['before_number']})\s*(?:no\.?|nr\.?|№|number|第)?\s*(\d{{2,5}})(?!\d))"
+            rf"|(?:(?<!\d)(\d{{1,3}})(?:st|nd|rd|th|-?[йяего]{{1,3}}|\.|°|º|ª|e|ème|차)?\s?"
+            rf"(?:\w+\s){{0,2}}(?:{ids['after_ordinal']}))",
+            re.IGNORECASE,
+        ),
+        conflicts=frozenset(frozenset(pair) for pair in data["conflicts"]),
+        dates=re.compile(
+            rf"(?<!\w)(?:{'|'.join(sorted(data['months'], key=len, reverse=True))})\.?\s+(\d{{1,2}})(?!\d)"
+            rf"|(?<!\d)(\d{{1,2}})(?:st|nd|rd|th|\.|er|º)?\s+(?:of\s+|de\s+)?"
+            rf"(?:{'|'.join(sorted(data['months'], key=len, reverse=True))})(?!\w)"
+            r"|(?<!\d)(\d{1,2})\s?(?:日|일)",
+            re.IGNORECASE,
+        ),
+    )
+
+
+@functools.cache
+def places(language: str | None) -> Dictionary:
+    """Place names as news in ``language`` writes them: CLDR's in English and in that language,
+    and every language's extra names. Only the story's own language: a word of one language is
+    too often a country's name in another."""
+    tags = ["en"]
+    if language and language != "en":
+        tags.append(language if language in LOCALES else language.split("-")[0])
+    if language in ("zh", "zh-hant", "zh-tw", "zh-hk"):
+        tags.append("zh_Hant")
+    return Dictionary([*gazetteer().aliases, *(name for tag in tags for name in _cldr_places(tag))])
+
+
+def lead_of(text: str, limit: int = 400) -> str:
+    """The first ``limit`` characters of a story's body, cut at a word."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > limit // 2 else limit]
+
+
+# "Seoul:", "SEOUL (AP) —", "Pakistan:": where it was written or who spoke, not the subject.
+_DATELINE = re.compile(r"^[^:—–\n]{1,30}?(?:\([^)]{1,20}\))?\s*(?::|—|–|\s-)\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s|[。！？]")
+
+
+def anchors(title: str, lead: str, language: str | None = None) -> Anchors:
+    """The anchors of a story from its headline and lead (``lead_of`` its text)."""
+    g = gazetteer()
+    head = _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])
+    both = f"{title}\n{lead}"
+
+    def families(text: str) -> frozenset[str]:
+        found = set()
+        for m in g.families.finditer(text):
+            name = next(key for key in g.family_names if m.group(key))
+            found.add(f"{name}-{int(m.group(m.lastindex or 0))}")
+        return frozenset(found)
+
+    def identifiers(text: str) -> frozenset[str]:
+        return frozenset(str(int(a or b)) for a, b in g.identifiers.findall(text))
+
+    named = places(language)
+    where = named.positions(head)
+    head_places = frozenset(where)
+    actions = g.actions.find(head)
+    return Anchors(
+        places=head_places | named.find(lead),
+        head_places=head_places,
+        subject=min(where, key=lambda p: (where[p], p)) if where else None,
+        weapons=frozenset(g.weapons.find(both)),
+        head_weapons=frozenset(g.weapons.find(head)),
+        families=families(both),
+        head_families=families(head),
+        identifiers=identifiers(both),
+        head_identifiers=identifiers(head),
+        day=next(
+            (int(d) for m in g.dates.finditer(both) for d in m.groups() if d and 1 <= int(d) <= 31), None
+        ),
+        action="lift" if "lift" in actions else "extend" if "extend" in actions else "impose",
+    )

@@ -1,0 +1,461 @@
+"""Events: flagged stories grouped by the occurrence they report, one alert per event.
+
+The pure stages (anchors, the online grouper, the figures) on hand-written stories; the store's
+transaction with a real SQLite file; the CLI and the daemon as real subprocesses against feeds
+and a json:// receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import Settings, load_settings
+from monitor.records import Article, ExtractionStatus, Feed, NewArticle, Verdict
+from monitor.service.grouping import EventGrouping
+from monitor.stages.group import Grouper, Tuning, anchors, sketch
+from monitor.stages.group.metrics import score_grouping
+from monitor.store import Store
+from tests.conftest import MONITOR, ROOT, Receiver, write_config
+from tests.loopback import Response, Site, article_page, rss
+from tests.test_cli import monitor
+
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+
+ICBM_EN = (
+    "North Korea fires ICBM into the sea off Japan",
+    "North Korea fired an intercontinental ballistic missile into the sea east of the Korean "
+    "peninsula on Monday, South Korea's military said. Japan's defence ministry said the missile "
+    "flew for 70 minutes before landing in the Sea of Japan.",
+)
+ICBM_JA = (
+    "北朝鮮がICBM級弾道ミサイル発射 日本海に落下",
+    "防衛省によりますと、北朝鮮は午前8時ごろ、ICBM級の弾道ミサイル1発を発射しました。ミサイルは約70分間飛行し、日本海に落下したとみられます。",
+)
+ICBM_KO = (
+    "북한, 동해상으로 대륙간탄도미사일 발사",
+    "합동참모본부는 북한이 오늘 오전 평양 일대에서 동해상으로 대륙간탄도미사일 1발을 발사했다고 밝혔다.",
+)
+SRBM_EN = (
+    "North Korea fires two short-range ballistic missiles",
+    "North Korea fired two short-range ballistic missiles off its east coast on Wednesday, South "
+    "Korea's Joint Chiefs of Staff said, two days after its intercontinental missile test.",
+)
+EU_RUSSIA = (
+    "EU adopts 17th sanctions package against Russia",
+    "The European Union adopted its 17th package of sanctions against Russia on Tuesday, "
+    "targeting nearly 200 tankers of the shadow fleet.",
+)
+EU_SYRIA = (
+    "EU lifts economic sanctions on Syria",
+    "The European Union decided on Tuesday to lift economic sanctions on Syria to help its recovery "
+    "after the civil war, the bloc's foreign policy chief said.",
+)
+
+
+# -- anchors ---------------------------------------------------------------------------------
+
+
+def test_one_launch_reads_the_same_in_four_languages() -> None:
+    readings = [
+        anchors(*ICBM_EN, "en"),
+        anchors(*ICBM_JA, "ja"),
+        anchors(*ICBM_KO, "ko"),
+        anchors("КНДР запустила межконтинентальную баллистическую ракету", "Пхеньян", "ru"),
+    ]
+    for a in readings:
+        assert "KP" in a.places and a.subject == "KP", a
+        assert "icbm" in a.head_weapons, a
+
+
+def test_anchors_name_what_tells_occurrences_apart() -> None:
+    seoul = anchors("Seoul: N. Korea fires two short-range ballistic missiles", "It fired on Dec. 17.", "en")
+    assert seoul.subject == "KP"  # the dateline is where it was written, not who fired
+    assert seoul.head_weapons == {"srbm", "ballistic"} and seoul.day == 17
+    package = anchors(*EU_RUSSIA, "en")
+    assert package.subject == "EU" and package.head_identifiers == {"17"} and package.action == "impose"
+    assert anchors("Security Council adopts resolution 2397", "", "en").head_identifiers == {"2397"}
+    assert anchors(*EU_SYRIA, "en").action == "lift"
+    assert anchors("Хвасон-18 запущен", "", "ru").families == {"hwasong-18"}
+    # A short place name needs a whole word, not a prefix of any word: "malicious" is not Mali.
+    assert "ML" not in anchors("A malicious actor", "Chaos in congress", "en").places
+    # A word of one language is not a place name of another: CLDR names of the story's language only.
+    assert anchors("", "Il primo ministro ha parlato", "it").places == frozenset()
+
+
+# -- the grouper -------------------------------------------------------------------------------
+
+
+def grouped(stories: list[tuple[str, str, str, datetime, str]], tuning: Tuning | None = None) -> list[int]:
+    """Event ids for (title, text, language, time, topic) stories, placed in order."""
+    grouper, events, out = Grouper(tuning), 0, []
+    for key, (title, text, language, when, topic) in enumerate(stories):
+        drawn = sketch(key, title, text, language, when)
+        placement = grouper.place(drawn, [topic])
+        if placement.event is None:
+            events += 1
+        event = placement.event if placement.event is not None else events
+        grouper.add(drawn, event, placement.topic)
+        out.append(event)
+    return out
+
+
+def test_copies_and_other_languages_join_the_event_and_other_occurrences_do_not() -> None:
+    launch, sanctions = "missile_launch", "sanctions"
+    events = grouped(
+        [
+            (*ICBM_EN, "en", T0, launch),
+            ("N. Korea fires ICBM into sea off Japan", ICBM_EN[1], "en", T0 + timedelta(minutes=20), launch),
+            (*ICBM_JA, "ja", T0 + timedelta(hours=1), launch),
+            (*ICBM_KO, "ko", T0 + timedelta(hours=2), launch),
+            (*SRBM_EN, "en", T0 + timedelta(days=2), launch),  # two days later, another class
+            (*EU_RUSSIA, "en", T0 + timedelta(days=2), sanctions),
+            (*EU_SYRIA, "en", T0 + timedelta(days=2, hours=3), sanctions),  # same day, same bloc
+            (*ICBM_EN, "en", T0 + timedelta(days=9), launch),  # the first event closed long ago
+        ]
+    )
+    assert events[:4] == [1, 1, 1, 1]
+    assert len(set(events[4:])) == 4 and not set(events[4:]) & {1}
+
+
+def test_a_copy_is_recognised_by_its_shingles() -> None:
+    grouper = Grouper()
+    first = sketch(1, *ICBM_EN, "en", T0)
+    grouper.add(first, 1, "missile_launch")
+    copy = sketch(2, ICBM_EN[0] + " - Reuters", ICBM_EN[1], "en", T0 + timedelta(hours=1))
+    placement = grouper.place(copy, ["missile_launch"])
+    assert placement.event == 1 and placement.duplicate_of == 1 and placement.score > 0.6
+
+
+def test_the_threshold_decides_and_an_explanation_names_the_conflict() -> None:
+    strict = Tuning(threshold=5.0)  # nothing but a copy can join
+    assert grouped(
+        [(*ICBM_EN, "en", T0, "missile_launch"), (*ICBM_KO, "ko", T0, "missile_launch")], strict
+    ) == [1, 2]
+    grouper = Grouper()
+    grouper.add(sketch(1, *ICBM_EN, "en", T0), 1, "missile_launch")
+    srbm = sketch(2, *SRBM_EN, "en", T0 + timedelta(hours=5))
+    verdict = grouper.judge(srbm, grouper._vector(srbm.terms), grouper.events[1])
+    assert verdict == "another missile class (ballistic, srbm)"
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def test_grouping_figures_count_pairs_stories_and_mixed_events() -> None:
+    gold = {1: "a", 2: "a", 3: "b", 4: "b"}
+    figures = score_grouping(gold, {1: 10, 2: 10, 3: 10, 4: 20})
+    assert figures.pairwise_precision == pytest.approx(1 / 3)
+    assert figures.pairwise_recall == pytest.approx(1 / 2)
+    assert figures.bcubed_precision == pytest.approx(2 / 3)
+    assert figures.bcubed_recall == pytest.approx(3 / 4)
+    assert (figures.mixed_events, figures.predicted_events, figures.real_events) == (1, 2, 2)
+    perfect = score_grouping(gold, {1: 1, 2: 1, 3: 2, 4: 2})
+    assert perfect.pairwise_f1 == perfect.bcubed_f1 == 1.0 and perfect.mixed_events == 0
+
+
+# -- the store's transaction ----------------------------------------------------------------------
+
+
+def settings_for(tmp_path: Path, **alerts: Any) -> Settings:
+    return Settings.model_validate({"database": str(tmp_path / "m.db"), "alerts": alerts})
+
+
+def flagged(
+    feed_id: int, i: int, title: str, text: str, when: datetime, topic: str = "missile_launch"
+) -> NewArticle:
+    article = Article(
+        feed_id=feed_id,
+        feed_name=f"Outlet {feed_id}",
+        url=f"https://outlet{feed_id}.example/{i}",
+        guid=f"g{i}",
+        title=title,
+        summary="",
+        text=text,
+        author=None,
+        language=None,
+        published_at=when,
+        discovered_at=when,
+        extraction_status=ExtractionStatus.OK,
+        verdicts=(Verdict(topic=topic, score=0.9, flagged=True, evidence=(text[:40],)),),
+    )
+    return NewArticle(article=article, channels=("hook", "mail"))
+
+
+def alert_rows(store: Store) -> list[tuple[Any, ...]]:
+    return store.db.execute("SELECT article, channel, kind, event FROM alerts ORDER BY id").fetchall()
+
+
+def test_one_event_alert_per_channel_and_an_update_when_something_material_is_first_reported(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "m.db", grouping=EventGrouping(settings_for(tmp_path, update_spacing="1h")))
+    feeds = [
+        s.id
+        for s in store.sync_feeds(
+            [Feed(name=f"F{i}", url=f"https://f{i}.example/", interval=60) for i in range(3)], T0
+        )
+    ]
+    vague = "North Korea fired a ballistic missile into the sea off its east coast, Seoul said."
+    store.commit_articles([flagged(feeds[0], 1, "North Korea fires ballistic missile", vague, T0)], T0)
+    store.commit_articles(
+        [flagged(feeds[1], 2, "N. Korea launches ballistic missile toward sea", vague, T0)], T0
+    )
+    assert [r[2] for r in alert_rows(store)] == ["event", "event"]  # one per channel, first story only
+    later = T0 + timedelta(hours=2)
+    store.commit_articles([flagged(feeds[2], 3, *ICBM_EN, later)], later)  # first to say ICBM
+    rows = alert_rows(store)
+    assert [(r[0], r[2]) for r in rows[2:]] == [(3, "update"), (3, "update")]
+    assert len({r[3] for r in rows}) == 1  # all of one event
+    event = store.db.execute("SELECT articles, outlets, title FROM events").fetchone()
+    assert event == (3, 3, "North Korea fires ballistic missile")
+    (news,) = store.db.execute("SELECT DISTINCT news FROM alerts WHERE kind = 'update'").fetchone()
+    assert json.loads(news) == ["icbm"]
+    store.close()
+
+
+def test_per_story_alerts_every_flagged_story_and_still_records_its_event(tmp_path: Path) -> None:
+    store = Store(tmp_path / "m.db", grouping=EventGrouping(settings_for(tmp_path, per="story")))
+    (feed,) = store.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], T0)
+    for i in range(3):
+        store.commit_articles([flagged(feed.id, i, f"{ICBM_EN[0]} ({i})", ICBM_EN[1], T0)], T0)
+    rows = alert_rows(store)
+    assert len(rows) == 6 and {r[2] for r in rows} == {"story"} and len({r[3] for r in rows}) == 1
+    store.close()
+
+
+def test_a_transaction_that_fails_leaves_no_trace_in_the_events_or_in_memory(tmp_path: Path) -> None:
+    """The grouping decision, the event row and the outbox row are one transaction: when it
+    fails (here the second story names a feed that does not exist), nothing of it stays, and
+    the next story starts the event afresh with its one alert."""
+    store = Store(tmp_path / "m.db", grouping=EventGrouping(settings_for(tmp_path)))
+    (feed,) = store.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], T0)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit_articles([flagged(feed.id, 1, *ICBM_EN, T0), flagged(999, 2, *ICBM_EN, T0)], T0)
+    assert store.count("events") == store.count("alerts") == store.count("articles") == 0
+    store.commit_articles([flagged(feed.id, 3, *ICBM_JA, T0)], T0)
+    assert [r[2] for r in alert_rows(store)] == ["event", "event"]
+    assert store.db.execute("SELECT articles FROM events").fetchall() == [(1,)]
+    store.close()
+
+
+def test_a_second_process_sees_the_events_the_first_created(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    first = Store(tmp_path / "m.db", grouping=EventGrouping(settings))
+    second = Store(tmp_path / "m.db", grouping=EventGrouping(settings))
+    (feed,) = first.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], T0)
+    second.commit_articles([flagged(feed.id, 0, *SRBM_EN, T0)], T0)  # its state: one event
+    first.commit_articles([flagged(feed.id, 1, *ICBM_EN, T0)], T0)
+    second.commit_articles([flagged(feed.id, 2, *ICBM_KO, T0 + timedelta(hours=1))], T0)
+    events = dict(first.db.execute("SELECT id, articles FROM events").fetchall())
+    assert sorted(events.values()) == [1, 2]  # the Korean story joined the English one's event
+    assert [r[2] for r in alert_rows(first)].count("event") == 4  # two events, two channels
+    first.close()
+    second.close()
+
+
+def test_regroup_changes_events_and_alerts_nothing_again(tmp_path: Path) -> None:
+    store = Store(tmp_path / "m.db", grouping=EventGrouping(settings_for(tmp_path)))
+    (feed,) = store.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], T0)
+    for i, (title, text) in enumerate((ICBM_EN, ICBM_JA, ICBM_KO)):
+        store.commit_articles([flagged(feed.id, i, title, text, T0 + timedelta(minutes=i))], T0)
+    before = alert_rows(store)
+    assert store.count("events") == 1 and len(before) == 2
+    strict = Settings.model_validate({"database": store.path, "events": {"threshold": 2.0}})
+    store.grouping = EventGrouping(strict)
+    report = store.regroup(None, T0 + timedelta(hours=1))
+    assert (report.stories, report.events_before, report.events_after) == (3, 1, 3)
+    after = alert_rows(store)
+    assert [r[:3] for r in after] == [r[:3] for r in before]  # not one alert more
+    events = dict(store.db.execute("SELECT id, event FROM articles").fetchall())
+    assert {r[3] for r in after} == {events[r[0]] for r in after}  # alerts follow their story
+    store.close()
+
+
+# -- the command line and the daemon -----------------------------------------------------------
+
+
+def test_group_writes_one_line_per_story_as_the_daemon_would(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    lines = [
+        {
+            "id": "a",
+            "title": ICBM_EN[0],
+            "text": ICBM_EN[1],
+            "published": "2026-11-30T01:00:00Z",
+            "lang": "en",
+        },
+        {
+            "id": "b",
+            "title": ICBM_JA[0],
+            "text": ICBM_JA[1],
+            "published": "2026-11-30T02:00:00Z",
+            "lang": "ja",
+        },
+        {"id": "c", "title": "Council approves the budget", "text": "The council met on Tuesday."},
+        {
+            "id": "d",
+            "title": SRBM_EN[0],
+            "text": SRBM_EN[1],
+            "published": "2026-12-02",
+            "url": "https://x.example/d",
+        },
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n{oops\n")
+    result = monitor("group", "--jsonl", str(path), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    error, *rows = out
+    assert "line 5" in error["error"]
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["a"]["flagged"] == ["missile_launch"] and by_id["a"]["new_event"] is True
+    assert by_id["a"]["alert"] == "event" and by_id["a"]["facts"] == {}
+    assert by_id["b"]["event"] == by_id["a"]["event"] and by_id["b"]["new_event"] is False
+    assert by_id["b"]["alert"] is None
+    assert by_id["c"] == {
+        "id": "c",
+        "flagged": [],
+        "event": None,
+        "new_event": False,
+        "alert": None,
+        "facts": {},
+    }
+    assert by_id["d"]["new_event"] is True and by_id["d"]["event"] != by_id["a"]["event"]
+
+
+def test_eval_events_meets_its_floor_on_the_coverage_set(corpus: Path, cli_env: dict[str, str]) -> None:
+    """The figures the README quotes, as a floor: a change that groups worse fails here."""
+    result = monitor("eval-events", str(corpus / "events-dev.jsonl"), "--json", env=cli_env, timeout=180)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["stories"] == 296 and figures["real_events"] == 53
+    assert figures["pairwise"]["f1"] >= 0.90 and figures["bcubed"]["f1"] >= 0.93
+    assert figures["alerts_per_event"] <= 1.15
+
+
+def outlet_feed(site: Site, outlet: int, title: str, text: str, published: datetime) -> None:
+    path = f"/o{outlet}/1.html"
+    site.routes[path] = Response(article_page(title, [text]), headers={"Content-Type": "text/html"})
+    item = {"title": title, "link": site.url(path), "guid": f"urn:o{outlet}:1", "published": published}
+    site.routes[f"/o{outlet}/feed.xml"] = Response(rss([item], title=f"Outlet {outlet}"))
+
+
+LAUNCH = [
+    ICBM_EN,
+    ("North Korea test-fires intercontinental ballistic missile, Seoul says", ICBM_EN[1]),
+    (
+        "N. Korea launches ICBM as Japan protests",
+        "Japan lodged a protest after North Korea fired an intercontinental ballistic missile into "
+        "the Sea of Japan on Monday, officials in Tokyo said.",
+    ),
+    ICBM_JA,
+    ICBM_KO,
+]
+
+
+@pytest.mark.slow
+def test_five_outlets_one_launch_one_alert_and_a_kill_loses_and_doubles_nothing(
+    tmp_path: Path, site: Site, receiver: Receiver, cli_env: dict[str, str]
+) -> None:
+    """Five feeds carry one launch (in three languages), a sixth a different launch two days
+    later. The chat service is down when they arrive and the daemon is killed with SIGKILL
+    after its failed attempts; after a restart each launch arrives exactly once."""
+    now = datetime.now(UTC)
+    for i, (title, text) in enumerate(LAUNCH):
+        outlet_feed(site, i, title, text, now - timedelta(days=2, minutes=10 - i))
+    outlet_feed(site, 5, *SRBM_EN, now)
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": f"Outlet {i}", "url": site.url(f"/o{i}/feed.xml"), "interval": "1h"} for i in range(6)
+        ],
+        notify=[{"name": "hook", "url": receiver.url}],
+        alerts={"max_age": "3d"},
+    )
+    receiver.status = 500
+    db = tmp_path / "monitor.db"
+
+    def count(sql: str) -> int:
+        try:
+            conn = sqlite3.connect(db)
+            try:
+                return int(conn.execute(sql).fetchone()[0])
+            finally:
+                conn.close()
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+    def attempted() -> int:
+        return count("SELECT count(*) FROM alerts WHERE attempts > 0")
+
+    with (tmp_path / "d1.log").open("w") as log:
+        proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and (
+                attempted() < 2 or count("SELECT count(*) FROM articles") < 6
+            ):
+                time.sleep(0.2)
+            time.sleep(1.0)  # any further alert would be queued by now
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log_text = (tmp_path / "d1.log").read_text()
+    assert attempted() == 2, log_text[-3000:]
+    conn = sqlite3.connect(db)
+    try:
+        kinds = conn.execute("SELECT kind, count(*) FROM alerts GROUP BY kind").fetchall()
+        events = conn.execute("SELECT articles, outlets FROM events ORDER BY first_seen").fetchall()
+    finally:
+        conn.close()
+    assert kinds == [("event", 2)] and events == [(5, 5), (1, 1)]
+    receiver.status = 200
+    with (tmp_path / "d2.log").open("w") as log:
+        proc = subprocess.Popen([*MONITOR, "run", "--config", str(cfg)], env=cli_env, cwd=ROOT, stderr=log)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and len(receiver.posts) < 2:
+                time.sleep(0.2)
+            time.sleep(1.5)  # a duplicate would arrive now
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    titles = sorted(post["title"] for post in receiver.posts)
+    assert len(titles) == 2, titles
+    assert any("short-range" in t for t in titles) and any(
+        "ICBM" in t or "ミサイル" in t or "미사일" in t for t in titles
+    )
+    listing = monitor("events", "--config", str(cfg), "--json", env=cli_env)
+    assert listing.returncode == 0, listing.stderr
+    listed = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert [e["articles"] for e in listed] == [1, 5] and listed[1]["outlets"] == 5
+    detail = monitor("event", str(listed[1]["id"]), "--config", str(cfg), env=cli_env)
+    assert detail.returncode == 0, detail.stderr
+    assert "5 from 5 outlets" in detail.stdout and detail.stdout.count("alert: event -> hook (sent)") == 1
+    assert load_settings(cfg).alerts.per == "event"
+
+
+def test_the_datasette_canned_queries_run_on_the_schema(tmp_path: Path) -> None:
+    """deploy/datasette.yaml's queries are SQL the schema answers (on a database with an event)."""
+    import yaml
+
+    store = Store(tmp_path / "m.db", grouping=EventGrouping(settings_for(tmp_path)))
+    now = datetime.now(UTC)
+    (feed,) = store.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], now)
+    store.commit_articles([flagged(feed.id, 1, *ICBM_EN, now)], now)
+    queries = yaml.safe_load((ROOT / "deploy" / "datasette.yaml").read_text())["databases"]["monitor"][
+        "queries"
+    ]
+    assert len(queries) >= 4
+    for name, query in queries.items():
+        rows = store.db.execute(query["sql"], {"event": 1}).fetchall()
+        assert rows, name
+    store.close()

@@ -164,6 +164,7 @@ def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
         "regroup",
         "run",
         "train",
+        "train-events",
     }
     sub = monitor("alerts", "--help", env=cli_env)
     assert sub.returncode == 0 and re.search(r"^\s+retry\s", sub.stdout, re.MULTILINE)

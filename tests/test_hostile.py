@@ -577,27 +577,39 @@ def test_a_feed_of_hanging_links_cannot_starve_the_others(tmp_path: Path, site: 
 def test_a_feed_of_100000_items_costs_little_memory_and_alerts_a_bounded_few(
     tmp_path: Path, site: Site, cli_env: dict[str, str]
 ) -> None:
-    """A 9 MB feed of 100,000 flagged items: the poll's memory stays near its baseline (only the
-    first thousand items are parsed), at most alerts.max_per_poll alerts are queued, and what
-    was not taken is counted on the feed."""
-    items = "".join(
-        f"<item><title>North Korea fires ballistic missile {i}</title><guid>urn:flood:{i}</guid></item>"
-        for i in range(100_000)
-    )
-    body = f"<?xml version='1.0'?><rss version='2.0'><channel><title>Flood</title>{items}</channel></rss>"
-    assert len(body) > 8_000_000
-    site.routes["/flood.xml"] = Response(body.encode())
-    cfg = write_config(
-        tmp_path,
-        feeds=[{"name": "Flood", "url": site.url("/flood.xml")}],
-        notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}],
-        # Per story, so that alerts.max_per_poll is what bounds them (per event: one alert).
-        alerts={"max_attempts": 1, "per": "story"},
-    )
-    code, peak_mb, stdout = poll_with_peak_memory(cfg, cli_env)
-    assert code == 0, stdout
-    print(f"peak RSS {peak_mb} MB")
-    assert peak_mb < 160, f"peak RSS {peak_mb} MB"  # measured: 96 MB; all 100,000 items parsed: 213 MB
+    """A 9 MB feed of 100,000 flagged items: the poll's memory stays near that of a poll of a
+    hundred (only the first thousand items are parsed), at most alerts.max_per_poll alerts are
+    queued, and what was not taken is counted on the feed."""
+
+    def feed(n: int) -> bytes:
+        items = "".join(
+            f"<item><title>North Korea fires ballistic missile {i}</title><guid>urn:flood:{i}</guid></item>"
+            for i in range(n)
+        )
+        channel = f"<channel><title>Flood</title>{items}</channel>"
+        return f"<?xml version='1.0'?><rss version='2.0'>{channel}</rss>".encode()
+
+    site.routes["/flood.xml"] = Response(feed(100_000))
+    site.routes["/hundred.xml"] = Response(feed(100))
+    assert len(site.routes["/flood.xml"].body) > 8_000_000  # type: ignore[union-attr]
+    peaks = {}
+    for name in ("hundred", "flood"):
+        folder = tmp_path / name
+        folder.mkdir()
+        cfg = write_config(
+            folder,
+            feeds=[{"name": "Flood", "url": site.url(f"/{name}.xml")}],
+            notify=[{"name": "ops", "url": "json://127.0.0.1:9/none"}],
+            # Per story, so that alerts.max_per_poll is what bounds them (per event: one alert).
+            alerts={"max_attempts": 1, "per": "story"},
+        )
+        code, peaks[name], stdout = poll_with_peak_memory(cfg, cli_env)
+        assert code == 0, stdout
+    print(f"peak RSS {peaks}")
+    # Measured: 144 MB and 154 MB (the same stories classified, stored and grouped); with all
+    # 100,000 items parsed, 100 MB more. The baseline moves with the machine; the difference not.
+    assert peaks["flood"] - peaks["hundred"] < 40, peaks
+    tmp_path = tmp_path / "flood"
     db = tmp_path / "monitor.db"
     assert rows(db, "SELECT count(*) FROM articles") == [(100,)]  # fetch.max_new_entries
     assert rows(db, "SELECT count(*) FROM alerts") == [(20,)]  # alerts.max_per_poll

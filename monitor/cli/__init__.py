@@ -13,7 +13,7 @@ from .. import __version__
 from .alerts import alerts, notify_test
 from .common import setup_logging
 from .demo import demo
-from .events import eval_events, event, events, group, regroup
+from .events import eval_events, event, events, group, regroup, train_events
 from .feeds import check, poll, run
 from .learn import label, train
 from .topics import classify, eval_command, reclassify
@@ -55,6 +55,7 @@ for command in (
     event,
     group,
     eval_events,
+    train_events,
     regroup,
     notify_test,
     alerts,

@@ -16,6 +16,7 @@ from ..errors import ConfigError, StoreError
 from ..service import Runtime, prepare
 from ..service.grouping import EventGrouping
 from ..stages.classify import Topic, load_topics
+from ..stages.group.cluster import Weights
 from ..stages.urls import MASK, redact_url, secrets_in
 from ..store import Store
 from ..store.lock import InstanceLock
@@ -104,14 +105,14 @@ def load_runtime(config_file: str | None) -> Runtime:
         config_failure(exc)
 
 
-def open_database(settings: Settings) -> Store:
+def open_database(settings: Settings, weights: Weights | None = None) -> Store:
     """The configured database, grouping the flagged stories it stores into events."""
-    return Store(settings.database, grouping=EventGrouping(settings))
+    return Store(settings.database, grouping=EventGrouping(settings, weights))
 
 
 def open_store(runtime: Runtime) -> Store:
     try:
-        return open_database(runtime.settings)
+        return open_database(runtime.settings, runtime.weights)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 

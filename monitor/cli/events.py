@@ -12,10 +12,16 @@ from typing import Any, TextIO
 import click
 
 from ..clock import iso, utcnow
-from ..config import parse_duration
+from ..config import models_dir, parse_duration
 from ..notify import plain
-from ..service.grouped import EventsReport, evaluate_events, group_stories
-from ..service.grouping import EventGrouping
+from ..service.grouped import (
+    EventsReport,
+    cross_validate_events,
+    evaluate_events,
+    group_stories,
+    train_weights,
+)
+from ..service.grouping import WEIGHTS_FILE, EventGrouping
 from ..stages.evaluate import BadLine, error_record
 from ..stages.group.stories import InputStory, parse_time, read_event_stories
 from ..store import Store
@@ -192,24 +198,36 @@ def _report(report: EventsReport) -> dict[str, Any]:
     default=None,
     help="Events and their dates (default: FILE's name with -facts, if it exists).",
 )
+@click.option(
+    "--cv",
+    "folds",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Cross-validate: each run of consecutive events grouped with weights learnt from the others.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The figures as one JSON object.")
-def eval_events(config_file: str | None, file: str, facts: str | None, as_json: bool) -> None:
+def eval_events(
+    config_file: str | None, file: str, facts: str | None, folds: int | None, as_json: bool
+) -> None:
     """Score event grouping on a labelled file (an `event` key per story): pairwise and BCubed
     precision, recall and F1 over the stories the classifier flags, alerts per real event, and
     the share of predicted events that mix two real ones."""
     runtime = load_runtime(config_file)
-    stories, bad = _stories(file)
-    for line in bad:
-        click.echo(f"skipped: {line.error}", err=True)
-    labelled = [s for s in stories if s.event is not None]
-    if not labelled:
-        raise click.ClickException(f"{file}: no story has an `event` key")
-    path = Path(facts) if facts else Path(file).with_name(Path(file).stem + "-facts.jsonl")
-    store = Store(":memory:", grouping=EventGrouping(runtime.settings))
-    try:
-        report = evaluate_events(runtime, store, labelled, _event_dates(path))
-    finally:
-        store.close()
+    labelled, dates = _labelled(file, facts)
+    if folds is not None:
+        report = cross_validate_events(
+            runtime,
+            labelled,
+            dates,
+            folds,
+            lambda weights: Store(":memory:", grouping=EventGrouping(runtime.settings, weights)),
+        )
+    else:
+        store = Store(":memory:", grouping=EventGrouping(runtime.settings))
+        try:
+            report = evaluate_events(runtime, store, labelled, dates)
+        finally:
+            store.close()
     if as_json:
         click.echo(json.dumps(_report(report)))
         return
@@ -228,6 +246,54 @@ def eval_events(config_file: str | None, file: str, facts: str | None, as_json: 
     click.echo(
         f"mixed events:          {f.mixed_events} of {f.predicted_events} ({100 * f.mixed_share:.1f} %)"
     )
+
+
+def _labelled(file: str, facts: str | None) -> tuple[list[InputStory], dict[str, datetime]]:
+    """A labelled file's stories (bad lines reported and skipped) and its events' dates."""
+    stories, bad = _stories(file)
+    for line in bad:
+        click.echo(f"skipped: {line.error}", err=True)
+    labelled = [s for s in stories if s.event is not None]
+    if not labelled:
+        raise click.ClickException(f"{file}: no story has an `event` key")
+    path = Path(facts) if facts else Path(file).with_name(Path(file).stem + "-facts.jsonl")
+    return labelled, _event_dates(path)
+
+
+@click.command(name="train-events")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--facts", type=click.Path(dir_okay=False), default=None, help="As for eval-events.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"Where to write the weights (default: {WEIGHTS_FILE} in the models folder).",
+)
+def train_events(config_file: str | None, file: str, facts: str | None, out: str | None) -> None:
+    """Learn grouping's weights from stories labelled with their event (deterministic); the
+    daemon reads them from the models folder on its next start."""
+    runtime = load_runtime(config_file)
+    labelled, dates = _labelled(file, facts)
+    try:
+        weights = train_weights(runtime, labelled, dates)
+    except ValueError as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    folder = models_dir(runtime.settings)
+    if out is None and folder is None:
+        raise click.UsageError("no models folder for an in-memory database: give --out")
+    path = Path(out) if out else Path(folder or ".") / WEIGHTS_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(weights.to_json(), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    click.echo(f"grouping weights learnt from {len(labelled)} stories written to {path}")
+    for name, value in weights.coef.items():
+        click.echo(f"  {name:<15} {value:+.3f}")
+    click.echo(f"  {'(bias)':<15} {weights.bias:+.3f}")
 
 
 @click.command()

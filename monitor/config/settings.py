@@ -92,7 +92,7 @@ class EventSettings(_Model):
     """How flagged stories are grouped into events (see ``stages.group``)."""
 
     window: Duration = 72 * 3600.0
-    threshold: float = Field(default=0.2, ge=-1.0, le=2.0)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     duplicate: float = Field(default=0.6, gt=0.0, le=1.0)
 
 

@@ -4,17 +4,21 @@ in-memory database the CLI hands in), one transaction per story, in arrival orde
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..clock import utcnow
 from ..records import AlertKind, Article, ExtractionStatus, Feed, NewArticle
 from ..stages.classify import classify
+from ..stages.group import sketch
+from ..stages.group.cluster import Weights
+from ..stages.group.learn import Labelled
 from ..stages.group.metrics import GroupingFigures, score_grouping
 from ..stages.group.stories import InputStory, in_arrival_order
 from ..stages.language import detect_language
 from ..store.ports import PollStore
+from .grouping import tuning_for
 from .runtime import Runtime
 
 CHANNEL = "group"  # the channel every flagged story is routed to, so alerts are counted
@@ -123,19 +127,80 @@ class EventsReport:
         return alerts / self.figures.real_events if self.figures.real_events else 0.0
 
 
-def evaluate_events(
-    runtime: Runtime, store: PollStore, stories: list[InputStory], dates: dict[str, datetime]
-) -> EventsReport:
-    """Group a labelled file's stories in arrival order and score the grouping."""
-    lines = list(group_stories(runtime, store, in_arrival_order(stories, dates)))
+def _report(lines: list[GroupedLine], key: Callable[[GroupedLine], Hashable]) -> EventsReport:
     gold = {g.story.line: g.story.event for g in lines if g.story.event is not None}
-    predicted = {g.story.line: g.event for g in lines if g.event is not None and g.story.line in gold}
+    predicted = {g.story.line: key(g) for g in lines if g.event is not None and g.story.line in gold}
     alerts = [g.alert for g in lines if g.story.line in gold]
     return EventsReport(
         stories=len(lines),
         flagged=sum(1 for g in lines if g.flagged),
-        real_events=len({e for e in gold.values()}),
+        real_events=len(set(gold.values())),
         figures=score_grouping({k: v for k, v in gold.items() if v is not None}, predicted),
         event_alerts=sum(1 for a in alerts if a is AlertKind.EVENT),
         update_alerts=sum(1 for a in alerts if a is AlertKind.UPDATE),
     )
+
+
+def evaluate_events(
+    runtime: Runtime, store: PollStore, stories: list[InputStory], dates: dict[str, datetime]
+) -> EventsReport:
+    """Group a labelled file's stories in arrival order and score the grouping."""
+    return _report(list(group_stories(runtime, store, in_arrival_order(stories, dates))), lambda g: g.event)
+
+
+def labelled(runtime: Runtime, stories: Iterable[InputStory]) -> list[Labelled]:
+    """Labelled stories as grouping learns from them: read in their language, at their time,
+    under their labelled topic (else the one the classifier flags first; unflagged ones left out)."""
+    out: list[Labelled] = []
+    for story in stories:
+        if story.event is None:
+            continue
+        language = detect_language(story.title, story.text, story.language)
+        topic = story.topic
+        if topic is None:
+            flagged = [v for v in classify(story.title, story.text, runtime.topics, language) if v.flagged]
+            topic = max(flagged, key=lambda v: v.score).topic if flagged else None
+        if topic is None:
+            continue
+        when = story.published or utcnow()
+        drawn = sketch(story.line, story.title, story.text, language, when, story.outlet)
+        out.append(Labelled(sketch=drawn, topic=topic, event=story.event))
+    return out
+
+
+def train_weights(runtime: Runtime, stories: list[InputStory], dates: dict[str, datetime]) -> Weights:
+    """Grouping weights learnt from a labelled file's stories, in arrival order."""
+    from ..stages.group.learn import fit  # scikit-learn: only when learning (40 MB)
+
+    return fit(labelled(runtime, in_arrival_order(stories, dates)), tuning_for(runtime.settings))
+
+
+def cross_validate_events(
+    runtime: Runtime,
+    stories: list[InputStory],
+    dates: dict[str, datetime],
+    folds: int,
+    open_store: Callable[[Weights], PollStore],
+) -> EventsReport:
+    """Each fold's events grouped with weights learnt from the other folds' stories only. Folds
+    are runs of consecutive events (by their first story), so an event and the neighbours it
+    could be confused with are judged together, never learnt from."""
+    from ..stages.group.learn import fit  # scikit-learn: only when learning (40 MB)
+
+    ordered = in_arrival_order(stories, dates)
+    first = list(dict.fromkeys(s.event for s in ordered if s.event is not None))
+    fold = {event: i * folds // len(first) for i, event in enumerate(first)}
+    lines: list[tuple[int, GroupedLine]] = []
+    for k in range(folds):
+        train = [s for s in ordered if s.event is not None and fold[s.event] != k]
+        weights = fit(labelled(runtime, train), tuning_for(runtime.settings))
+        store = open_store(weights)
+        try:
+            test = [s for s in ordered if s.event is not None and fold[s.event] == k]
+            lines += [(k, g) for g in group_stories(runtime, store, test)]
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+    keys = {id(g): k for k, g in lines}
+    return _report([g for _, g in lines], lambda g: (keys[id(g)], g.event))

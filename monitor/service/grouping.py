@@ -18,9 +18,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from ..config import Settings
+from ..config import Settings, models_dir
+from ..errors import ConfigError
 from ..records import AlertKind, EventDecision, GroupedStory, StoryToGroup
 from ..stages.group import Grouper, Sketch, Tuning, sketch
+from ..stages.group.cluster import Weights
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +31,37 @@ Loader = Callable[[int, datetime | None], list[GroupedStory]]
 reported since the second (None: since any time)."""
 
 
-def tuning_for(settings: Settings) -> Tuning:
+WEIGHTS_FILE = "events.json"  # in the models folder, written by `monitor train-events`
+
+
+def trained_weights(settings: Settings) -> Weights | None:
+    """Weights ``monitor train-events`` wrote to the models folder, if any (else the shipped ones
+    apply). A file that is not weights is a configuration error naming it."""
+    folder = models_dir(settings)
+    path = folder / WEIGHTS_FILE if folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return Weights.from_json(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(exc), source=str(path)) from None
+
+
+def tuning_for(settings: Settings, weights: Weights | None = None) -> Tuning:
     events = settings.events
-    return Tuning(window=events.window, threshold=events.threshold, duplicate=events.duplicate)
+    return Tuning(
+        window=events.window,
+        threshold=events.threshold,
+        duplicate=events.duplicate,
+        weights=weights or trained_weights(settings),
+    )
 
 
 class EventGrouping:
     """Places flagged stories in events and decides which of them alert (``alerts.per``)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.tuning = tuning_for(settings)
+    def __init__(self, settings: Settings, weights: Weights | None = None) -> None:
+        self.tuning = tuning_for(settings, weights)
         self.per_event = settings.alerts.per == "event"
         self.update_spacing = settings.alerts.update_spacing
         self._grouper: Grouper | None = None

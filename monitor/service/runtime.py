@@ -21,7 +21,9 @@ from ..notify import ChannelHandle, Deliverer, build_channels
 from ..notify.deliver import MAX_RETRY, DbRunner, run_directly
 from ..records import Feed, FeedState
 from ..stages.classify import Topic, load_topics
+from ..stages.group.cluster import Weights
 from ..store.ports import MonitorStore, Outbox
+from .grouping import trained_weights
 from .poll import Poller
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Runtime:
     feeds: tuple[Feed, ...]
     topics: tuple[Topic, ...]
     channels: tuple[ChannelHandle, ...]
+    weights: Weights | None = None  # event grouping's, from the models folder (None: the shipped ones)
 
     @property
     def topic_labels(self) -> dict[str, str]:
@@ -64,9 +67,16 @@ def prepare(settings: Settings) -> Runtime:
         )
     except ConfigError as exc:
         problems += exc.problems
+    weights = None
+    try:
+        weights = trained_weights(settings)
+    except ConfigError as exc:
+        problems += [f"{exc.source}: {p}" for p in exc.problems]
     if problems:
         raise ConfigError(problems)
-    return Runtime(settings=settings, feeds=tuple(feeds), topics=topics, channels=tuple(channels))
+    return Runtime(
+        settings=settings, feeds=tuple(feeds), topics=topics, channels=tuple(channels), weights=weights
+    )
 
 
 def deliverer_for(

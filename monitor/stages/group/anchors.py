@@ -19,6 +19,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from importlib import resources
 from typing import Any
 
@@ -151,6 +152,7 @@ class Gazetteer:
     identifiers: re.Pattern[str]
     conflicts: frozenset[frozenset[str]]  # weapon classes two reports of one launch cannot both give
     dates: re.Pattern[str]  # a day of the month, in group 1 or 2 or 3
+    weekdays: Dictionary  # weekday names -> "0" (Monday) .. "6"
 
     def clash(self, ours: Iterable[str], theirs: Iterable[str]) -> bool:
         """Whether two sets of weapon classes cannot describe one launch."""
@@ -195,6 +197,7 @@ def gazetteer() -> Gazetteer:
             re.IGNORECASE,
         ),
         conflicts=frozenset(frozenset(pair) for pair in data["conflicts"]),
+        weekdays=Dictionary((name, str(n)) for n, names in enumerate(data["weekdays"]) for name in names),
         dates=re.compile(
             rf"(?<!\w)(?:{'|'.join(sorted(data['months'], key=len, reverse=True))})\.?\s+(\d{{1,2}})(?!\d)"
             rf"|(?<!\d)(\d{{1,2}})(?:st|nd|rd|th|\.|er|º)?\s+(?:of\s+|de\s+)?"
@@ -231,8 +234,27 @@ _DATELINE = re.compile(r"^[^:—–\n]{1,30}?(?:\([^)]{1,20}\))?\s*(?::|—|–|
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s|[。！？]")
 
 
-def anchors(title: str, lead: str, language: str | None = None) -> Anchors:
-    """The anchors of a story from its headline and lead (``lead_of`` its text)."""
+def _day(title: str, lead: str, when: date | None) -> int | None:
+    """The day of the month a story says its news happened on: the first date it gives, else
+    the latest weekday it names on or before ``when`` (its publication date)."""
+    g = gazetteer()
+    both = f"{title}\n{lead}"
+    for m in g.dates.finditer(both):
+        for d in m.groups():
+            if d and 0 < int(d) < 32:
+                return int(d)
+    if when is None:
+        return None
+    named = g.weekdays.positions(both)
+    if not named:
+        return None
+    weekday = int(min(named, key=lambda w: named[w]))
+    return (when - timedelta(days=(when.weekday() - weekday) % 7)).day
+
+
+def anchors(title: str, lead: str, language: str | None = None, when: date | None = None) -> Anchors:
+    """The anchors of a story from its headline and lead (``lead_of`` its text); ``when``, its
+    publication date, reads "on Monday" as a day of the month."""
     g = gazetteer()
     head = _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])
     both = f"{title}\n{lead}"
@@ -261,8 +283,6 @@ def anchors(title: str, lead: str, language: str | None = None) -> Anchors:
         head_families=families(head),
         identifiers=identifiers(both),
         head_identifiers=identifiers(head),
-        day=next(
-            (int(d) for m in g.dates.finditer(both) for d in m.groups() if d and 1 <= int(d) <= 31), None
-        ),
+        day=_day(title, lead, when),
         action="lift" if "lift" in actions else "extend" if "extend" in actions else "impose",
     )

@@ -23,13 +23,14 @@ so a transaction that fails leaves the grouper as it was (see ``service.grouping
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
-from datasketch import MinHashLSH
+from importlib import resources
 
 from .anchors import gazetteer
 from .sketch import NUM_PERM, Sketch, jaccard
@@ -38,20 +39,65 @@ DAY = 86400.0
 MAX_MEMBERS = 24  # an event's stories compared by text: its first ones and its latest
 
 
+FEATURES = (
+    "text",  # TF-IDF cosine with the event's closest story in the story's language (0 if none)
+    "other_language",  # 1 when the event has no story in the story's language
+    "places",  # the share of the story's places the event's stories name
+    "new_places",  # the share of its headline's places that none of the event's stories names
+    "same_class",  # the same missile class (ICBM, short-range, ...)
+    "same_missile",  # the same named missile (Hwasong-18)
+    "same_number",  # the same resolution or package number
+    "other_action",  # another sanctions action (lift, extend, impose)
+    "other_actor",  # the headline's actor is not one the event's headlines name
+    "other_day",  # another day of the month
+    "days",  # days since the event was last reported
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """A logistic model over ``FEATURES``: the probability that a story reports an event's
+    occurrence. Learnt by ``learn.fit`` from labelled events (``monitor train-events``)."""
+
+    bias: float
+    coef: dict[str, float]
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(self.coef.get(name, 0.0) * value for name, value in features.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def to_json(self) -> str:
+        return json.dumps({"bias": self.bias, "coef": self.coef}, indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "weights") -> Weights:
+        try:
+            data = json.loads(text)
+            coef = {str(k): float(v) for k, v in data["coef"].items()}
+            unknown = set(coef) - set(FEATURES)
+            if unknown:
+                raise ValueError(f"unknown features {sorted(unknown)}")
+            return cls(bias=float(data["bias"]), coef=coef)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{source}: not event-grouping weights ({exc})") from None
+
+
+@functools.cache
+def default_weights() -> Weights:
+    """The weights shipped with monitor (trained on the project's labelled events)."""
+    text = resources.files(__package__).joinpath("weights.json").read_text(encoding="utf-8")
+    return Weights.from_json(text, "monitor/stages/group/weights.json")
+
+
 @dataclass(frozen=True, slots=True)
 class Tuning:
     """How grouping decides; ``window``, ``threshold`` and ``duplicate`` are in config.yaml."""
 
     window: float = 72 * 3600.0  # seconds of silence after which an event closes
     named_window: float = 14 * 86400.0  # ... to a story naming its resolution or package number
-    threshold: float = 0.20  # similarity a story needs to join an event
+    threshold: float = 0.5  # probability a story needs to join an event
     duplicate: float = 0.6  # estimated shingle Jaccard of a copy
-    text_weight: float = 0.6
-    place_weight: float = 0.4
-    day_penalty: float = 0.04  # per day between the story and the event's last report
-    unknown_text: float = 0.3  # text similarity assumed when the event has no story in the language
-    agree_weight: float = 0.1  # the same missile class or family (twice for the same number)
-    mismatch_penalty: float = 0.2  # another sanctions action, subject or day of the month
+    weights: Weights | None = None  # None: the shipped ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +160,13 @@ class Grouper:
         self.tuning = tuning or Tuning()
         self.events: dict[int, OpenEvent] = {}
         self._event_of: dict[int, int] = {}  # story key -> event id
+        from datasketch import MinHashLSH  # with scipy: only once something is grouped (see sketch)
+
         self._lsh = MinHashLSH(threshold=self.tuning.duplicate, num_perm=NUM_PERM)
         self._df: Counter[str] = Counter()
         self._docs = 0
         self._clock: datetime | None = None
+        self.expire = True  # forget closed events (learn.training_pairs keeps them)
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -126,18 +175,16 @@ class Grouper:
         wanted = list(topics)
         if not wanted:
             raise ValueError("a story is grouped only for the topics it is flagged for")
-        copy = self._copy_of(story)
+        copy = self.copy_of(story)
         if copy is not None:
             member, similarity = copy
             event = self.events[self._event_of[member]]
             return Placement(
                 key=story.key, topic=event.topic, event=event.id, duplicate_of=member, score=similarity
             )
-        vector = self._vector(story.terms)
+        vector = self.vector(story.terms)
         best: tuple[float, OpenEvent] | None = None
-        for event in self.events.values():
-            if event.topic not in wanted or not self._is_open(event, story.time, self.tuning.named_window):
-                continue
+        for event in self.candidates(story, wanted):
             score = self._similarity(story, vector, event)
             if score is not None and (best is None or score > best[0]):
                 best = (score, event)
@@ -145,13 +192,22 @@ class Grouper:
             return Placement(key=story.key, topic=best[1].topic, event=best[1].id, score=best[0])
         return Placement(key=story.key, topic=wanted[0], event=None, score=best[0] if best else 0.0)
 
+    def candidates(self, story: Sketch, topics: Iterable[str]) -> list[OpenEvent]:
+        """The events of ``topics`` still open to ``story`` (to one naming their number, longer)."""
+        wanted = set(topics)
+        return [
+            e
+            for e in self.events.values()
+            if e.topic in wanted and self._is_open(e, story.time, self.tuning.named_window)
+        ]
+
     def _is_open(self, event: OpenEvent, when: datetime, window: float | None = None) -> bool:
         window = window or self.tuning.window
         return (when - event.last).total_seconds() <= window and (
             event.first - when
         ).total_seconds() <= window
 
-    def _copy_of(self, story: Sketch) -> tuple[int, float] | None:
+    def copy_of(self, story: Sketch) -> tuple[int, float] | None:
         best: tuple[int, float] | None = None
         for key in self._lsh.query(story.minhash):
             event = self.events.get(self._event_of.get(key, -1))
@@ -166,12 +222,32 @@ class Grouper:
         return best
 
     def _similarity(self, story: Sketch, vector: dict[str, float], event: OpenEvent) -> float | None:
-        """How alike ``story`` and ``event`` are, or None when they cannot be one occurrence."""
+        """How likely ``story`` reports ``event``'s occurrence, or None when it cannot."""
         judged = self.judge(story, vector, event)
         return judged if isinstance(judged, float) else None
 
+    @property
+    def weights(self) -> Weights:
+        return self.tuning.weights or default_weights()
+
     def judge(self, story: Sketch, vector: dict[str, float], event: OpenEvent) -> float | str:
-        """The similarity of ``story`` to ``event``, or what rules the event out."""
+        """The probability that ``story`` reports ``event``'s occurrence, or what rules it out."""
+        found = self.features(story, vector, event)
+        return found if isinstance(found, str) else self.weights.probability(found)
+
+    def explain(self, story: Sketch, vector: dict[str, float], event: OpenEvent) -> dict[str, float] | str:
+        """Each feature's weighted contribution (with the bias they add up to the log-odds), or
+        what rules the event out."""
+        found = self.features(story, vector, event)
+        if isinstance(found, str):
+            return found
+        w = self.weights
+        return {"bias": w.bias} | {name: w.coef.get(name, 0.0) * value for name, value in found.items()}
+
+    def features(self, story: Sketch, vector: dict[str, float], event: OpenEvent) -> dict[str, float] | str:
+        """What grouping weighs (``FEATURES``), or what rules the event out: two classes of
+        missile that cannot describe one launch, two named missiles, two numbers, or an event
+        closed for longer than the window."""
         a, t, g = story.anchors, self.tuning, gazetteer()
         if a.head_weapons and g.clash(a.head_weapons, _classes(event.head_weapons)):
             return f"another missile class ({', '.join(sorted(a.head_weapons))})"
@@ -179,35 +255,32 @@ class Grouper:
             return f"another missile ({', '.join(sorted(a.head_families))})"
         if a.head_identifiers and event.identifiers and not a.head_identifiers & set(event.identifiers):
             return f"another number ({', '.join(sorted(a.head_identifiers))})"
+        new_places = a.head_places - set(event.places)
+        other_action = event.topic == "sanctions" and a.action not in _top(event.actions)
+        if other_action and new_places:
+            return f"another action ({a.action}) on another target ({', '.join(sorted(new_places))})"
         days = max((story.time - event.last).total_seconds(), 0.0) / DAY
         named = bool(a.identifiers & set(event.identifiers))  # the same resolution or package
         if days * DAY > t.window and not named:
             return f"closed {days:.1f} days before"
         same_language = [m for m in event.members if m.language == story.language]
-        # Across languages words cannot meet: no evidence either way, the anchors decide.
-        text = (
-            max(_cosine(vector, event.vectors[m.key]) for m in same_language)
-            if same_language
-            else t.unknown_text
-        )
+        text = max((_cosine(vector, event.vectors[m.key]) for m in same_language), default=0.0)
         places = sum(event.places[p] for p in a.places) / (len(a.places) * event.size) if a.places else 0.0
-        agree = t.agree_weight * (
-            bool(a.weapons & set(event.weapons) - {"ballistic"})
-            + bool(a.families & set(event.families))
-            + 2 * named
-        )
-        action = event.topic == "sanctions" and a.action not in _top(event.actions)
-        subject = bool(a.subject and event.subjects and a.subject not in event.subjects)
-        day = bool(a.day and event.days and a.day not in event.days)
-        return (
-            t.text_weight * text
-            + t.place_weight * places
-            + agree
-            - t.mismatch_penalty * (action + subject + day)
-            - t.day_penalty * (0 if named else days)
-        )
+        return {
+            "text": text,
+            "other_language": float(not same_language),
+            "places": places,
+            "new_places": len(new_places) / len(a.head_places) if a.head_places else 0.0,
+            "same_class": float(bool(a.weapons & set(event.weapons) - {"ballistic"})),
+            "same_missile": float(bool(a.families & set(event.families))),
+            "same_number": float(named),
+            "other_action": float(other_action),
+            "other_actor": float(bool(a.subject and event.subjects and a.subject not in event.subjects)),
+            "other_day": float(bool(a.day and event.days and a.day not in event.days)),
+            "days": 0.0 if named else days,
+        }
 
-    def _vector(self, terms: dict[str, float]) -> dict[str, float]:
+    def vector(self, terms: dict[str, float]) -> dict[str, float]:
         """TF-IDF, L2-normalised; document frequencies from every story grouped so far."""
         n = self._docs + 1
         weights = {
@@ -269,13 +342,15 @@ class Grouper:
             if dropped.key in self._lsh:
                 self._lsh.remove(dropped.key)
         event.members.append(story)
-        event.vectors[story.key] = self._vector(story.terms)
+        event.vectors[story.key] = self.vector(story.terms)
         if story.key not in self._lsh:
             self._lsh.insert(story.key, story.minhash)
 
     def _expire(self, when: datetime) -> None:
         """Forget events closed for longer than a window: no story can join them any more."""
         self._clock = when if self._clock is None else max(self._clock, when)
+        if not self.expire:
+            return
         horizon = self._clock - timedelta(seconds=self.horizon)
         for event in [e for e in self.events.values() if e.last < horizon]:
             del self.events[event.id]

@@ -43,7 +43,7 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score_grouping(gold: Mapping[K, str], predicted: Mapping[K, int]) -> GroupingFigures:
+def score_grouping(gold: Mapping[K, str], predicted: Mapping[K, Hashable]) -> GroupingFigures:
     """Figures over the stories present in both mappings."""
     keys = [k for k in predicted if k in gold]
     cells = Counter((gold[k], predicted[k]) for k in keys)

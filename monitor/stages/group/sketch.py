@@ -17,13 +17,16 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash
 
 from ..classify.normalise import clean
 from ..classify.segment import _fold, is_cjk
 from .anchors import Anchors, anchors, lead_of
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 NUM_PERM = 64
 SHINGLE = 5
@@ -66,6 +69,10 @@ def terms(title: str, lead: str) -> Counter[str]:
 
 def minhash(title: str, text: str) -> LeanMinHash:
     """The MinHash of a story's character shingles (see the module docstring)."""
+    # datasketch imports scipy (40 MB) for its LSH: loaded when the first story is grouped, so
+    # commands that never group do not pay for it.
+    from datasketch import LeanMinHash, MinHash
+
     flat = _SPACE.sub("", _fold(clean(f"{title} {text[:SHINGLE_TEXT]}")))
     shingles = {flat[i : i + SHINGLE].encode() for i in range(max(len(flat) - SHINGLE + 1, 1))}
     m = MinHash(num_perm=NUM_PERM, seed=1)
@@ -82,7 +89,7 @@ def sketch(key: int, title: str, text: str, language: str | None, time: datetime
         language=language,
         terms=dict(terms(title, lead)),
         minhash=minhash(title, text),
-        anchors=anchors(title, lead, language),
+        anchors=anchors(title, lead, language, time.date()),
         title=title,
         source=source,
     )

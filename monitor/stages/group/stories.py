@@ -28,6 +28,7 @@ class InputStory:
     language: str | None = None
     outlet: str = ""
     event: str | None = None  # the real event, in a labelled file
+    topic: str | None = None  # ... and its topic
 
 
 def parse_time(value: object) -> datetime | None:
@@ -72,7 +73,7 @@ def read_event_stories(lines: Iterable[str]) -> Iterator[InputStory | BadLine]:
         if not isinstance(outlet, str) or not outlet:
             outlet = (urlsplit(url).hostname or "") if url else ""
         language = obj.get("lang", obj.get("language"))
-        event = obj.get("event")
+        event, topic = obj.get("event"), obj.get("topic")
         yield InputStory(
             line=number,
             id=ident,
@@ -83,6 +84,7 @@ def read_event_stories(lines: Iterable[str]) -> Iterator[InputStory | BadLine]:
             language=language if isinstance(language, str) and language else None,
             outlet=outlet.removeprefix("www.") or "input",
             event=str(event) if event is not None else None,
+            topic=topic if isinstance(topic, str) and topic else None,
         )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from monitor.config import Settings
 from monitor.service import poll_once, prepare
+from monitor.service.grouping import EventGrouping
 from monitor.store import Store
 from tests.loopback import Response, Site
 
@@ -76,7 +77,7 @@ def main() -> None:
             }
         )
         runtime = prepare(settings)
-        store = Store(settings.database)
+        store = Store(settings.database, grouping=EventGrouping(settings))  # as the daemon
         start = time.perf_counter()
         reports, _ = asyncio.run(poll_once(runtime, store))
         first = time.perf_counter() - start

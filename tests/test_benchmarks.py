@@ -42,3 +42,14 @@ def test_the_mixed_news_mix_is_three_in_ten_not_english(corpus: Path) -> None:
     languages = [detect_language(title, text) for title, text in docs]
     assert 25 <= sum(lang != "en" for lang in languages) <= 35
     assert {"ko", "ja", "zh", "ar", "fa", "ru"} <= set(languages)
+
+
+def test_the_events_benchmark_groups_what_it_stores(corpus: Path, tmp_path: Path) -> None:
+    from benchmarks.bench_events import run
+
+    if not (corpus / "events-dev.jsonl").is_file():
+        pytest.skip("corpus absent")
+    per_story, events, alerts = run(True, 1, tmp_path)
+    plain, none, story_alerts = run(False, 1, tmp_path)
+    assert 40 <= events < 100 and events <= alerts < 100  # 53 real events, one alert each (and updates)
+    assert none == 0 and story_alerts == 296 and per_story > 0 and plain > 0

@@ -20,7 +20,8 @@ import pytest
 
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError
-from monitor.records import Article, ExtractionStatus, Feed, NewArticle, Verdict
+from monitor.notify.render import render, render_batch, render_digest
+from monitor.records import AlertKind, Article, ExtractionStatus, Feed, NewArticle, Verdict
 from monitor.service.grouping import EventGrouping
 from monitor.stages.group import Grouper, Tuning, anchors, sketch
 from monitor.stages.group.cluster import FEATURES, Weights
@@ -229,6 +230,17 @@ def test_one_event_alert_per_channel_and_an_update_when_something_material_is_fi
     assert event == (3, 3, "North Korea fires ballistic missile")
     (news,) = store.db.execute("SELECT DISTINCT news FROM alerts WHERE kind = 'update'").fetchone()
     assert json.loads(news) == ["icbm"]
+    soon = later + timedelta(minutes=30)  # first to name the missile, within update_spacing
+    store.commit_articles([flagged(feeds[0], 4, "North Korea fires Hwasong-18 ICBM", ICBM_EN[1], soon)], soon)
+    assert len(alert_rows(store)) == 4
+    (update,) = [a for a in store.due_alerts(later, "hook") if a.kind is AlertKind.UPDATE]
+    title, body = render(update, topic_labels={"missile_launch": "Missile launch"})
+    assert title == "Update: Missile launch: North Korea fires ICBM into the sea off Japan"
+    assert "first reported here: ICBM (4 stories from 3 outlets so far)" in body
+    first = [a for a in store.due_alerts(later, "hook") if a.kind is AlertKind.EVENT]
+    assert len(first) == 1 and "**Event:** " in render(first[0])[1]
+    assert render_batch([*first, update])[0].title == "1 event new"
+    assert render_digest([*first, update])[0].title == "Digest: 1 event"
     store.close()
 
 
@@ -532,6 +544,16 @@ def test_five_outlets_one_launch_one_alert_and_a_kill_loses_and_doubles_nothing(
     detail = monitor("event", str(listed[1]["id"]), "--config", str(cfg), env=cli_env)
     assert detail.returncode == 0, detail.stderr
     assert "5 from 5 outlets" in detail.stdout and detail.stdout.count("alert: event -> hook (sent)") == 1
+    regrouped = monitor("regroup", "--config", str(cfg), env=cli_env)
+    assert regrouped.returncode == 0, regrouped.stderr
+    assert "6 stories regrouped: 2 events before, 2 now; nothing alerted" in regrouped.stdout
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT kind, status, count(*) FROM alerts GROUP BY 1, 2").fetchall() == [
+            ("event", "sent", 2)
+        ]
+    finally:
+        conn.close()
     assert load_settings(cfg).alerts.per == "event"
 
 

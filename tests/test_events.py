@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -572,4 +573,29 @@ def test_the_datasette_canned_queries_run_on_the_schema(tmp_path: Path) -> None:
     for name, query in queries.items():
         rows = store.db.execute(query["sql"], {"event": 1}).fetchall()
         assert rows, name
+    store.close()
+
+
+def test_reclassify_groups_newly_flagged_stories_and_alerts_once_per_event(tmp_path: Path) -> None:
+    """Stories stored before a topic flagged them: `reclassify --alert` puts them in events and,
+    with alerts.per: event, queues one alert per event and channel, not one per story."""
+    from monitor.service import prepare, reclassify
+
+    now = datetime.now(UTC)
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "m.db"), "notify": [{"name": "hook", "url": "json://127.0.0.1:9/x"}]}
+    )
+    runtime = prepare(settings)
+    store = Store(settings.database, grouping=EventGrouping(settings))
+    (feed,) = store.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], now)
+    for i, (title, text) in enumerate((ICBM_EN, ICBM_JA, ICBM_KO, EU_RUSSIA)):
+        new = flagged(feed.id, i, title, text, now - timedelta(hours=4 - i))
+        unflagged = (Verdict(topic="missile_launch", score=0.1, flagged=False),)
+        store.commit_articles([NewArticle(article=replace(new.article, verdicts=unflagged))], now)
+    assert store.count("events") == 0
+    report = reclassify(runtime, store, since=None, alert=True, now=now)
+    assert len(report.newly_flagged) == 4
+    events = store.db.execute("SELECT topic, articles FROM events ORDER BY id").fetchall()
+    assert events == [("missile_launch", 3), ("sanctions", 1)]
+    assert [r[2] for r in alert_rows(store)] == ["event", "event"] and report.alerts_queued == 2
     store.close()

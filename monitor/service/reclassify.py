@@ -47,7 +47,9 @@ def reclassify(
     """Re-score stored articles with the current topics and update ``matches``.
 
     Alerts are queued only with ``alert=True``, and then only for newly flagged stories within
-    ``alerts.max_age`` (by publication time, else discovery time).
+    ``alerts.max_age`` (by publication time, else discovery time). The stories found since
+    ``since`` are then grouped again (``regroup``), so newly flagged ones are in events; with
+    ``alerts.per: event`` a newly flagged story alerts only if its event never has.
     """
     now = now or utcnow()
     wanted = set(topic_names) if topic_names else None
@@ -55,6 +57,8 @@ def reclassify(
     flagged_now: list[Rescored] = []
     unflagged: list[Rescored] = []
     rescored = queued = seen = 0
+    per_event = runtime.settings.alerts.per == "event"
+    event_alerts: list[tuple[int, str]] = []  # queued once the stories have their events
     for batch in store.articles_since(since):
         changes: list[tuple[int, Verdict]] = []
         alerts: list[tuple[int, str]] = []
@@ -91,9 +95,18 @@ def reclassify(
                     for channel in runtime.channels:
                         if channel.routes(new_flags):
                             alerts.append((article.id, channel.name))
+        if per_event:
+            event_alerts += alerts
+            alerts = []
         if changes or alerts:
             store.update_matches(changes, alerts, now)
             queued += len(alerts)
+    if flagged_now or unflagged:
+        # Newly flagged stories join (or start) events, unflagged ones leave theirs; with
+        # alerts.per: event, an event alerts on a channel only if it never has.
+        store.regroup(since, now)
+    if event_alerts:
+        queued += store.alert_events(event_alerts, now)
     return ReclassifyReport(
         articles=seen,
         newly_flagged=tuple(flagged_now),

@@ -78,6 +78,8 @@ class ArticleStore(Protocol):
 
     def regroup(self, since: datetime | None, now: datetime) -> RegroupReport: ...
 
+    def alert_events(self, alerts: Iterable[tuple[int, str]], now: datetime) -> int: ...
+
 
 class Outbox(Protocol):
     """The alerts table as a durable outbox."""

@@ -411,8 +411,8 @@ class Store:
         in one transaction. Nothing is alerted: an alert already queued or sent stays, naming
         its story's new event (one announcing an event another alert already announced on its
         channel becomes an update)."""
-        if self.grouping is None:
-            raise StoreError("this store was opened without event grouping")
+        if self.grouping is None:  # a store that does not group (tests, tools): nothing to do
+            return RegroupReport(stories=0, events_before=0, events_after=0)
         grouping = self.grouping
         with self.transaction():
             db = self.db
@@ -459,6 +459,21 @@ class Store:
             self._repoint_alerts()
             db.execute("DROP TABLE temp.regrouped")
         return RegroupReport(stories=len(rows), events_before=before, events_after=len(after))
+
+    def alert_events(self, alerts: Iterable[tuple[int, str]], now: datetime) -> int:
+        """Queue an event alert for each (article, channel) whose article's event has none on
+        that channel yet (a story without an event gets a story alert); returns how many."""
+        queued = 0
+        with self.transaction():
+            for article_id, channel in alerts:
+                row = self.db.execute("SELECT event FROM articles WHERE id = ?", [article_id]).fetchone()
+                event = row[0] if row else None
+                kind = AlertKind.EVENT if event is not None else AlertKind.STORY
+                if self.queue_alert(article_id, channel, now, kind=kind, event_id=event):
+                    queued += 1
+                    if event is not None:
+                        self.db.execute("UPDATE events SET alerted_at = ? WHERE id = ?", [iso(now), event])
+        return queued
 
     def _flagged_topics(self, article_ids: list[int]) -> dict[int, tuple[str, ...]]:
         found: dict[int, list[str]] = {}

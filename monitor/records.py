@@ -243,6 +243,7 @@ class Alert:
     event_articles: int = 0  # stories of the event so far (for an update: its outlets, sources)
     event_outlets: int = 0
     news: tuple[str, ...] = ()  # for an update: what this story reports first
+    facts: dict[str, object] = field(default_factory=dict)  # its event's facts, fused so far
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

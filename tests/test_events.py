@@ -340,7 +340,8 @@ def test_group_writes_one_line_per_story_as_the_daemon_would(tmp_path: Path, cli
     assert "line 5" in error["error"]
     by_id = {r["id"]: r for r in rows}
     assert by_id["a"]["flagged"] == ["missile_launch"] and by_id["a"]["new_event"] is True
-    assert by_id["a"]["alert"] == "event" and by_id["a"]["facts"] == {}
+    assert by_id["a"]["alert"] == "event"
+    assert by_id["a"]["facts"]["actor"] == "North Korea" and by_id["a"]["facts"]["weapon_class"] == "ICBM"
     assert by_id["b"]["event"] == by_id["a"]["event"] and by_id["b"]["new_event"] is False
     assert by_id["b"]["alert"] is None
     assert by_id["c"] == {

@@ -23,6 +23,7 @@ from ..service.grouped import (
 )
 from ..service.grouping import WEIGHTS_FILE, EventGrouping
 from ..stages.evaluate import BadLine, error_record
+from ..stages.facts.fuse import summary as fact_summary
 from ..stages.group.stories import InputStory, parse_time, read_event_stories
 from ..store import Store
 from ..store.queries import event_detail, list_events
@@ -107,6 +108,8 @@ def event(config_file: str | None, event_id: int, as_json: bool) -> None:
     click.echo(
         f"  stories:  {summary.articles} from {summary.outlets} outlets: {plain(', '.join(summary.sources))}"
     )
+    if summary.facts:
+        click.echo(f"  facts:    {plain(fact_summary(summary.facts))}")
     for key, values in summary.anchors.items():
         click.echo(f"  {key + ':':<9} {plain(', '.join(values))}")
     click.echo("  timeline:")
@@ -156,20 +159,32 @@ def group(config_file: str | None, source: str) -> None:
         click.echo(f"{len(bad)} line(s) could not be read", err=True)
 
 
-def _event_dates(path: Path) -> dict[str, datetime]:
-    """Each event's date from the facts file beside a labelled file (``x.jsonl``: ``x-facts.jsonl``)."""
-    dates: dict[str, datetime] = {}
+def _event_lines(path: Path) -> dict[str, dict[str, Any]]:
+    """The events of the facts file beside a labelled file (``x.jsonl``: ``x-facts.jsonl``):
+    event -> its line (``date``, ``topic``, ``actor``, ``facts``)."""
+    events: dict[str, dict[str, Any]] = {}
     if not path.is_file():
-        return dates
+        return events
     with path.open(encoding="utf-8") as lines:
         for raw in lines:
             try:
                 obj = json.loads(raw)
-                when = parse_time(obj.get("date"))
-            except (ValueError, AttributeError):
+            except ValueError:
                 continue
-            if when is not None and isinstance(obj.get("event"), str):
-                dates[obj["event"]] = when
+            if isinstance(obj, dict) and isinstance(obj.get("event"), str):
+                events[obj["event"]] = obj
+    return events
+
+
+def _event_dates(events: dict[str, dict[str, Any]]) -> dict[str, datetime]:
+    dates: dict[str, datetime] = {}
+    for name, obj in events.items():
+        try:
+            when = parse_time(obj.get("date"))
+        except ValueError:
+            continue
+        if when is not None:
+            dates[name] = when
     return dates
 
 
@@ -186,6 +201,7 @@ def _report(report: EventsReport) -> dict[str, Any]:
         "alerts_per_event_with_updates": report.alerts_per_event_with_updates,
         "mixed_events": f.mixed_events,
         "mixed_share": f.mixed_share,
+        "facts": {name: {"right": r, "judged": j, "share": r / j} for name, (r, j) in report.facts.items()},
     }
 
 
@@ -213,7 +229,7 @@ def eval_events(
     precision, recall and F1 over the stories the classifier flags, alerts per real event, and
     the share of predicted events that mix two real ones."""
     runtime = load_runtime(config_file)
-    labelled, dates = _labelled(file, facts)
+    labelled, dates, references = _labelled(file, facts)
     if folds is not None:
         report = cross_validate_events(
             runtime,
@@ -225,7 +241,7 @@ def eval_events(
     else:
         store = Store(":memory:", grouping=EventGrouping(runtime.settings))
         try:
-            report = evaluate_events(runtime, store, labelled, dates)
+            report = evaluate_events(runtime, store, labelled, dates, references)
         finally:
             store.close()
     if as_json:
@@ -246,10 +262,16 @@ def eval_events(
     click.echo(
         f"mixed events:          {f.mixed_events} of {f.predicted_events} ({100 * f.mixed_share:.1f} %)"
     )
+    if report.facts:
+        click.echo("facts right, per real event:")
+        for name, (right, judged) in report.facts.items():
+            click.echo(f"  {name:<15} {right}/{judged} = {right / judged:.2f}")
 
 
-def _labelled(file: str, facts: str | None) -> tuple[list[InputStory], dict[str, datetime]]:
-    """A labelled file's stories (bad lines reported and skipped) and its events' dates."""
+def _labelled(
+    file: str, facts: str | None
+) -> tuple[list[InputStory], dict[str, datetime], dict[str, dict[str, Any]]]:
+    """A labelled file's stories (bad lines reported and skipped), its events' dates and lines."""
     stories, bad = _stories(file)
     for line in bad:
         click.echo(f"skipped: {line.error}", err=True)
@@ -257,7 +279,8 @@ def _labelled(file: str, facts: str | None) -> tuple[list[InputStory], dict[str,
     if not labelled:
         raise click.ClickException(f"{file}: no story has an `event` key")
     path = Path(facts) if facts else Path(file).with_name(Path(file).stem + "-facts.jsonl")
-    return labelled, _event_dates(path)
+    events = _event_lines(path)
+    return labelled, _event_dates(events), events
 
 
 @click.command(name="train-events")
@@ -274,7 +297,7 @@ def train_events(config_file: str | None, file: str, facts: str | None, out: str
     """Learn grouping's weights from stories labelled with their event (deterministic); the
     daemon reads them from the models folder on its next start."""
     runtime = load_runtime(config_file)
-    labelled, dates = _labelled(file, facts)
+    labelled, dates, _ = _labelled(file, facts)
     try:
         weights = train_weights(runtime, labelled, dates)
     except ValueError as exc:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..records import Alert, AlertKind
+from ..stages.facts.fuse import summary
 
 # Inline markup only: every line we send starts with text we wrote, so block syntax (#, -, +, 1.)
 # in untrusted text is never at a line start and cannot take effect.
@@ -100,7 +101,8 @@ def render(
     update = "Update: " if alert.kind is AlertKind.UPDATE else ""
     title = f"{update}{escape_markdown(names)}: {escape_markdown(alert.title)}"
     event = _event_line(alert)
-    lines = [event] if event else []
+    lines = [f"**{escape_markdown(summary(alert.facts))}**"] if alert.facts else []
+    lines += [event] if event else []
     lines.append(f"**Source:** {escape_markdown(alert.feed_name)}")
     if alert.published_at:
         lines.append(f"**Published:** {alert.published_at.strftime('%Y-%m-%d %H:%M UTC')}")

@@ -11,6 +11,7 @@ from datetime import datetime
 from ..clock import utcnow
 from ..records import AlertKind, Article, ExtractionStatus, Feed, NewArticle
 from ..stages.classify import classify
+from ..stages.facts.score import judge
 from ..stages.group import sketch
 from ..stages.group.cluster import Weights
 from ..stages.group.learn import Labelled
@@ -97,12 +98,17 @@ def group_stories(
                 skipped="an earlier story has the same link",
             )
             continue
-        event, kinds = store.grouped(inserted[0])
+        event, kinds, facts = store.grouped(inserted[0])
         new = event is not None and event not in events
         if event is not None:
             events.add(event)
         yield GroupedLine(
-            story=story, flagged=flagged, event=event, new_event=new, alert=kinds[0] if kinds else None
+            story=story,
+            flagged=flagged,
+            event=event,
+            new_event=new,
+            alert=kinds[0] if kinds else None,
+            facts=facts,
         )
 
 
@@ -116,6 +122,7 @@ class EventsReport:
     figures: GroupingFigures
     event_alerts: int
     update_alerts: int
+    facts: dict[str, tuple[int, int]] = field(default_factory=dict)  # field -> (right, judged)
 
     @property
     def alerts_per_event(self) -> float:
@@ -127,7 +134,35 @@ class EventsReport:
         return alerts / self.figures.real_events if self.figures.real_events else 0.0
 
 
-def _report(lines: list[GroupedLine], key: Callable[[GroupedLine], Hashable]) -> EventsReport:
+def _facts_figures(
+    lines: list[GroupedLine], references: dict[str, dict[str, object]]
+) -> dict[str, tuple[int, int]]:
+    """Per field, how many real events' facts are right: the facts of the event that holds the
+    real event's first flagged story, as they stand after its last story."""
+    final: dict[int, dict[str, object]] = {}
+    for g in lines:
+        if g.event is not None:
+            final[g.event] = g.facts
+    first: dict[str, int] = {}
+    for g in lines:
+        if g.story.event is not None and g.event is not None:
+            first.setdefault(g.story.event, g.event)
+    tally: dict[str, list[int]] = {}
+    for real, reference in references.items():
+        predicted = first.get(real)
+        facts = final.get(predicted, {}) if predicted is not None else {}
+        for name, right in judge(facts, reference).items():
+            counts = tally.setdefault(name, [0, 0])
+            counts[0] += right
+            counts[1] += 1
+    return {name: (right, judged) for name, (right, judged) in tally.items()}
+
+
+def _report(
+    lines: list[GroupedLine],
+    key: Callable[[GroupedLine], Hashable],
+    references: dict[str, dict[str, object]] | None = None,
+) -> EventsReport:
     gold = {g.story.line: g.story.event for g in lines if g.story.event is not None}
     predicted = {g.story.line: key(g) for g in lines if g.event is not None and g.story.line in gold}
     alerts = [g.alert for g in lines if g.story.line in gold]
@@ -138,14 +173,21 @@ def _report(lines: list[GroupedLine], key: Callable[[GroupedLine], Hashable]) ->
         figures=score_grouping({k: v for k, v in gold.items() if v is not None}, predicted),
         event_alerts=sum(1 for a in alerts if a is AlertKind.EVENT),
         update_alerts=sum(1 for a in alerts if a is AlertKind.UPDATE),
+        facts=_facts_figures(lines, references) if references else {},
     )
 
 
 def evaluate_events(
-    runtime: Runtime, store: PollStore, stories: list[InputStory], dates: dict[str, datetime]
+    runtime: Runtime,
+    store: PollStore,
+    stories: list[InputStory],
+    dates: dict[str, datetime],
+    references: dict[str, dict[str, object]] | None = None,
 ) -> EventsReport:
-    """Group a labelled file's stories in arrival order and score the grouping."""
-    return _report(list(group_stories(runtime, store, in_arrival_order(stories, dates))), lambda g: g.event)
+    """Group a labelled file's stories in arrival order and score the grouping (and, given the
+    events' reference facts, the facts)."""
+    lines = list(group_stories(runtime, store, in_arrival_order(stories, dates)))
+    return _report(lines, lambda g: g.event, references)
 
 
 def labelled(runtime: Runtime, stories: Iterable[InputStory]) -> list[Labelled]:

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from ..config import Settings, models_dir
 from ..errors import ConfigError
 from ..records import AlertKind, EventDecision, GroupedStory, StoryToGroup
+from ..stages.facts.extract import Fact, story_facts
+from ..stages.facts.fuse import fuse
 from ..stages.group import Grouper, Sketch, Tuning, sketch
 from ..stages.group.cluster import Weights
 
@@ -67,6 +69,8 @@ class EventGrouping:
         self._grouper: Grouper | None = None
         self._watermark = 0  # the highest article id the grouper has taken in
         self._pending: dict[int, Sketch] = {}  # placed, not yet recorded
+        self._stories: dict[int, StoryToGroup] = {}  # ... and the stories themselves
+        self._reports: dict[int, list[tuple[int, dict[str, Fact]]]] = {}  # event -> its stories' facts
 
     def sync(self, load: Loader, now: datetime) -> None:
         """Bring the state up to date with the database (call under the write lock)."""
@@ -85,7 +89,24 @@ class EventGrouping:
     def _take(self, story: StoryToGroup, event_id: int, topic: str) -> None:
         assert self._grouper is not None
         self._grouper.add(self.sketch(story), event_id, topic)
+        self._report(story, event_id, topic)
         self._watermark = max(self._watermark, story.article_id)
+
+    def _report(self, story: StoryToGroup, event_id: int, topic: str) -> None:
+        """Keep the facts of a story of an open event, for fusion (forget closed events')."""
+        facts = story_facts(topic, story.title, story.text, story.language, story.time.date())
+        self._reports.setdefault(event_id, []).append((story.article_id, facts))
+        if self._grouper is not None and len(self._reports) > 2 * len(self._grouper.events) + 16:
+            for stale in set(self._reports) - set(self._grouper.events):
+                del self._reports[stale]
+
+    def event_facts(self, event_id: int) -> dict[str, dict[str, object]]:
+        """An event's facts fused from its stories so far: field -> value, article, quote, reports."""
+        fused = fuse(self._reports.get(event_id, ()))
+        return {
+            field: {"value": f.value, "article": f.article, "quote": f.quote, "reports": f.reports}
+            for field, f in fused.items()
+        }
 
     @staticmethod
     def sketch(story: StoryToGroup) -> Sketch:
@@ -105,6 +126,7 @@ class EventGrouping:
             "numbers": sorted(a.identifiers),
         }
         self._pending[story.article_id] = drawn
+        self._stories[story.article_id] = story
         return EventDecision(
             article_id=story.article_id,
             topic=placement.topic,
@@ -119,12 +141,15 @@ class EventGrouping:
         """Record a decision the store has written (in the transaction still open)."""
         assert self._grouper is not None
         self._grouper.add(self._pending.pop(decision.article_id), event_id, decision.topic)
+        self._report(self._stories.pop(decision.article_id), event_id, decision.topic)
         self._watermark = max(self._watermark, decision.article_id)
 
     def discard(self) -> None:
         """The transaction rolled back: forget everything, reload on next use."""
         self._grouper = None
         self._pending.clear()
+        self._stories.clear()
+        self._reports.clear()
 
     def update_due(self, decision: EventDecision, alerted_at: datetime | None, now: datetime) -> bool:
         """Whether a story of an alerted event alerts again, as an update."""

@@ -205,5 +205,21 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX idx_alerts_event_channel ON alerts(event, channel) WHERE kind = 'event'")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite_utils.Database) -> None:
+    """An event's facts, one row per field: the fused value, the story that first gave it and
+    the sentence it was read from (``events.facts`` holds the same values as one JSON object)."""
+    db.execute(
+        """CREATE TABLE facts (
+               event INTEGER NOT NULL REFERENCES events(id),
+               field TEXT NOT NULL,
+               value TEXT NOT NULL,
+               article INTEGER,
+               quote TEXT,
+               reports INTEGER NOT NULL DEFAULT 1,
+               PRIMARY KEY (event, field)
+           )"""
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)

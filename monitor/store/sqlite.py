@@ -326,6 +326,7 @@ class Store:
         decision = grouping.place(story)
         event_id, alerted_at = self._write_event(decision, story, now)
         grouping.placed(decision, event_id)
+        self._write_facts(event_id, grouping.event_facts(event_id))
         kind = grouping.kind()
         update = kind is AlertKind.EVENT and grouping.update_due(decision, alerted_at, now)
         queued = False
@@ -397,13 +398,30 @@ class Store:
         )
         return event_id, alerted_at
 
-    def grouped(self, article_id: int) -> tuple[int | None, tuple[AlertKind, ...]]:
-        """An article's event and the kinds of alert it queued."""
-        row = self.db.execute("SELECT event FROM articles WHERE id = ?", [article_id]).fetchone()
+    def grouped(self, article_id: int) -> tuple[int | None, tuple[AlertKind, ...], dict[str, object]]:
+        """An article's event, the kinds of alert it queued, and its event's facts so far."""
+        row = self.db.execute(
+            "SELECT a.event, e.facts FROM articles a LEFT JOIN events e ON e.id = a.event WHERE a.id = ?",
+            [article_id],
+        ).fetchone()
         kinds = self.db.execute(
             "SELECT DISTINCT kind FROM alerts WHERE article = ? ORDER BY kind", [article_id]
         ).fetchall()
-        return (row[0] if row else None), tuple(AlertKind(k[0]) for k in kinds)
+        facts = json.loads(row[1] or "{}") if row else {}
+        return (row[0] if row else None), tuple(AlertKind(k[0]) for k in kinds), facts
+
+    def _write_facts(self, event_id: int, facts: dict[str, dict[str, object]]) -> None:
+        """Store an event's fused facts: the values on the event, the provenance in ``facts``."""
+        self.db.execute(
+            "UPDATE events SET facts = ? WHERE id = ?",
+            [json.dumps({k: f["value"] for k, f in facts.items()}, ensure_ascii=False), event_id],
+        )
+        self.db.execute("DELETE FROM facts WHERE event = ?", [event_id])
+        for field, fact in facts.items():
+            self.db.execute(
+                "INSERT INTO facts (event, field, value, article, quote, reports) VALUES (?, ?, ?, ?, ?, ?)",
+                [event_id, field, str(fact["value"]), fact["article"], fact["quote"], fact["reports"]],
+            )
 
     def regroup(self, since: datetime | None, now: datetime) -> RegroupReport:
         """Group again, with the current grouping, every flagged story found since ``since``
@@ -435,6 +453,7 @@ class Store:
                 "UPDATE articles SET event = NULL, duplicate_of = NULL, grouped_at = NULL "
                 "WHERE event IN (SELECT id FROM temp.regrouped)"
             )
+            db.execute("DELETE FROM facts WHERE event IN (SELECT id FROM temp.regrouped)")
             db.execute("DELETE FROM events WHERE id IN (SELECT id FROM temp.regrouped)")
             grouping.discard()
             grouping.sync(self.grouped_stories, now)
@@ -455,6 +474,7 @@ class Store:
                 decision = grouping.place(story)
                 event_id, _ = self._write_event(decision, story, now)
                 grouping.placed(decision, event_id)
+                self._write_facts(event_id, grouping.event_facts(event_id))
                 after.add(event_id)
             self._repoint_alerts()
             db.execute("DROP TABLE temp.regrouped")
@@ -726,7 +746,7 @@ class Store:
     _ALERT_SELECT = """SELECT alerts.id, alerts.article, alerts.channel, alerts.attempts,
                       articles.title, articles.url, articles.published_at, feeds.name,
                       alerts.created_at, alerts.kind, alerts.event, events.articles,
-                      events.outlets, alerts.news
+                      events.outlets, alerts.news, events.facts
                FROM alerts JOIN articles ON articles.id = alerts.article
                            JOIN feeds ON feeds.id = articles.feed
                            LEFT JOIN events ON events.id = alerts.event"""
@@ -752,6 +772,7 @@ class Store:
                 event_articles=r[11] or 0,
                 event_outlets=r[12] or 0,
                 news=tuple(json.loads(r[13] or "[]")),
+                facts=json.loads(r[14] or "{}"),
             )
             for r in rows
         ]

@@ -1,0 +1,323 @@
+"""Facts from one story, in English whatever its language: who fired what, how many, when and
+who says so; who sanctioned whom, how, and with what measures. Pure: text in, facts out.
+
+Rules and gazetteers only (``facts.yaml`` beside this file and the anchors of event grouping:
+places from CLDR, missile classes, named missiles); nothing is downloaded. Facts are read from
+the headline and the first sentences, where a report states its news; each keeps the sentence
+it came from.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+from typing import Any
+
+from babel import Locale
+
+from ..classify.topics import _yaml
+from ..group.anchors import Dictionary, anchors, gazetteer, lead_of, places
+
+LEAD_SENTENCES = 3
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
+
+# Missile classes as the CNS/NTI database names them.
+CLASS_NAMES = {
+    "icbm": "ICBM",
+    "srbm": "SRBM",
+    "slbm": "SLBM",
+    "cruise": "cruise",
+    "satellite": "SLV",
+    "rocket_artillery": "SRBM",
+    "ballistic": "ballistic",
+}
+_INTERMEDIATE = re.compile(r"IRBM|intermediate|中距離|중거리|中程|средней дальности|середньої", re.IGNORECASE)
+_HYPERSONIC = re.compile(r"hypersonic|극초음속|極超音速|高超音速|гиперзвук|гіперзвук", re.IGNORECASE)
+_FIRE = re.compile(
+    r"\b(?:fire[sd]?|firing|launch(?:es|ed)?|test-fire[sd]?|strikes?|struck|hits?|attack(?:s|ed)?)\b"
+    r"|発射|발사|发射|запусти|выпусти|нанес|атакова|запустила|abgefeuert|tiré|lanzó|lançou|lanciato",
+    re.IGNORECASE,
+)
+_THREATEN = re.compile(
+    r"\b(?:threaten\w*|warn\w* of|could impose|may impose|consider\w* sanctions)\b|угрожа|警告|경고",
+    re.IGNORECASE,
+)
+PLACE_NAMES = {
+    "US": "United States",
+    "GB": "United Kingdom",
+    "EU": "European Union",
+    "UN": "United Nations",
+    "KP": "North Korea",
+    "KR": "South Korea",
+    "G7": "G7",
+    "ICC": "International Criminal Court",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One fact and the sentence it was read from."""
+
+    value: str | int
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    numbers: dict[str, int]
+    counted: re.Pattern[str]
+    counters: re.Pattern[str]
+    reporters: Dictionary
+    bodies: Dictionary
+    body_authority: dict[str, str]
+    own_government: dict[str, str]
+    measures: Dictionary
+    sanction_verbs: Dictionary
+    seas: Dictionary
+    eez: Dictionary
+    target_words: Dictionary
+
+
+@functools.cache
+def _tables() -> _Tables:
+    data: dict[str, Any] = _yaml(
+        resources.files(__package__).joinpath("facts.yaml").read_text(encoding="utf-8")
+    )
+    numbers = {str(word).casefold(): int(n) for n, words in data["numbers"].items() for word in words}
+    words = "|".join(sorted((re.escape(w) for w in numbers), key=len, reverse=True))
+    counted = "|".join(sorted((re.escape(w) for w in data["counted"]), key=len, reverse=True))
+    counters = "|".join(re.escape(c) for c in data["counters"])
+    return _Tables(
+        numbers=numbers,
+        counted=re.compile(
+            rf"(?<![\w-])(\d{{1,2}}|{words})(?:\s+(?:more|new|suspected|unidentified|\w+-range|ballistic|more))*"
+            rf"\s+(?:{counted})(?!\w)",
+            re.IGNORECASE,
+        ),
+        counters=re.compile(
+            rf"(\d{{1,2}}|[一二两兩三四五六七八九十]|[한두세네]|다섯|여섯|일곱|여덟|아홉|열)\s?(?:{counters})"
+        ),
+        reporters=Dictionary((n, c) for c, names in data["reporters"].items() for n in names),
+        bodies=Dictionary((n, c) for c, names in data["authority_bodies"].items() for n in names),
+        body_authority=dict(data["body_authority"]),
+        own_government=dict(data["own_government"]),
+        measures=Dictionary((n, c) for c, names in data["measures"].items() for n in names),
+        sanction_verbs=Dictionary((n, "verb") for n in data["sanction_verbs"]),
+        target_words=Dictionary((n, "target") for n in data["target_words"]),
+        seas=Dictionary((n, c) for c, names in data["seas"].items() for n in names),
+        eez=Dictionary((n, c) for c, names in data["eez"].items() for n in names),
+    )
+
+
+def place_name(code: str) -> str:
+    """A place code of the anchors in English: KP -> North Korea."""
+    return PLACE_NAMES.get(code) or Locale.parse("en").territories.get(code, code)
+
+
+def _sentences(title: str, text: str, limit: int = LEAD_SENTENCES) -> list[str]:
+    lead = [s.strip() for s in _SENTENCE.split(lead_of(text, 600)) if s.strip()][:limit]
+    return [title.strip(), *lead] if title.strip() else lead
+
+
+def _first(sentences: list[str], find: Any) -> tuple[Any, str] | None:
+    """The first sentence in which ``find`` finds something: (what, the sentence)."""
+    for sentence in sentences:
+        found = find(sentence)
+        if found:
+            return found, sentence
+    return None
+
+
+def _count(sentence: str) -> int | None:
+    t = _tables()
+    m = t.counted.search(sentence)
+    if m:
+        word = m.group(1).casefold()
+        return int(word) if word.isdigit() else t.numbers.get(word)
+    m = t.counters.search(sentence)
+    if m:
+        word = m.group(1)
+        return int(word) if word.isdigit() else t.numbers.get(word.casefold())
+    return None
+
+
+def _date(title: str, text: str, language: str | None, published: date | None) -> date | None:
+    """The day a story says its news happened (its first date or weekday), in whichever month
+    puts it nearest its publication date; else that date."""
+    if published is None:
+        return None
+    day = anchors(title, lead_of(text), language, published).day
+    if day is None:
+        return published
+    candidates = []
+    for shift in (-1, 0, 1):
+        month = (published.replace(day=15) + timedelta(days=30 * shift)).replace(day=1)
+        try:
+            candidates.append(month.replace(day=day))
+        except ValueError:
+            continue
+    return min(candidates, key=lambda d: abs((d - published).days), default=published)
+
+
+def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None:
+    """The place named last before the first launch verb of a sentence (who fired), else the
+    first place the headline names."""
+    named = places(language)
+    for sentence in sentences:
+        verb = _FIRE.search(sentence)
+        found = named.positions(sentence)
+        if verb and found:
+            before = {p: at for p, at in found.items() if at < verb.start()}
+            if before:
+                return max(before, key=lambda p: before[p]), sentence
+    for sentence in sentences[:1]:
+        found = named.positions(sentence)
+        if found:
+            return min(found, key=lambda p: found[p]), sentence
+    return None
+
+
+def _landing(sentences: list[str]) -> Fact | None:
+    """Where the missiles came down: the sea, and inside or outside Japan's EEZ."""
+    t = _tables()
+    sea = _first(sentences, t.seas.positions)
+    eez = _first(sentences, t.eez.positions)
+    parts = [min(found, key=lambda v: found[v]) for found, _ in (x for x in (sea, eez) if x)]
+    if not parts:
+        return None
+    return Fact(", ".join(parts), (sea or eez or ({}, ""))[1])
+
+
+def launch_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
+    """``actor``, ``date``, ``count``, ``weapon_class``, ``weapon``, ``landing``, ``reported_by``."""
+    sentences = _sentences(title, text)
+    facts: dict[str, Fact] = {}
+    actor = _actor(sentences, language)
+    if actor:
+        facts["actor"] = Fact(place_name(actor[0]), actor[1])
+    when = _date(title, text, language, published)
+    if when:
+        facts["date"] = Fact(when.isoformat(), sentences[0] if sentences else "")
+    count = _first(sentences, _count)
+    if count:
+        facts["count"] = Fact(count[0], count[1])
+    g = gazetteer()
+    classes = _first(sentences, g.weapons.find)
+    if classes:
+        found, sentence = classes
+        specific = sorted(found - {"ballistic", "medium"})
+        if "medium" in found:
+            specific.append("irbm" if _INTERMEDIATE.search(sentence) else "mrbm")
+        name = (
+            CLASS_NAMES.get(specific[0], specific[0].upper())
+            if specific
+            else "hypersonic"
+            if _HYPERSONIC.search(sentence)
+            else "ballistic"
+        )
+        facts["weapon_class"] = Fact(name, sentence)
+    weapon = _first(sentences, lambda s: anchors(s, "", language).head_families)
+    if weapon:
+        family = sorted(weapon[0])[0]
+        facts["weapon"] = Fact(family[:1].upper() + family[1:], weapon[1])
+    landing = _landing(sentences + _sentences("", text[len(lead_of(text, 600)) : 2500], 8))
+    if landing:
+        facts["landing"] = landing
+    reporters = _first(sentences, _tables().reporters.positions)
+    if reporters:
+        found, sentence = reporters
+        facts["reported_by"] = Fact(", ".join(sorted(found, key=lambda r: found[r])), sentence)
+    return facts
+
+
+def _acting(sentences: list[str], named: Dictionary, verbs: Dictionary) -> tuple[str, str] | None:
+    """The place named last before the first sanctions verb of a sentence."""
+    for sentence in sentences:
+        found_verbs = verbs.positions(sentence)
+        found = named.positions(sentence)
+        if found_verbs and found:
+            verb = min(found_verbs.values())
+            before = {p: at for p, at in found.items() if at < verb}
+            if before:
+                return max(before, key=lambda p: before[p]), sentence
+    return None
+
+
+def _target(sentences: list[str], named: Dictionary, authority: str | None) -> tuple[str, str] | None:
+    """The place named first after "against", "on", "против", "に対する" ..., else the first
+    place other than the authority."""
+    words = _tables().target_words
+    for sentence in sentences:
+        found = {p: at for p, at in named.positions(sentence).items() if p != authority}
+        marks = words.positions(sentence)
+        if found and marks:
+            start = min(marks.values())
+            after = {p: at for p, at in found.items() if at > start}
+            if after:
+                return min(after, key=lambda p: after[p]), sentence
+    for sentence in sentences:
+        found = {p: at for p, at in named.positions(sentence).items() if p != authority}
+        if found:
+            return min(found, key=lambda p: found[p]), sentence
+    return None
+
+
+def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
+    """``authority`` (and ``authority_detail``), ``action``, ``target_country``, ``measures``, ``date``."""
+    sentences = _sentences(title, text)
+    facts: dict[str, Fact] = {}
+    named = places(language)
+    head = sentences[0] if sentences else ""
+    story = anchors(title, lead_of(text), language, published)
+    t = _tables()
+    authority: str | None = None
+    bodies = _first(sentences, t.bodies.positions)
+    if bodies:
+        found, sentence = bodies
+        body = min(found, key=lambda b: found[b])
+        facts["authority_detail"] = Fact(body, sentence)
+        # Whose body: the one named, the place just before it ("China's Foreign Ministry"), or,
+        # for a government in its own language (政府 in Japanese), that country's.
+        near = {p: at for p, at in named.positions(sentence).items() if 0 <= found[body] - at <= 20}
+        if body in t.body_authority:
+            authority = t.body_authority[body]
+        elif near:
+            authority = max(near, key=lambda p: near[p])
+        elif body == "Government of Japan" and language in t.own_government:
+            authority = t.own_government[language]
+        if authority is not None:
+            facts["authority"] = Fact(place_name(authority), sentence)
+    if authority is None:
+        acting = _acting(sentences, named, t.sanction_verbs) or (
+            (story.subject, head) if story.subject else None
+        )
+        if acting:
+            authority = acting[0]
+            facts["authority"] = Fact(place_name(authority), acting[1])
+    action = "threaten" if _THREATEN.search(head) else story.action
+    facts["action"] = Fact(action, head)
+    target = _target(sentences, named, authority)
+    if target:
+        facts["target_country"] = Fact(place_name(target[0]), target[1])
+    measures = _tables().measures
+    found = sorted({m for s in sentences for m in measures.find(s)})
+    if found:
+        facts["measures"] = Fact(", ".join(found), next(s for s in sentences if measures.find(s)))
+    when = _date(title, text, language, published)
+    if when:
+        facts["date"] = Fact(when.isoformat(), head)
+    return facts
+
+
+def story_facts(
+    topic: str, title: str, text: str, language: str | None, published: date | None
+) -> dict[str, Fact]:
+    """The facts of a story flagged for ``topic`` (none for a topic without extraction)."""
+    if topic == "missile_launch":
+        return launch_facts(title, text, language, published)
+    if topic == "sanctions":
+        return sanctions_facts(title, text, language, published)
+    return {}

@@ -1,0 +1,69 @@
+"""An event's facts from its stories' facts (pure): as reports arrive, each field takes the
+value most of them give; the vague value of a field ("ballistic" for a missile class) only when
+no report is more specific; ties go to the earlier report. Each fused fact keeps the quote and
+the story of its first report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .extract import Fact
+
+VAGUE = {"weapon_class": {"ballistic"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Fused:
+    value: str | int
+    quote: str
+    article: int  # the story that first gave the value
+    reports: int  # how many stories gave it
+
+
+def fuse(reports: Iterable[tuple[int, dict[str, Fact]]]) -> dict[str, Fused]:
+    """Fuse (story id, facts) pairs given in arrival order."""
+    votes: dict[str, Counter[str | int]] = {}
+    first: dict[tuple[str, str | int], tuple[int, str, int]] = {}
+    for order, (article, facts) in enumerate(reports):
+        for field, fact in facts.items():
+            votes.setdefault(field, Counter())[fact.value] += 1
+            first.setdefault((field, fact.value), (order, fact.quote, article))
+    fused: dict[str, Fused] = {}
+    for field, counts in votes.items():
+        vague = VAGUE.get(field, set())
+        candidates = {v: n for v, n in counts.items() if v not in vague} or dict(counts)
+        value = max(candidates, key=lambda v: (candidates[v], -first[(field, v)][0]))
+        _, quote, article = first[(field, value)]
+        fused[field] = Fused(value=value, quote=quote, article=article, reports=candidates[value])
+    return fused
+
+
+def summary(facts: dict[str, object]) -> str:
+    """One line an analyst reads on a phone: North Korea · 2 × SRBM (KN-23) · per JCS."""
+    parts: list[str] = []
+    if "actor" in facts:
+        parts.append(str(facts["actor"]))
+    weapon = str(facts.get("weapon_class", "")) or ("missile" if "count" in facts else "")
+    if weapon in ("ballistic",):
+        weapon = "ballistic missile"
+    if "weapon" in facts:
+        weapon = f"{weapon} ({facts['weapon']})" if weapon else str(facts["weapon"])
+    if weapon:
+        parts.append(f"{facts['count']} × {weapon}" if "count" in facts else weapon)
+    if "authority" in facts:
+        detail = f" ({facts['authority_detail']})" if "authority_detail" in facts else ""
+        parts.append(f"{facts['authority']}{detail}")
+    if "action" in facts:
+        target = f" on {facts['target_country']}" if "target_country" in facts else ""
+        parts.append(f"{facts['action']}{target}")
+    if "measures" in facts:
+        parts.append(str(facts["measures"]))
+    if "landing" in facts:
+        parts.append(f"→ {facts['landing']}")
+    if "date" in facts:
+        parts.append(str(facts["date"]))
+    if "reported_by" in facts:
+        parts.append(f"per {facts['reported_by']}")
+    return " · ".join(parts)

@@ -179,10 +179,51 @@ def test_eval_events_scores_facts_on_the_coverage_set(corpus: Path, cli_env: dic
     result = monitor("eval-events", str(corpus / "events-dev.jsonl"), "--json", env=cli_env, timeout=180)
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)["facts"]
-    assert set(facts) == {"date", "actor", "count", "weapon_class", "authority", "action", "target_country"}
+    assert set(facts) == {
+        *("date", "actor", "count", "weapon_class", "site", "apogee_km", "range_km"),
+        *("authority", "action", "target_country"),
+    }
     # The first measurement, as a floor (see the README for the figures and the targets).
     assert (
         facts["date"]["share"] >= 0.9
         and facts["action"]["share"] >= 0.9
         and facts["authority"]["share"] >= 0.8
     )
+
+
+def test_site_height_and_distance_in_three_languages() -> None:
+    reports = [
+        (
+            "North Korea fires ICBM",
+            "It was launched from the Sunan area, flew about 620 miles and reached an altitude of 6,000 km.",
+            "en",
+        ),
+        (
+            "北朝鮮 ICBM発射",
+            "ミサイルは順安付近から発射され、最高高度は約6000キロ、飛行距離は約1000キロだった。",
+            "ja",
+        ),
+        (
+            "북한 ICBM 발사",
+            "합참은 평양 순안 일대에서 발사된 미사일이 고도 약 6000㎞, "
+            "비행거리 약 1000㎞를 비행했다고 밝혔다.",
+            "ko",
+        ),
+    ]
+    for title, text, language in reports:
+        facts = values(launch_facts(title, text, language, DAY))
+        assert facts["site"] == "Sunan" and facts["apogee_km"] == 6000, facts
+        assert abs(int(str(facts["range_km"])) - 1000) <= 5, facts  # 620 miles is 998 km
+    reference = {
+        "topic": "missile_launch",
+        "facts": {
+            "facility_latlon": {"Pyongyang International Airport": [39.2, 125.68]},
+            "max_apogee_km": 6518.0,
+            "max_distance_km": 1002.0,
+        },
+    }
+    judged = judge({"site_latlon": "39.20,125.67", "apogee_km": 6000, "range_km": 1000}, reference)
+    assert judged == {"site": True, "apogee_km": True, "range_km": True}
+    assert (
+        judge({"site_latlon": "39.66,124.71", "apogee_km": 5000}, reference)["site"] is False
+    )  # Sohae: 90 km

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from ..config import Settings, models_dir
 from ..errors import ConfigError
 from ..records import AlertKind, EventDecision, GroupedStory, StoryToGroup
-from ..stages.facts.extract import Fact, story_facts
+from ..stages.facts.extract import Fact, site_latlon, story_facts
 from ..stages.facts.fuse import fuse
 from ..stages.group import Grouper, Sketch, Tuning, sketch
 from ..stages.group.cluster import Weights
@@ -103,10 +103,14 @@ class EventGrouping:
     def event_facts(self, event_id: int) -> dict[str, dict[str, object]]:
         """An event's facts fused from its stories so far: field -> value, article, quote, reports."""
         fused = fuse(self._reports.get(event_id, ()))
-        return {
+        facts: dict[str, dict[str, object]] = {
             field: {"value": f.value, "article": f.article, "quote": f.quote, "reports": f.reports}
             for field, f in fused.items()
         }
+        where = site_latlon(str(fused["site"].value)) if "site" in fused else None
+        if where is not None:
+            facts["site_latlon"] = {**facts["site"], "value": f"{where[0]:.2f},{where[1]:.2f}"}
+        return facts
 
     @staticmethod
     def sketch(story: StoryToGroup) -> Sketch:

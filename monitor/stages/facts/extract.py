@@ -78,6 +78,10 @@ class _Tables:
     sanction_verbs: Dictionary
     seas: Dictionary
     eez: Dictionary
+    sites: Dictionary
+    site_latlon: dict[str, tuple[float, float]]
+    apogee: re.Pattern[str]
+    range: re.Pattern[str]
     target_words: Dictionary
 
 
@@ -109,7 +113,41 @@ def _tables() -> _Tables:
         target_words=Dictionary((n, "target") for n in data["target_words"]),
         seas=Dictionary((n, c) for c, names in data["seas"].items() for n in names),
         eez=Dictionary((n, c) for c, names in data["eez"].items() for n in names),
+        sites=Dictionary((n, site) for site, spec in data["sites"].items() for n in spec["names"]),
+        site_latlon={
+            site: (float(spec["latlon"][0]), float(spec["latlon"][1])) for site, spec in data["sites"].items()
+        },
+        apogee=_distance(data["apogee_words"]),
+        range=_distance(data["range_words"]),
     )
+
+
+_NUMBER = r"(\d{1,3}(?:[,.]\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)"
+_ABOUT = r"about |around |some |approximately |約|약\s?|约"
+_UNIT = r"\s?(km|kilomet(?:er|re)s?|キロ(?:メートル)?|㎞|킬로미터|킬로|公里|千米|км|километр\w*|miles?)"
+
+
+def _distance(words: list[str]) -> re.Pattern[str]:
+    """A number and its unit within 40 characters after one of ``words``, or (as Japanese,
+    Korean and Chinese write it) before."""
+    alternatives = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+    return re.compile(
+        rf"(?:{alternatives})[^.。\n]{{0,40}}?(?:{_ABOUT})?{_NUMBER}{_UNIT}",
+        re.IGNORECASE,
+    )
+
+
+def _kilometres(number: str, unit: str) -> float | None:
+    try:
+        value = float(number.replace(",", ""))
+    except ValueError:
+        return None
+    return round(value * 1.609 if unit.lower().startswith("mile") else value, 1)
+
+
+def site_latlon(site: str) -> tuple[float, float] | None:
+    """A launch site's coordinates from the gazetteer."""
+    return _tables().site_latlon.get(site)
 
 
 def place_name(code: str) -> str:
@@ -192,7 +230,8 @@ def _landing(sentences: list[str]) -> Fact | None:
 
 
 def launch_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
-    """``actor``, ``date``, ``count``, ``weapon_class``, ``weapon``, ``landing``, ``reported_by``."""
+    """``actor``, ``date``, ``count``, ``weapon_class``, ``weapon``, ``site``, ``landing``,
+    ``apogee_km``, ``range_km``, ``reported_by``."""
     sentences = _sentences(title, text)
     facts: dict[str, Fact] = {}
     actor = _actor(sentences, language)
@@ -223,9 +262,23 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
     if weapon:
         family = sorted(weapon[0])[0]
         facts["weapon"] = Fact(family[:1].upper() + family[1:], weapon[1])
-    landing = _landing(sentences + _sentences("", text[len(lead_of(text, 600)) : 2500], 8))
+    later = sentences + _sentences("", text[len(lead_of(text, 600)) : 2500], 8)
+    landing = _landing(later)
     if landing:
         facts["landing"] = landing
+    t = _tables()
+    site = _first(later, t.sites.positions)
+    if site:
+        found, sentence = site
+        name = min(found, key=lambda v: found[v])
+        facts["site"] = Fact(name, sentence)
+    for field, pattern in (("apogee_km", t.apogee), ("range_km", t.range)):
+        for sentence in later:
+            m = pattern.search(sentence)
+            km = _kilometres(m.group(1), m.group(2)) if m else None
+            if m and km is not None and 10 <= km <= 20000:
+                facts[field] = Fact(round(km), sentence)
+                break
     reporters = _first(sentences, _tables().reporters.positions)
     if reporters:
         found, sentence = reporters

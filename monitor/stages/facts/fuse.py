@@ -60,8 +60,15 @@ def summary(facts: dict[str, object]) -> str:
         parts.append(f"{facts['action']}{target}")
     if "measures" in facts:
         parts.append(str(facts["measures"]))
-    if "landing" in facts:
-        parts.append(f"→ {facts['landing']}")
+    if "site" in facts or "landing" in facts:  # Sunan → Sea of Japan; from Sunan; → Sea of Japan
+        site, landing = facts.get("site"), facts.get("landing")
+        parts.append(
+            f"{site} → {landing}" if site and landing else f"from {site}" if site else f"→ {landing}"
+        )
+    if "apogee_km" in facts:
+        parts.append(f"apogee {facts['apogee_km']} km")
+    if "range_km" in facts:
+        parts.append(f"range {facts['range_km']} km")
     if "date" in facts:
         parts.append(str(facts["date"]))
     if "reported_by" in facts:

@@ -5,12 +5,14 @@ database's fields for North Korean launches, what was reported for other launche
 sanctions actions. Per field, a fused value is right when: the date is within a day of the
 event's (the database's UTC date; Korean reports give the next day); the actor names the
 launcher; the count is exact; the class is one of the database's classes (events the database
-calls Unknown are left out); the authority is the one the reference names; the action is the
+calls Unknown are left out); the site lies within 50 km of one of its facilities; apogee and
+range are within 15 % of its maxima; the authority is the one the reference names; the action is the
 reference's first word; the target country is the country concerned.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import date
 
@@ -40,12 +42,21 @@ def judge(facts: Mapping[str, object], reference: Mapping[str, object]) -> dict[
     if topic == "missile_launch":
         actor = str(reference.get("actor") or "")
         ours = str(facts.get("actor", ""))
-        out["actor"] = bool(ours) and (ours in actor or actor.split(" (")[0] in ours)
+        if actor:
+            out["actor"] = bool(ours) and (ours in actor or actor.split(" (")[0] in ours)
         if isinstance(ref.get("count"), int):
             out["count"] = facts.get("count") == ref["count"]
         types = ref.get("missile_types")
         if isinstance(types, dict) and "Unknown" not in types:
             out["weapon_class"] = facts.get("weapon_class") in types
+        sites = ref.get("facility_latlon")
+        if isinstance(sites, dict) and sites:
+            out["site"] = _near(facts.get("site_latlon"), list(sites.values()))
+        for ours, theirs in (("apogee_km", "max_apogee_km"), ("range_km", "max_distance_km")):
+            expected = ref.get(theirs)
+            if isinstance(expected, int | float) and expected > 0:
+                value = facts.get(ours)
+                out[ours] = isinstance(value, int | float) and abs(value - expected) <= 0.15 * expected
     elif topic == "sanctions":
         authority = str(ref.get("authority", ""))
         words = AUTHORITY_WORDS.get(str(facts.get("authority", "")), ())
@@ -55,3 +66,23 @@ def judge(facts: Mapping[str, object], reference: Mapping[str, object]) -> dict[
         target = str(facts.get("target_country", "")).split(" (")[0]
         out["target_country"] = bool(target) and target.split()[0] in str(ref.get("country_concerned", ""))
     return out
+
+
+def _near(latlon: object, references: list[object], km: float = 50.0) -> bool:
+    """Whether "lat,lon" lies within ``km`` of one of the reference coordinates."""
+    try:
+        lat, lon = (float(x) for x in str(latlon).split(","))
+    except ValueError:
+        return False
+    for ref in references:
+        if not isinstance(ref, list | tuple) or len(ref) != 2:
+            continue
+        r_lat, r_lon = float(ref[0]), float(ref[1])
+        dlat, dlon = math.radians(r_lat - lat), math.radians(r_lon - lon)
+        h = (
+            math.sin(dlat / 2) ** 2
+            + math.cos(math.radians(lat)) * math.cos(math.radians(r_lat)) * math.sin(dlon / 2) ** 2
+        )
+        if 2 * 6371 * math.asin(math.sqrt(h)) <= km:
+            return True
+    return False

@@ -5,7 +5,7 @@ and the figures on the coverage set."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -181,7 +181,7 @@ def test_eval_events_scores_facts_on_the_coverage_set(corpus: Path, cli_env: dic
     facts = json.loads(result.stdout)["facts"]
     assert set(facts) == {
         *("date", "actor", "count", "weapon_class", "site", "apogee_km", "range_km"),
-        *("authority", "action", "target_country"),
+        *("authority", "action", "target", "target_country"),
     }
     # The first measurement, as a floor (see the README for the figures and the targets).
     assert (
@@ -227,3 +227,50 @@ def test_site_height_and_distance_in_three_languages() -> None:
     assert (
         judge({"site_latlon": "39.66,124.71", "apogee_km": 5000}, reference)["site"] is False
     )  # Sohae: 90 km
+
+
+def test_a_fact_first_reported_later_alerts_as_an_update_with_a_map(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "m.db"), "alerts": {"update_spacing": "1h"}}
+    )
+    store = Store(settings.database, grouping=EventGrouping(settings))
+    t0 = datetime(2023, 12, 18, 0, tzinfo=UTC)
+    feeds = store.sync_feeds(
+        [Feed(name=f"F{i}", url=f"https://f{i}.example/", interval=60) for i in range(2)], t0
+    )
+
+    def story(i: int, title: str, text: str, when: datetime) -> NewArticle:
+        article = Article(
+            feed_id=feeds[i % 2].id,
+            feed_name=f"F{i % 2}",
+            url=f"https://f{i}.example/{i}",
+            guid=str(i),
+            title=title,
+            summary="",
+            text=text,
+            author=None,
+            language="en",
+            published_at=when,
+            discovered_at=when,
+            extraction_status=ExtractionStatus.OK,
+            verdicts=(Verdict(topic="missile_launch", score=0.9, flagged=True, evidence=("x",)),),
+        )
+        return NewArticle(article=article, channels=("hook",))
+
+    store.commit_articles([story(0, "North Korea fires ballistic missiles", "Seoul said on Monday.", t0)], t0)
+    later = t0 + timedelta(hours=2)
+    text = "North Korea fired two ballistic missiles from the Sunan area on Monday, Seoul said."
+    store.commit_articles([story(1, "North Korea fired ballistic missiles, Seoul says", text, later)], later)
+    alerts = store.due_alerts(later, "hook")
+    assert [a.kind.value for a in alerts] == ["event", "update"]
+    _, body = render(alerts[1])
+    assert "first reported here: count 2 (2 stories" in body, body
+    assert "**Map:** https://www.openstreetmap.org/?mlat=39.20&mlon=125.67#map=8/39.20/125.67" in body
+    assert body.splitlines()[0].startswith("**North Korea · 2 × ballistic missile · from Sunan")
+    # One update per event and channel: a third story with news of its own alerts no more.
+    third = "North Korea fired two Hwasong-18 missiles from Sunan, KCNA said."
+    last = later + timedelta(hours=8)
+    assert store.commit_articles([story(2, "N. Korea says it fired Hwasong-18s", third, last)], last)
+    assert [a.kind.value for a in store.due_alerts(last, "hook")] == ["event", "update"]
+    assert store.db.execute("SELECT articles FROM events").fetchall() == [(3,)]
+    store.close()

@@ -71,7 +71,13 @@ NEWS_LABELS = {
 
 
 def news_label(item: str) -> str:
-    """ "icbm" -> "ICBM", "hwasong-18" -> "Hwasong-18", "2397" -> "no. 2397"."""
+    """What an update reports first, in words: "icbm" -> "ICBM", "hwasong-18" -> "Hwasong-18",
+    "2397" -> "no. 2397", "count: 2" -> "count 2", "apogee_km: 6000" -> "apogee 6000 km"."""
+    if ": " in item:
+        field, value = item.split(": ", 1)
+        if field.endswith("_km"):
+            return f"{field.removesuffix('_km').replace('_', ' ')} {value} km"
+        return f"{field.replace('_', ' ')} {value}"
     if item in NEWS_LABELS:
         return NEWS_LABELS[item]
     if item.isdigit():
@@ -91,6 +97,15 @@ def _event_line(alert: Alert) -> str | None:
     return f"**Event:** {alert.event_id} (new; later stories of it do not alert again)"
 
 
+def _map_link(latlon: object) -> str | None:
+    """An OpenStreetMap link for "lat,lon" (a launch site from the gazetteer, never feed text)."""
+    try:
+        lat, lon = (float(x) for x in str(latlon).split(","))
+    except ValueError:
+        return None
+    return f"https://www.openstreetmap.org/?mlat={lat:.2f}&mlon={lon:.2f}#map=8/{lat:.2f}/{lon:.2f}"
+
+
 def render(
     alert: Alert, *, topic_labels: dict[str, str] | None = None, max_body: int = 4000
 ) -> tuple[str, str]:
@@ -102,6 +117,8 @@ def render(
     title = f"{update}{escape_markdown(names)}: {escape_markdown(alert.title)}"
     event = _event_line(alert)
     lines = [f"**{escape_markdown(summary(alert.facts))}**"] if alert.facts else []
+    where = _map_link(alert.facts.get("site_latlon"))
+    lines += [f"**Map:** {where}"] if where else []
     lines += [event] if event else []
     lines.append(f"**Source:** {escape_markdown(alert.feed_name)}")
     if alert.published_at:

@@ -49,6 +49,8 @@ from .ports import Grouping
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+# Facts whose first report about an event is worth an update alert (alerts.update_spacing).
+MATERIAL_FACTS = ("count", "weapon")
 
 
 class Store:
@@ -324,21 +326,37 @@ class Store:
             source=article.feed_name,
         )
         decision = grouping.place(story)
+        before = grouping.event_facts(decision.event_id) if decision.event_id is not None else {}
         event_id, alerted_at = self._write_event(decision, story, now)
         grouping.placed(decision, event_id)
-        self._write_facts(event_id, grouping.event_facts(event_id))
+        facts = grouping.event_facts(event_id)
+        self._write_facts(event_id, facts)
+        if decision.event_id is not None:  # a fact the event's reports had not given counts as news
+            firsts = tuple(
+                f"{field}: {facts[field]['value']}"
+                for field in MATERIAL_FACTS
+                if field in facts and field not in before
+            )
+            decision = replace(decision, news=decision.news + firsts)
         kind = grouping.kind()
         update = kind is AlertKind.EVENT and grouping.update_due(decision, alerted_at, now)
         queued = False
         for channel in new.channels:
             if self.queue_alert(article_id, channel, now, kind=kind, event_id=event_id):
                 queued = True
-            elif update:
+            elif update and not self._updated(event_id, channel):  # one update per event and channel
                 queued |= self.queue_alert(
                     article_id, channel, now, kind=AlertKind.UPDATE, event_id=event_id, news=decision.news
                 )
         if queued:
             self.db.execute("UPDATE events SET alerted_at = ? WHERE id = ?", [iso(now), event_id])
+
+    def _updated(self, event_id: int, channel: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM alerts WHERE event = ? AND channel = ? AND kind = 'update' LIMIT 1",
+            [event_id, channel],
+        ).fetchone()
+        return row is not None
 
     def _write_event(
         self, decision: EventDecision, story: StoryToGroup, now: datetime

@@ -318,8 +318,47 @@ def _target(sentences: list[str], named: Dictionary, authority: str | None) -> t
     return None
 
 
+_NAME = re.compile(
+    r"(?:[A-Z][\w'’.&-]*|[А-ЯЁ][\w-]*)(?:\s+(?:of|and|&|de|la)?\s*(?:[A-Z][\w'’.&-]*|[А-ЯЁ][\w-]*)){0,4}"
+)
+_TARGET_CUE = re.compile(
+    r"\b(?:on|against|targeting|targets|including|such as|designat\w*|sanction\w*|blacklist\w*|added)\s+"
+    r"|(?:против|в отношении)\s+",
+    re.IGNORECASE,
+)
+_NOT_A_TARGET = re.compile(
+    r"^(?:The|A|An|This|That|These|Those|It|Its|In|On|At|For|By|With|Sanctions?|Council|Commission|"
+    r"Treasury|Office|Department|Ministry|Government|President|Prime|Foreign|Secretary|Security|"
+    r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|January|February|March|April|May|"
+    r"June|July|August|September|October|November|December|OFAC|EU|UN|US|UK|G7|UNSCR|Resolution|Article|"
+    r"Chapter|Deal|Western|Union|Act|Order|Law|Package|Agreement|Statement|New York)\b"
+)
+
+
+def _targets(sentences: list[str], named: Dictionary) -> list[tuple[str, str]]:
+    """Named persons, companies, banks and vessels a sanctions story names after "on",
+    "against", "targeting", "including" ...: capitalised names that are not places, bodies,
+    days or months (Latin and Cyrillic script)."""
+    found: list[tuple[str, str]] = []
+    if sentences and sum(w[:1].isupper() for w in sentences[0].split()) > len(sentences[0].split()) / 2:
+        sentences = sentences[1:]  # A Headline In Title Case: every word looks like a name
+    for sentence in sentences:
+        for cue in _TARGET_CUE.finditer(sentence):
+            window = sentence[cue.end() : cue.end() + 160]
+            for m in _NAME.finditer(window):
+                name = m.group(0).strip(" .,'’")
+                if len(name) < 3 or _NOT_A_TARGET.match(name) or named.find(name):
+                    continue
+                if name not in (n for n, _ in found):
+                    found.append((name, sentence))
+            if found:
+                break
+    return found[:5]
+
+
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
-    """``authority`` (and ``authority_detail``), ``action``, ``target_country``, ``measures``, ``date``."""
+    """``authority`` (and ``authority_detail``), ``action``, ``target_country``, ``targets``
+    (named), ``measures``, ``date``."""
     sentences = _sentences(title, text)
     facts: dict[str, Fact] = {}
     named = places(language)
@@ -355,6 +394,9 @@ def sanctions_facts(title: str, text: str, language: str | None, published: date
     target = _target(sentences, named, authority)
     if target:
         facts["target_country"] = Fact(place_name(target[0]), target[1])
+    targets = _targets(sentences, named)
+    if targets:
+        facts["targets"] = Fact(", ".join(name for name, _ in targets), targets[0][1])
     measures = _tables().measures
     found = sorted({m for s in sentences for m in measures.find(s)})
     if found:

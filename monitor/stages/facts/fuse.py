@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from .extract import Fact
 
 VAGUE = {"weapon_class": {"ballistic"}}
+LISTS = ("targets", "measures")  # fields whose value is a list: fused item by item
+MAX_ITEMS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,19 @@ def fuse(reports: Iterable[tuple[int, dict[str, Fact]]]) -> dict[str, Fused]:
             votes.setdefault(field, Counter())[fact.value] += 1
             first.setdefault((field, fact.value), (order, fact.quote, article))
     fused: dict[str, Fused] = {}
+    for field in LISTS:
+        items: Counter[str] = Counter()
+        for value, n in votes.pop(field, Counter()).items():
+            for item in str(value).split(", "):
+                items[item] += n
+        if items:
+            best = [item for item, _ in items.most_common(MAX_ITEMS)]
+            first_report = min(
+                (order_quote for (f, v), order_quote in first.items() if f == field), key=lambda x: x[0]
+            )
+            fused[field] = Fused(
+                value=", ".join(best), quote=first_report[1], article=first_report[2], reports=items[best[0]]
+            )
     for field, counts in votes.items():
         vague = VAGUE.get(field, set())
         candidates = {v: n for v, n in counts.items() if v not in vague} or dict(counts)
@@ -58,6 +73,8 @@ def summary(facts: dict[str, object]) -> str:
     if "action" in facts:
         target = f" on {facts['target_country']}" if "target_country" in facts else ""
         parts.append(f"{facts['action']}{target}")
+    if "targets" in facts:
+        parts.append(f"targets: {facts['targets']}")
     if "measures" in facts:
         parts.append(str(facts["measures"]))
     if "site" in facts or "landing" in facts:  # Sunan → Sea of Japan; from Sunan; → Sea of Japan

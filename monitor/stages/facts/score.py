@@ -6,7 +6,8 @@ sanctions actions. Per field, a fused value is right when: the date is within a 
 event's (the database's UTC date; Korean reports give the next day); the actor names the
 launcher; the count is exact; the class is one of the database's classes (events the database
 calls Unknown are left out); the site lies within 50 km of one of its facilities; apogee and
-range are within 15 % of its maxima; the authority is the one the reference names; the action is the
+range are within 15 % of its maxima; a named target is one the reference names (or a word of
+more than three letters of it is); the authority is the one the reference names; the action is the
 reference's first word; the target country is the country concerned.
 """
 
@@ -63,9 +64,20 @@ def judge(facts: Mapping[str, object], reference: Mapping[str, object]) -> dict[
         out["authority"] = any(w in f"{authority} " for w in words)
         action = str(ref.get("action", "")).split()
         out["action"] = bool(action) and facts.get("action") == action[0]
+        named = [str(t).lower() for t in ref.get("targets", []) if isinstance(t, str)]
+        # A named target: one the story names, or the country when the reference lists it.
+        listed = f"{facts.get('targets', '')}, {facts.get('target_country', '')}"
+        found = [t.lower() for t in listed.split(", ") if len(t) > 2]
+        if named:
+            out["target"] = any(_names(o, n) for o in found for n in named)
         target = str(facts.get("target_country", "")).split(" (")[0]
         out["target_country"] = bool(target) and target.split()[0] in str(ref.get("country_concerned", ""))
     return out
+
+
+def _names(ours: str, theirs: str) -> bool:
+    """Whether our target is (or shares a word of more than three letters with) theirs."""
+    return ours in theirs or any(len(w) > 3 and w in theirs for w in ours.split())
 
 
 def _near(latlon: object, references: list[object], km: float = 50.0) -> bool:

@@ -1,4 +1,5 @@
-"""Event grouping inside the store's write transaction: one alert per real-world event.
+"""Event grouping inside the store's write transaction: one alert per real-world event, and
+each event's facts fused from its stories.
 
 ``EventGrouping`` owns the in-memory state of the open events (``stages.group.Grouper``) and is
 attached to the store, which calls it for every flagged story it inserts, in the same

@@ -37,9 +37,12 @@ class BadLine:
     error: str
 
 
-def read_stories(lines: Iterable[str], topics: Iterable[str] = ()) -> Iterator[Story | BadLine]:
-    """Parse JSON lines; blank lines are skipped; a bad line yields a BadLine, never raises."""
-    wanted = list(topics)
+def story_objects(
+    lines: Iterable[str], *, null_text: bool = False
+) -> Iterator[tuple[int, dict[str, Any], str, str] | BadLine]:
+    """(line number, object, title, text) of each JSON line that is an object with a string
+    headline or text; a BadLine naming what is wrong otherwise; blank lines skipped. With
+    ``null_text``, a null title or text reads as empty."""
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -51,14 +54,29 @@ def read_stories(lines: Iterable[str], topics: Iterable[str] = ()) -> Iterator[S
         if not isinstance(obj, dict):
             yield BadLine(line=number, id=None, error=f"line {number}: expected a JSON object")
             continue
-        ident = obj.get("id")
         title, text = obj.get("title", ""), obj.get("text", "")
+        if null_text:
+            title, text = title or "", text or ""
         if not isinstance(title, str) or not isinstance(text, str):
-            yield BadLine(line=number, id=ident, error=f"line {number}: title and text must be strings")
+            yield BadLine(
+                line=number, id=obj.get("id"), error=f"line {number}: title and text must be strings"
+            )
             continue
         if not title and not text:
-            yield BadLine(line=number, id=ident, error=f"line {number}: no title or text")
+            yield BadLine(line=number, id=obj.get("id"), error=f"line {number}: no title or text")
             continue
+        yield number, obj, title, text
+
+
+def read_stories(lines: Iterable[str], topics: Iterable[str] = ()) -> Iterator[Story | BadLine]:
+    """Parse JSON lines; blank lines are skipped; a bad line yields a BadLine, never raises."""
+    wanted = list(topics)
+    for read in story_objects(lines):
+        if isinstance(read, BadLine):
+            yield read
+            continue
+        number, obj, title, text = read
+        ident = obj.get("id")
         labels = {t: int(obj[t]) for t in wanted if t in obj and obj[t] in (0, 1, True, False)}
         source, language = obj.get("source"), obj.get("lang", obj.get("language"))
         yield Story(

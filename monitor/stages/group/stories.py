@@ -7,14 +7,13 @@ malformed line becomes a ``BadLine`` naming its line and what is wrong; the run 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..evaluate import BadLine
+from ..evaluate import BadLine, story_objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,25 +39,12 @@ def parse_time(value: object) -> datetime | None:
 
 
 def read_event_stories(lines: Iterable[str]) -> Iterator[InputStory | BadLine]:
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
+    for read in story_objects(lines, null_text=True):
+        if isinstance(read, BadLine):
+            yield read
             continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            yield BadLine(line=number, id=None, error=f"line {number}: invalid JSON: {exc.msg}")
-            continue
-        if not isinstance(obj, dict):
-            yield BadLine(line=number, id=None, error=f"line {number}: expected a JSON object")
-            continue
+        number, obj, title, text = read
         ident = obj.get("id", number)
-        title, text = obj.get("title") or "", obj.get("text") or ""
-        if not isinstance(title, str) or not isinstance(text, str):
-            yield BadLine(line=number, id=ident, error=f"line {number}: title and text must be strings")
-            continue
-        if not title and not text:
-            yield BadLine(line=number, id=ident, error=f"line {number}: no title or text")
-            continue
         try:
             published = parse_time(obj.get("published"))
         except ValueError:

@@ -459,8 +459,7 @@ class Store:
                 [iso(since), iso(since)],
             )
             rows = db.execute(
-                "SELECT a.id, a.title, a.text, a.language, a.published_at, a.discovered_at, f.name "
-                "FROM articles a JOIN feeds f ON f.id = a.feed "
+                f"SELECT {_STORY_COLUMNS} FROM articles a JOIN feeds f ON f.id = a.feed "  # noqa: S608
                 "WHERE EXISTS (SELECT 1 FROM matches m WHERE m.article = a.id) AND "
                 "((? IS NULL OR a.discovered_at >= ?) OR a.event IN (SELECT id FROM temp.regrouped)) "
                 "ORDER BY a.discovered_at, a.id",
@@ -475,18 +474,10 @@ class Store:
             db.execute("DELETE FROM events WHERE id IN (SELECT id FROM temp.regrouped)")
             grouping.discard()
             grouping.sync(self.grouped_stories, now)
-            topics = self._flagged_topics([r[0] for r in rows])
+            verdicts = self.verdicts(r[0] for r in rows)
             after: set[int] = set()
             for r in rows:
-                story = StoryToGroup(
-                    article_id=r[0],
-                    topics=topics.get(r[0], ()),
-                    title=r[1] or "",
-                    text=r[2] or "",
-                    language=r[3],
-                    time=story_time(parse_iso(r[4]), parse_iso(r[5]) or now),
-                    source=r[6],
-                )
+                story = _story(r, tuple(v.topic for v in verdicts.get(r[0], ())), now)
                 if not story.topics:
                     continue
                 decision = grouping.place(story)
@@ -512,20 +503,6 @@ class Store:
                     if event is not None:
                         self.db.execute("UPDATE events SET alerted_at = ? WHERE id = ?", [iso(now), event])
         return queued
-
-    def _flagged_topics(self, article_ids: list[int]) -> dict[int, tuple[str, ...]]:
-        found: dict[int, list[str]] = {}
-        for i in range(0, len(article_ids), 400):
-            chunk = article_ids[i : i + 400]
-            marks = ",".join("?" * len(chunk))
-            rows = self.db.execute(
-                f"SELECT article, topic FROM matches WHERE article IN ({marks}) "  # noqa: S608
-                "ORDER BY article, score DESC, topic",
-                chunk,
-            )
-            for article, topic in rows:
-                found.setdefault(article, []).append(topic)
-        return {article: tuple(topics) for article, topics in found.items()}
 
     def _repoint_alerts(self) -> None:
         """Alerts of regrouped events name their story's event now (see ``regroup``)."""
@@ -557,28 +534,12 @@ class Store:
         """Stories in events, by article id: those above ``after_id``, of events reported since
         ``since`` (None: any)."""
         rows = self.db.execute(
-            "SELECT a.id, a.event, e.topic, a.title, a.text, a.language, a.published_at, "
-            "a.discovered_at, f.name FROM articles a JOIN events e ON e.id = a.event "
-            "JOIN feeds f ON f.id = a.feed WHERE a.id > ? AND (? IS NULL OR e.last_seen >= ?) "
-            "ORDER BY a.id",
+            f"SELECT {_STORY_COLUMNS}, a.event, e.topic FROM articles a "  # noqa: S608
+            "JOIN events e ON e.id = a.event JOIN feeds f ON f.id = a.feed "
+            "WHERE a.id > ? AND (? IS NULL OR e.last_seen >= ?) ORDER BY a.id",
             [after_id, iso(since), iso(since)],
         ).fetchall()
-        return [
-            GroupedStory(
-                story=StoryToGroup(
-                    article_id=r[0],
-                    topics=(r[2],),
-                    title=r[3] or "",
-                    text=r[4] or "",
-                    language=r[5],
-                    time=story_time(parse_iso(r[6]), parse_iso(r[7]) or datetime.min),
-                    source=r[8],
-                ),
-                event_id=r[1],
-                topic=r[2],
-            )
-            for r in rows
-        ]
+        return [GroupedStory(story=_story(r, (r[8],), datetime.min), event_id=r[7], topic=r[8]) for r in rows]
 
     def _insert_article(self, article: Article) -> int | None:
         cursor = self.db.execute(
@@ -854,7 +815,7 @@ class Store:
             columns = "article, topic, score, evidence, topic_version"
             rows = self.db.execute(
                 f"SELECT {columns} FROM matches WHERE article IN ({marks})"  # noqa: S608
-                " ORDER BY article, score DESC",
+                " ORDER BY article, score DESC, topic",
                 chunk,
             )
             for article, topic, score, evidence, version in rows:
@@ -888,6 +849,24 @@ class Store:
                     "status = ? WHERE id = ?",
                     [error, iso(retry_at or now), "pending" if retry_at else "failed", alert_id],
                 )
+
+
+# What grouping reads of a stored story, in the order ``_story`` takes it.
+_STORY_COLUMNS = "a.id, a.title, a.text, a.language, a.published_at, a.discovered_at, f.name"
+
+
+def _story(row: tuple[Any, ...], topics: tuple[str, ...], undated: datetime) -> StoryToGroup:
+    """A stored story (``_STORY_COLUMNS`` first in ``row``) as grouping places it; ``undated``
+    stands for a discovery time the row lacks."""
+    return StoryToGroup(
+        article_id=row[0],
+        topics=topics,
+        title=row[1] or "",
+        text=row[2] or "",
+        language=row[3],
+        time=story_time(parse_iso(row[4]), parse_iso(row[5]) or undated),
+        source=row[6],
+    )
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

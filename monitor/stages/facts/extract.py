@@ -19,7 +19,7 @@ from typing import Any
 from babel import Locale
 
 from ..classify.topics import _yaml
-from ..group.anchors import Dictionary, anchors, gazetteer, lead_of, places
+from ..group.anchors import Dictionary, anchors, day_named, gazetteer, headline, lead_of, missiles, places
 
 LEAD_SENTENCES = 3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
@@ -182,12 +182,12 @@ def _count(sentence: str) -> int | None:
     return None
 
 
-def _date(title: str, text: str, language: str | None, published: date | None) -> date | None:
+def _date(title: str, text: str, published: date | None) -> date | None:
     """The day a story says its news happened (its first date or weekday), in whichever month
     puts it nearest its publication date; else that date."""
     if published is None:
         return None
-    day = anchors(title, lead_of(text), language, published).day
+    day = day_named(title, lead_of(text), published)
     if day is None:
         return published
     candidates = []
@@ -237,7 +237,7 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
     actor = _actor(sentences, language)
     if actor:
         facts["actor"] = Fact(place_name(actor[0]), actor[1])
-    when = _date(title, text, language, published)
+    when = _date(title, text, published)
     if when:
         facts["date"] = Fact(when.isoformat(), sentences[0] if sentences else "")
     count = _first(sentences, _count)
@@ -258,7 +258,7 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
             else "ballistic"
         )
         facts["weapon_class"] = Fact(name, sentence)
-    weapon = _first(sentences, lambda s: anchors(s, "", language).head_families)
+    weapon = _first(sentences, lambda s: missiles(headline(s)))
     if weapon:
         family = sorted(weapon[0])[0]
         facts["weapon"] = Fact(family[:1].upper() + family[1:], weapon[1])
@@ -401,7 +401,7 @@ def sanctions_facts(title: str, text: str, language: str | None, published: date
     found = sorted({m for s in sentences for m in measures.find(s)})
     if found:
         facts["measures"] = Fact(", ".join(found), next(s for s in sentences if measures.find(s)))
-    when = _date(title, text, language, published)
+    when = _date(title, text, published)
     if when:
         facts["date"] = Fact(when.isoformat(), head)
     return facts

@@ -234,7 +234,22 @@ _DATELINE = re.compile(r"^[^:—–\n]{1,30}?(?:\([^)]{1,20}\))?\s*(?::|—|–|
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s|[。！？]")
 
 
-def _day(title: str, lead: str, when: date | None) -> int | None:
+def missiles(text: str) -> frozenset[str]:
+    """The named missiles with their number in ``text``: hwasong-18, kn-23."""
+    g = gazetteer()
+    found = set()
+    for m in g.families.finditer(text):
+        name = next(key for key in g.family_names if m.group(key))
+        found.add(f"{name}-{int(m.group(m.lastindex or 0))}")
+    return frozenset(found)
+
+
+def headline(title: str, lead: str = "") -> str:
+    """What a story says in its headline (its first sentence when it has none), dateline off."""
+    return _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])
+
+
+def day_named(title: str, lead: str, when: date | None) -> int | None:
     """The day of the month a story says its news happened on: the first date it gives, else
     the latest weekday it names on or before ``when`` (its publication date)."""
     g = gazetteer()
@@ -256,15 +271,8 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
     """The anchors of a story from its headline and lead (``lead_of`` its text); ``when``, its
     publication date, reads "on Monday" as a day of the month."""
     g = gazetteer()
-    head = _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])
+    head = headline(title, lead)
     both = f"{title}\n{lead}"
-
-    def families(text: str) -> frozenset[str]:
-        found = set()
-        for m in g.families.finditer(text):
-            name = next(key for key in g.family_names if m.group(key))
-            found.add(f"{name}-{int(m.group(m.lastindex or 0))}")
-        return frozenset(found)
 
     def identifiers(text: str) -> frozenset[str]:
         return frozenset(str(int(a or b)) for a, b in g.identifiers.findall(text))
@@ -279,10 +287,10 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
         subject=min(where, key=lambda p: (where[p], p)) if where else None,
         weapons=frozenset(g.weapons.find(both)),
         head_weapons=frozenset(g.weapons.find(head)),
-        families=families(both),
-        head_families=families(head),
+        families=missiles(both),
+        head_families=missiles(head),
         identifiers=identifiers(both),
         head_identifiers=identifiers(head),
-        day=_day(title, lead, when),
+        day=day_named(title, lead, when),
         action="lift" if "lift" in actions else "extend" if "extend" in actions else "impose",
     )

@@ -42,6 +42,28 @@ REPORTS = [
 ]
 
 
+def launch_story(
+    feed: tuple[int, str], guid: str, url: str, title: str, text: str, when: datetime
+) -> NewArticle:
+    """A flagged English launch story of ``feed`` (id, name) for the channel "hook"."""
+    article = Article(
+        feed_id=feed[0],
+        feed_name=feed[1],
+        url=url,
+        guid=guid,
+        title=title,
+        summary="",
+        text=text,
+        author=None,
+        language="en",
+        published_at=when,
+        discovered_at=when,
+        extraction_status=ExtractionStatus.OK,
+        verdicts=(Verdict(topic="missile_launch", score=0.9, flagged=True, evidence=("x",)),),
+    )
+    return NewArticle(article=article, channels=("hook",))
+
+
 def values(facts: dict[str, Fact]) -> dict[str, object]:
     return {k: f.value for k, f in facts.items()}
 
@@ -123,22 +145,8 @@ def test_the_seed_articles_alert_starts_with_its_facts(tmp_path: Path) -> None:
     store = Store(settings.database, grouping=EventGrouping(settings))
     now = datetime(2023, 9, 13, 8, tzinfo=UTC)
     (feed,) = store.sync_feeds([Feed(name="Wire", url="https://wire.example/", interval=60)], now)
-    article = Article(
-        feed_id=feed.id,
-        feed_name="Wire",
-        url="https://wire.example/1",
-        guid="1",
-        title=title.strip(),
-        summary="",
-        text=body.strip(),
-        author=None,
-        language="en",
-        published_at=now,
-        discovered_at=now,
-        extraction_status=ExtractionStatus.OK,
-        verdicts=(Verdict(topic="missile_launch", score=0.9, flagged=True, evidence=("x",)),),
-    )
-    store.commit_articles([NewArticle(article=article, channels=("hook",))], now)
+    story = launch_story((feed.id, "Wire"), "1", "https://wire.example/1", title.strip(), body.strip(), now)
+    store.commit_articles([story], now)
     (alert,) = store.due_alerts(now, "hook")
     _, body_text = render(alert)
     first = body_text.splitlines()[0]
@@ -240,22 +248,9 @@ def test_a_fact_first_reported_later_alerts_as_an_update_with_a_map(tmp_path: Pa
     )
 
     def story(i: int, title: str, text: str, when: datetime) -> NewArticle:
-        article = Article(
-            feed_id=feeds[i % 2].id,
-            feed_name=f"F{i % 2}",
-            url=f"https://f{i}.example/{i}",
-            guid=str(i),
-            title=title,
-            summary="",
-            text=text,
-            author=None,
-            language="en",
-            published_at=when,
-            discovered_at=when,
-            extraction_status=ExtractionStatus.OK,
-            verdicts=(Verdict(topic="missile_launch", score=0.9, flagged=True, evidence=("x",)),),
+        return launch_story(
+            (feeds[i % 2].id, f"F{i % 2}"), str(i), f"https://f{i}.example/{i}", title, text, when
         )
-        return NewArticle(article=article, channels=("hook",))
 
     store.commit_articles([story(0, "North Korea fires ballistic missiles", "Seoul said on Monday.", t0)], t0)
     later = t0 + timedelta(hours=2)

@@ -20,8 +20,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .clock import utcnow
+from .errors import ServiceError
 from .records import Feed
 from .service import Runtime, Service
+from .service.metrics import MetricsServer, count_deliveries
 from .store.ports import MonitorStore
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ class Daemon:
 
     async def _deliver(self) -> None:
         assert self._service is not None
-        await self._service.deliverer.sweep()
+        count_deliveries(await self._service.deliverer.sweep())
 
     async def run(self) -> None:
         """Run until stop() or SIGTERM/SIGINT; then cancel polls in flight and close cleanly."""
@@ -92,6 +94,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         settings = self.runtime.settings
+        metrics = self._metrics_server()
         async with Service(self.runtime, self.store) as service:
             self._service = service
             scheduler = AsyncIOScheduler(
@@ -139,7 +142,27 @@ class Daemon:
                 service.executor.close()  # waits for a transaction in progress: never half-written
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+                if metrics is not None:
+                    metrics.stop()
         log.info("monitor stopped")
+
+    def _metrics_server(self) -> MetricsServer | None:
+        """Prometheus /metrics and /healthz when ``metrics_port`` is set; a port in use is a
+        clear error at start, not a daemon running blind."""
+        settings = self.runtime.settings
+        if settings.metrics_port is None:
+            return None
+        try:
+            server = MetricsServer(
+                self.store.path, settings.health.stale_after, settings.metrics_host, settings.metrics_port
+            ).start()
+        except OSError as exc:
+            raise ServiceError(
+                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} "
+                f"(metrics_port): {exc.strerror or exc}"
+            ) from None
+        log.info("metrics on http://%s:%d/metrics and /healthz", settings.metrics_host, server.port)
+        return server
 
 
 async def _drain(grace: float) -> None:

@@ -83,5 +83,9 @@ class InstanceLockedError(StoreError):
         super().__init__(message)
 
 
+class ServiceError(MonitorError):
+    """A part of the daemon could not start (the metrics port is taken, say)."""
+
+
 class DeliveryError(MonitorError):
     """A notification channel is unusable (malformed URL, unsupported service)."""

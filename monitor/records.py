@@ -59,6 +59,26 @@ class AlertKind(StrEnum):
     UPDATE = "update"  # a later story of an event that first reports something material
 
 
+class FeedNotice(StrEnum):
+    """A notice about a feed's health sent to the ``ops: true`` channels (``notices.kind``;
+    ``feeds.notice`` holds the standing one, failing or silent, until it recovers)."""
+
+    FAILING = "failing"  # every poll has failed for longer than health.feed_failing_after
+    SILENT = "silent"  # no new story for far longer than the feed's usual rhythm
+    RECOVERED = "recovered"  # a failing feed polled again, or a silent one published again
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedHealth:
+    """What a feed's polls say about its health over time (``feeds`` columns of the same names)."""
+
+    last_ok_at: datetime | None = None  # the last poll that worked (a 304 included)
+    failing_since: datetime | None = None  # the first failure of the current run of failures
+    last_new_at: datetime | None = None  # the last poll that found new entries
+    rhythm: float | None = None  # usual seconds between polls that find new entries (moving average)
+    notice: FeedNotice | None = None  # the standing notice (failing or silent), None when healthy
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Feed:
     """A configured feed after OPML expansion and defaults: what gets polled."""
@@ -80,6 +100,7 @@ class FeedState:
     consecutive_errors: int = 0
     next_poll_at: datetime | None = None
     volatile_params: frozenset[str] = frozenset()  # link parameters seen changing between polls
+    health: FeedHealth = field(default_factory=FeedHealth)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,6 +243,11 @@ class PollOutcome:
     skipped: int = 0  # items that could not be stored (no title, link or text)
     deferred: int = 0  # new entries left for the next poll (fetch.max_new_entries)
     volatile_params: frozenset[str] | None = None  # newly learnt set; None: unchanged
+    new_entries: int = 0  # entries the feed listed that were not stored before
+    health: FeedHealth | None = None  # the feed's health after this poll; None: unchanged
+    notice: FeedNotice | None = None  # a notice this poll gives rise to, queued for notice_channels
+    notice_channels: tuple[str, ...] = ()
+    notice_text: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,6 +334,19 @@ class EventSummary:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Notice:
+    """A queued notice about a feed's health for one ops channel (``notices`` table)."""
+
+    id: int
+    feed: str
+    kind: FeedNotice
+    channel: str
+    message: str
+    attempts: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertListing:
     """One outbox row for review (``monitor alerts``): the channel's name, never its URL."""
 
@@ -321,6 +360,11 @@ class AlertListing:
     last_error: str | None
     title: str | None
     url: str | None
+    article_id: int = 0
+    kind: AlertKind = AlertKind.STORY
+    event: int | None = None
+    topics: dict[str, float] = field(default_factory=dict)  # topic -> score of the story
+    due_at: str | None = None  # a pending digest alert: when its digest goes out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

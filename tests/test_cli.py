@@ -149,6 +149,7 @@ def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
     listed = {line.split()[0] for line in commands if line.strip()}
     assert listed == {
         "alerts",
+        "articles",
         "check",
         "classify",
         "demo",
@@ -156,6 +157,8 @@ def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
         "eval-events",
         "event",
         "events",
+        "export",
+        "feeds",
         "group",
         "label",
         "notify-test",
@@ -163,6 +166,11 @@ def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
         "reclassify",
         "regroup",
         "run",
+        "search",
+        "serve",
+        "show",
+        "stats",
+        "status",
         "train",
         "train-events",
     }

@@ -559,24 +559,6 @@ def test_five_outlets_one_launch_one_alert_and_a_kill_loses_and_doubles_nothing(
     assert load_settings(cfg).alerts.per == "event"
 
 
-def test_the_datasette_canned_queries_run_on_the_schema(tmp_path: Path) -> None:
-    """deploy/datasette.yaml's queries are SQL the schema answers (on a database with an event)."""
-    import yaml
-
-    store = Store(tmp_path / "m.db", grouping=EventGrouping(settings_for(tmp_path)))
-    now = datetime.now(UTC)
-    (feed,) = store.sync_feeds([Feed(name="F", url="https://f.example/", interval=60)], now)
-    store.commit_articles([flagged(feed.id, 1, *ICBM_EN, now)], now)
-    queries = yaml.safe_load((ROOT / "deploy" / "datasette.yaml").read_text())["databases"]["monitor"][
-        "queries"
-    ]
-    assert len(queries) >= 4
-    for name, query in queries.items():
-        rows = store.db.execute(query["sql"], {"event": 1}).fetchall()
-        assert rows, name
-    store.close()
-
-
 def test_reclassify_groups_newly_flagged_stories_and_alerts_once_per_event(tmp_path: Path) -> None:
     """Stories stored before a topic flagged them: `reclassify --alert` puts them in events and,
     with alerts.per: event, queues one alert per event and channel, not one per story."""

@@ -63,7 +63,8 @@ def test_configuration_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = parse_settings(yaml.safe_load(config_example))
     assert settings.notify[0].topics == ["missile_launch"]
     channels = build_channels(settings.notify, ["missile_launch", "sanctions"], settings.timezone)
-    assert [c.mode for c in channels] == ["instant", "digest"]
+    assert [c.mode for c in channels] == ["instant", "digest", "instant"]
+    assert [c.ops for c in channels] == [False, False, True]
 
 
 def test_topics_example_compiles() -> None:

@@ -16,6 +16,8 @@ from .demo import demo
 from .events import eval_events, event, events, group, regroup, train_events
 from .feeds import check, poll, run
 from .learn import label, train
+from .review import articles, export, feeds, search, show, stats_command, status
+from .serve import serve
 from .topics import classify, eval_command, reclassify
 
 
@@ -59,6 +61,14 @@ for command in (
     regroup,
     notify_test,
     alerts,
+    articles,
+    show,
+    search,
+    feeds,
+    stats_command,
+    export,
+    status,
+    serve,
 ):
     cli.add_command(command)
 

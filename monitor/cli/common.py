@@ -6,17 +6,20 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ..config import Settings, config_path, load_settings
+from ..clock import utcnow
+from ..config import Settings, config_path, load_settings, parse_duration
 from ..errors import ConfigError, StoreError
 from ..service import Runtime, prepare
 from ..service.grouping import EventGrouping
 from ..stages.classify import Topic, load_topics
 from ..stages.group.cluster import Weights
+from ..stages.group.stories import parse_time
 from ..stages.urls import MASK, redact_url, secrets_in
 from ..store import Store
 from ..store.lock import InstanceLock
@@ -125,6 +128,22 @@ def lock_instance(runtime: Runtime, command: str) -> InstanceLock:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     return lock
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """``--since``: a period back from now (30d) or an ISO date or time."""
+    if not value:
+        return None
+    try:
+        return utcnow() - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected a period such as 7d or a date such as 2026-11-30, got {value!r}", param_hint="--since"
+        ) from None
 
 
 def load_topics_for(config_file: str | None) -> tuple[Topic, ...]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from ..clock import iso, utcnow
-from ..config import models_dir, parse_duration
+from ..config import models_dir
 from ..notify import plain
 from ..service.grouped import (
     EventsReport,
@@ -27,23 +27,7 @@ from ..stages.facts.fuse import summary as fact_summary
 from ..stages.group.stories import InputStory, parse_time, read_event_stories
 from ..store import Store
 from ..store.queries import event_detail, list_events
-from .common import config_option, load_runtime, open_store
-
-
-def _since(value: str | None) -> datetime | None:
-    """``--since``: a period back from now (30d) or an ISO date or time."""
-    if not value:
-        return None
-    try:
-        return utcnow() - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        pass
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected a period such as 7d or a date such as 2026-11-30, got {value!r}", param_hint="--since"
-        ) from None
+from .common import config_option, load_runtime, open_store, parse_since
 
 
 def _day(value: datetime | None) -> str:
@@ -61,7 +45,7 @@ def events(config_file: str | None, topic: str | None, since: str | None, limit:
     runtime = load_runtime(config_file)
     store = open_store(runtime)
     try:
-        rows = list_events(store, topic, _since(since), limit)
+        rows = list_events(store, topic, parse_since(since), limit)
     finally:
         store.close()
     for e in rows:
@@ -328,7 +312,7 @@ def regroup(config_file: str | None, since: str | None) -> None:
     runtime = load_runtime(config_file)
     store = open_store(runtime)
     try:
-        report = store.regroup(_since(since), utcnow())
+        report = store.regroup(parse_since(since), utcnow())
     finally:
         store.close()
     click.echo(

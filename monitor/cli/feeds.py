@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..config import config_path, load_settings
-from ..errors import ConfigError
+from ..errors import ConfigError, ServiceError
 from ..notify import plain
 from ..service import poll_once, prepare
 from .common import EXIT_PROBLEMS, config_option, load_runtime, lock_instance, open_store
@@ -25,6 +25,8 @@ def run(config_file: str | None) -> None:
     try:
         with lock_instance(runtime, "monitor run"):
             asyncio.run(Daemon(runtime, store).run())
+    except ServiceError as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         store.close()
 

@@ -96,9 +96,26 @@ class EventSettings(_Model):
     duplicate: float = Field(default=0.6, gt=0.0, le=1.0)
 
 
+class HealthSettings(_Model):
+    """When monitor calls itself or a feed unhealthy (``monitor status``, ``/healthz``, ops notices)."""
+
+    # `monitor status` exits 1 (and /healthz answers 503) when no feed has been polled
+    # successfully for this long.
+    stale_after: Duration = 2 * 3600.0
+    # A feed whose every poll has failed for this long sends one notice to the ops channels.
+    feed_failing_after: Duration = 6 * 3600.0
+    # A feed with no new story for this many times its usual gap between new stories (and at
+    # least feed_silent_min) sends one notice too; 0 turns silence notices off.
+    feed_silent_factor: float = Field(default=10.0, ge=0.0)
+    feed_silent_min: Duration = 2 * 86400.0
+
+
 class Channel(_Model):
     url: str = Field(repr=False)
     name: str | None = None
+    # Operations notices (a feed failing for hours, or gone silent, and its recovery) go to
+    # channels marked ops: true, besides their alerts (give an ops-only channel `topics: []`).
+    ops: bool = False
     topics: list[str] | None = None
     min_score: float = Field(default=0.0, ge=0.0, le=1.0)
     mode: Literal["instant", "digest"] = "instant"
@@ -119,6 +136,11 @@ class Settings(_Model):
     events: EventSettings = EventSettings()
     notify: list[Channel] = []
     topics: dict[str, dict[str, Any]] = {}
+    health: HealthSettings = HealthSettings()
+    # `monitor run` serves Prometheus metrics and /healthz on this port (None: no server),
+    # bound to metrics_host (loopback by default: put a reverse proxy in front to expose it).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("timezone")
     @classmethod

@@ -41,6 +41,7 @@ class ChannelHandle:
     schedule: CronTrigger | None = None  # digest channels only
     secrets: tuple[str, ...] = ()  # parts of the URL that ``display`` hides
     legacy_name: str | None = None  # the default name earlier versions gave (it held the URL)
+    ops: bool = False  # also receives notices about feed health
 
     def scrub(self, text: str) -> str:
         """``text`` (a service's error message, say) with this channel's secrets masked."""
@@ -48,12 +49,18 @@ class ChannelHandle:
             text = text.replace(secret, MASK)
         return text
 
+    def digest_at(self, oldest: datetime) -> datetime | None:
+        """When the digest holding an alert queued at ``oldest`` goes out: the schedule's first
+        firing after it (None: not a digest channel)."""
+        if self.schedule is None:
+            return None
+        fire: datetime | None = self.schedule.get_next_fire_time(None, oldest)
+        return fire
+
     def digest_due(self, oldest: datetime, now: datetime) -> bool:
         """A digest is due once its schedule has fired since the oldest alert waiting for it;
         computed from the outbox, so a restart neither loses nor skips a digest."""
-        if self.schedule is None:
-            return False
-        fire = self.schedule.get_next_fire_time(None, oldest)
+        fire = self.digest_at(oldest)
         return fire is not None and fire <= now
 
     def routes(self, verdicts: Iterable[Verdict]) -> bool:
@@ -127,6 +134,7 @@ def build_channels(
                 schedule=schedule,
                 secrets=secrets_in(channel.url, display),
                 legacy_name=None if channel.name else shown.split("?", 1)[0],
+                ops=channel.ops,
             )
         )
     if problems:

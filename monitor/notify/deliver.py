@@ -85,7 +85,7 @@ async def send(
     success, else the (redacted) reason."""
 
     def notify() -> tuple[bool, str]:
-        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call, unused-ignore]
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:  # type: ignore[no-untyped-call, unused-ignore]
             ok = channel.plugin.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
             return bool(ok), str(captured.getvalue())
 
@@ -208,6 +208,36 @@ async def deliver_channel(
     return results
 
 
+async def deliver_notices(
+    outbox: Outbox,
+    channel: ChannelHandle,
+    *,
+    now: datetime,
+    max_attempts: int,
+    send_timeout: float = DEFAULT_SEND_TIMEOUT,
+    db: DbRunner = run_directly,
+) -> list[DeliveryResult]:
+    """Send an ops channel its due notices about feed health, one message each, with the same
+    retries as alerts. Results carry the notice's id."""
+    results = []
+    for notice in await db(outbox.due_notices, now, channel.name):
+        title = f"monitor: feed {notice.kind.value}"
+        error = await send(channel, title, escape_markdown(notice.message), timeout=send_timeout)
+        attempts = notice.attempts + 1
+        retry = None
+        if error is not None and attempts < max_attempts:
+            retry = now + timedelta(seconds=retry_delay(attempts))
+        await db(outbox.mark_notice, notice.id, error, retry, now)
+        if error is None:
+            log.info("notice %s about feed %r sent to %s", notice.kind.value, notice.feed, channel.name)
+        else:
+            log.warning("notice about feed %r to %s failed: %s", notice.feed, channel.name, error)
+        results.append(
+            DeliveryResult(alert_id=notice.id, channel=channel.name, ok=error is None, error=error)
+        )
+    return results
+
+
 class _Held(Exception):
     """A delivery outcome could not be written: stop sending on this channel for now."""
 
@@ -270,6 +300,18 @@ class Deliverer:
         if lock.locked():
             return []
         async with lock:
+            if channel.ops:
+                try:
+                    await deliver_notices(
+                        self.outbox,
+                        channel,
+                        now=self.clock(),
+                        max_attempts=self.max_attempts,
+                        send_timeout=self.send_timeout,
+                        db=self.db,
+                    )
+                except Exception as exc:  # the database refused the write: alerts still go out
+                    log.error("cannot deliver notices to %s: %s", channel.name, exc)
             return await deliver_channel(
                 self.outbox,
                 channel,

@@ -36,6 +36,8 @@ from ..stages.classify import Topic, classify
 from ..stages.language import detect_language
 from ..stages.urls import query_base, volatile_params, without_params
 from ..store.ports import PollStore
+from .health import assess, notice_text
+from .metrics import count_poll
 from .policy import alert_channels, next_poll_time
 
 if TYPE_CHECKING:
@@ -137,7 +139,7 @@ class Poller:
             state = (await self.sync_feeds())[feed.name]
         progress = _Progress()
         try:
-            outcome = await self._poll(feed, state, progress)
+            outcome = self._with_health(await self._poll(feed, state, progress), state)
             inserted = await self.executor.db(self.store.commit_poll, outcome)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
@@ -145,6 +147,7 @@ class Poller:
             log.exception("internal error while polling %s", feed.name)
             error = f"internal error: {type(exc).__name__}: {exc}"
             outcome = self._failure(feed, state, None, error, FeedErrorKind.INTERNAL, None)
+            outcome = self._with_health(outcome, state)
             inserted = await self.executor.db(self.store.commit_poll, outcome)
         progress.add(inserted, outcome.articles)
         report = PollReport(
@@ -159,7 +162,12 @@ class Poller:
             skipped=outcome.skipped,
             deferred=outcome.deferred,
         )
-        log.info(
+        count_poll(report)
+        if outcome.notice is not None:
+            log.warning("%s", outcome.notice_text)
+        # A failed poll is worth a look (WARNING); an ill-formed feed that still gave entries is not.
+        log.log(
+            logging.WARNING if outcome.consecutive_errors else logging.INFO,
             "poll feed=%r status=%s new=%d flagged=%d duration=%.2fs%s%s%s",
             feed.name,
             "304" if report.not_modified else (report.status or "-"),
@@ -171,6 +179,25 @@ class Poller:
             f" error={report.error!r}" if report.error else "",
         )
         return report
+
+    def _with_health(self, outcome: PollOutcome, state: FeedState) -> PollOutcome:
+        """The outcome with the feed's health after it, and a notice for the ops channels."""
+        health, notice = assess(
+            state.health,
+            ok=outcome.consecutive_errors == 0,
+            new_entries=outcome.new_entries,
+            now=outcome.polled_at,
+            settings=self.settings.health,
+        )
+        if notice is None:
+            return replace(outcome, health=health)
+        return replace(
+            outcome,
+            health=health,
+            notice=notice,
+            notice_channels=tuple(c.name for c in self.runtime.channels if c.ops),
+            notice_text=notice_text(state.name, notice, health, outcome.error, outcome.polled_at),
+        )
 
     def _failure(
         self,
@@ -250,6 +277,7 @@ class Poller:
             deferred=deferred,
             articles=remaining,
             volatile_params=learnt if learnt != volatile else None,
+            new_entries=len(fresh),
         )
 
     async def _resends(self, state: FeedState, fresh: list[Entry]) -> tuple[list[Entry], frozenset[str]]:

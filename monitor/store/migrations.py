@@ -221,5 +221,42 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(db: sqlite_utils.Database) -> None:
+    """Feed health (see ``service.health``) and the notices it sends to ops channels, an outbox
+    of its own: a notice belongs to a feed, not to an article."""
+    for column, kind in (
+        ("last_ok_at", "TEXT"),
+        ("failing_since", "TEXT"),
+        ("last_new", "INTEGER"),
+        ("last_new_at", "TEXT"),
+        ("rhythm", "REAL"),
+        ("notice", "TEXT"),
+    ):
+        db.execute(f"ALTER TABLE feeds ADD COLUMN {column} {kind}")
+    # What the old columns tell: a feed without errors worked at its last poll; a failing one
+    # has failed at least since then; its newest story says when it last had news.
+    db.execute("UPDATE feeds SET last_ok_at = last_polled_at WHERE consecutive_errors = 0")
+    db.execute("UPDATE feeds SET failing_since = last_polled_at WHERE consecutive_errors > 0")
+    db.execute(
+        "UPDATE feeds SET last_new_at = (SELECT max(discovered_at) FROM articles WHERE feed = feeds.id)"
+    )
+    db.execute(
+        """CREATE TABLE notices (
+               id INTEGER PRIMARY KEY,
+               feed TEXT NOT NULL,
+               kind TEXT NOT NULL,
+               channel TEXT NOT NULL,
+               message TEXT NOT NULL,
+               status TEXT NOT NULL DEFAULT 'pending',
+               attempts INTEGER NOT NULL DEFAULT 0,
+               last_error TEXT,
+               created_at TEXT NOT NULL,
+               next_attempt_at TEXT,
+               sent_at TEXT
+           )"""
+    )
+    db.execute("CREATE INDEX idx_notices_channel_status ON notices(channel, status, next_attempt_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,6 +20,7 @@ from ..records import (
     FeedState,
     GroupedStory,
     NewArticle,
+    Notice,
     PollOutcome,
     RegroupReport,
     StoredArticle,
@@ -97,6 +98,12 @@ class Outbox(Protocol):
     ) -> None: ...
 
     def retry_failed(self, channel: str | None, now: datetime) -> int: ...
+
+    def due_notices(self, now: datetime, channel: str) -> list[Notice]: ...
+
+    def mark_notice(
+        self, notice_id: int, error: str | None, retry_at: datetime | None, now: datetime
+    ) -> None: ...
 
     def clamp_retries(self, now: datetime, horizon: datetime) -> int: ...
 

@@ -9,20 +9,25 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import iso, parse_iso
-from ..records import Alert, AlertListing, AlertStatus, EventSummary
+from ..records import Alert, AlertKind, AlertListing, AlertStatus, EventSummary
 from .sqlite import Store
 
 
-def list_alerts(store: Store, status: AlertStatus | None, limit: int) -> list[AlertListing]:
-    """Alerts for review, newest first (the channel's name, never its URL)."""
+def list_alerts(
+    store: Store, status: AlertStatus | None, limit: int, channel: str | None = None
+) -> list[AlertListing]:
+    """Alerts for review, newest first (the channel's name, never its URL), with the scores of
+    the topics that flagged each story."""
     rows = store.db.execute(
         """SELECT alerts.id, alerts.created_at, alerts.channel, alerts.status, alerts.attempts,
                   alerts.sent_at, alerts.next_attempt_at, alerts.last_error, articles.title,
-                  articles.url
+                  articles.url, alerts.article, alerts.kind, alerts.event
            FROM alerts JOIN articles ON articles.id = alerts.article
-           WHERE (? IS NULL OR alerts.status = ?) ORDER BY alerts.id DESC LIMIT ?""",
-        [status, status, limit],
+           WHERE (? IS NULL OR alerts.status = ?) AND (? IS NULL OR alerts.channel = ?)
+           ORDER BY alerts.id DESC LIMIT ?""",
+        [status, status, channel, channel, limit],
     ).fetchall()
+    verdicts = store.verdicts(r[10] for r in rows)
     return [
         AlertListing(
             id=r[0],
@@ -35,6 +40,10 @@ def list_alerts(store: Store, status: AlertStatus | None, limit: int) -> list[Al
             last_error=r[7],
             title=r[8],
             url=r[9],
+            article_id=r[10],
+            kind=AlertKind(r[11]),
+            event=r[12],
+            topics={v.topic: round(v.score, 3) for v in verdicts.get(r[10], ())},
         )
         for r in rows
     ]

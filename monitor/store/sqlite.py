@@ -32,10 +32,13 @@ from ..records import (
     Entry,
     EventDecision,
     Feed,
+    FeedHealth,
+    FeedNotice,
     FeedState,
     GroupedStory,
     Label,
     NewArticle,
+    Notice,
     PollOutcome,
     RegroupReport,
     StoredArticle,
@@ -76,6 +79,8 @@ class Store:
                     f"database {self.path} has schema version {version}, newer than this "
                     f"monitor understands ({SCHEMA_VERSION}); upgrade monitor"
                 )
+            if version == 0:
+                self._refuse_foreign()
             if self.db.journal_mode != "wal":
                 self.db.enable_wal()
             conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at checkpoint, never corrupt
@@ -85,6 +90,18 @@ class Store:
             raise StoreError(
                 f"cannot use database {self.path}: {exc} (the file was left untouched)"
             ) from None
+
+    def _refuse_foreign(self) -> None:
+        """A file with tables but no schema version is another application's database: adding
+        monitor's tables to it (and switching it to WAL) would be vandalism."""
+        tables = [t for t in self.db.table_names() if not t.startswith("sqlite_")]
+        if tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            self.db.conn.close()
+            raise StoreError(
+                f"{self.path} is not a monitor database (it has tables {shown} and no monitor "
+                "schema version); refusing to change it: point `database:` at a new file"
+            )
 
     def close(self) -> None:
         self.db.conn.close()
@@ -202,6 +219,13 @@ class Store:
             consecutive_errors=row["consecutive_errors"] or 0,
             next_poll_at=parse_iso(row["next_poll_at"]),
             volatile_params=frozenset(json.loads(row.get("volatile_params") or "[]")),
+            health=FeedHealth(
+                last_ok_at=parse_iso(row["last_ok_at"]),
+                failing_since=parse_iso(row["failing_since"]),
+                last_new_at=parse_iso(row["last_new_at"]),
+                rhythm=row["rhythm"],
+                notice=FeedNotice(row["notice"]) if row["notice"] else None,
+            ),
         )
 
     # -- articles --------------------------------------------------------------------------
@@ -283,7 +307,25 @@ class Store:
                 update["title"] = outcome.title
             if outcome.volatile_params is not None:
                 update["volatile_params"] = json.dumps(sorted(outcome.volatile_params))
+            if outcome.health is not None:
+                health = outcome.health
+                update.update(
+                    last_ok_at=iso(health.last_ok_at),
+                    failing_since=iso(health.failing_since),
+                    last_new_at=iso(health.last_new_at),
+                    rhythm=health.rhythm,
+                    notice=health.notice.value if health.notice else None,
+                    last_new=outcome.new_entries,
+                )
             self.db.table("feeds").update(outcome.feed_id, update)
+            if outcome.notice is not None:
+                feed = self.db.execute("SELECT name FROM feeds WHERE id = ?", [outcome.feed_id]).fetchone()
+                for channel in outcome.notice_channels:
+                    self.db.execute(
+                        "INSERT INTO notices (feed, kind, channel, message, created_at, next_attempt_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [feed[0], outcome.notice.value, channel, outcome.notice_text, iso(now), iso(now)],
+                    )
         return inserted
 
     def commit_articles(self, articles: Iterable[NewArticle], now: datetime) -> list[int]:
@@ -803,6 +845,46 @@ class Store:
                 [iso(now), channel, channel],
             )
         return int(cursor.rowcount)
+
+    # -- notices (feed health, for ops channels) -------------------------------------------
+
+    def due_notices(self, now: datetime, channel: str) -> list[Notice]:
+        rows = self.db.execute(
+            "SELECT id, feed, kind, channel, message, attempts, created_at FROM notices "
+            "WHERE channel = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+            "ORDER BY id",
+            [channel, iso(now)],
+        ).fetchall()
+        return [
+            Notice(
+                id=r[0],
+                feed=r[1],
+                kind=FeedNotice(r[2]),
+                channel=r[3],
+                message=r[4],
+                attempts=r[5],
+                created_at=parse_iso(r[6]),
+            )
+            for r in rows
+        ]
+
+    def mark_notice(
+        self, notice_id: int, error: str | None, retry_at: datetime | None, now: datetime
+    ) -> None:
+        """Record a notice's delivery: sent (``error`` None), retried at ``retry_at``, or failed."""
+        with self.transaction():
+            if error is None:
+                self.db.execute(
+                    "UPDATE notices SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                    "last_error = NULL WHERE id = ?",
+                    [iso(now), notice_id],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE notices SET status = ?, attempts = attempts + 1, last_error = ?, "
+                    "next_attempt_at = ? WHERE id = ?",
+                    ["pending" if retry_at else "failed", error, iso(retry_at), notice_id],
+                )
 
     def verdicts(self, article_ids: Iterable[int]) -> dict[int, tuple[Verdict, ...]]:
         """The stored matches of many articles, strongest first: one query per 400 articles

@@ -75,9 +75,9 @@ def test_serve_shows_stored_stories_in_chromium_while_a_poll_writes(
     assert first.returncode == 0, first.stderr
     # The next poll finds a second story whose page takes seconds: it writes while we browse.
     second = story(2, site, title="Japan says North Korean missile fell outside its EEZ", text=LAUNCH_2)
-    page = site.routes["/a/2.html"]
-    assert isinstance(page, Response)
-    page.delay = 4.0
+    slow = site.routes["/a/2.html"]
+    assert isinstance(slow, Response)
+    slow.delay = 4.0
     site.routes["/wire.xml"] = Response(
         rss(
             [

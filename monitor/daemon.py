@@ -23,7 +23,7 @@ from .clock import utcnow
 from .errors import ServiceError
 from .records import Feed
 from .service import Runtime, Service
-from .service.metrics import MetricsServer, count_deliveries
+from .service.metrics import HealthRead, MetricsServer, count_deliveries
 from .store.ports import MonitorStore
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,16 @@ SHUTDOWN_GRACE = 5.0
 
 class Daemon:
     def __init__(
-        self, runtime: Runtime, store: MonitorStore, *, delivery_interval: float = DELIVERY_INTERVAL
+        self,
+        runtime: Runtime,
+        store: MonitorStore,
+        *,
+        delivery_interval: float = DELIVERY_INTERVAL,
+        health: HealthRead | None = None,
     ) -> None:
         self.runtime = runtime
         self.store = store
+        self.health = health  # what /healthz and the metrics' gauges read (metrics_port)
         self.delivery_interval = delivery_interval
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
@@ -150,12 +156,10 @@ class Daemon:
         """Prometheus /metrics and /healthz when ``metrics_port`` is set; a port in use is a
         clear error at start, not a daemon running blind."""
         settings = self.runtime.settings
-        if settings.metrics_port is None:
+        if settings.metrics_port is None or self.health is None:
             return None
         try:
-            server = MetricsServer(
-                self.store.path, settings.health.stale_after, settings.metrics_host, settings.metrics_port
-            ).start()
+            server = MetricsServer(self.health, settings.metrics_host, settings.metrics_port).start()
         except OSError as exc:
             raise ServiceError(
                 f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} "

@@ -420,3 +420,19 @@ class Label:
     source: str  # the feed's URL host, for grouped cross-validation
     labelled_at: datetime
     note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """What ``monitor status``, ``/healthz`` and the metrics report."""
+
+    feeds: int
+    feeds_failing: int  # their last poll failed
+    feeds_noticed: dict[str, int]  # standing notices: failing / silent -> feeds
+    last_poll_at: str | None
+    last_ok_at: str | None  # the last successful poll of any feed
+    alerts: dict[str, int]  # status -> count
+    notices: dict[str, int]  # status -> count
+    oldest_pending_alert: str | None
+    healthy: bool
+    reason: str

@@ -72,7 +72,7 @@ def test_check_reports_bad_topic_and_channel(tmp_path: Path, cli_env: dict[str, 
     assert result.returncode == 1
     assert "topics.sanctions.threshold" in result.stdout
     assert "topics.nuclear_test.terms.t[0]: invalid pattern" in result.stdout
-    assert "notify[0].url: not a valid apprise URL" in result.stdout
+    assert "notify[0].url: not a usable apprise URL" in result.stdout
     assert "secret-token-123" not in result.stdout + result.stderr
 
 

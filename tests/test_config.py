@@ -63,7 +63,7 @@ def test_every_problem_is_reported_with_its_key() -> None:
     problems = info.value.problems
     assert "fetch.timeout: expected a duration such as 30s, 15m, 2h or 1d, got 'x'" in problems
     assert "fetch.bogus: unknown key" in problems
-    assert "extra: unknown key" in problems
+    assert "extra: unknown key; did you mean 'extract'?" in problems
     assert any(p.startswith("schedule.default_interval:") for p in problems)
 
 
@@ -123,3 +123,59 @@ def test_size_round_trip(n: int, unit: str) -> None:
     factor = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "KiB": 1024, "MiB": 1024**2}[unit]
     assert parse_size(f"{n}{unit}") == n * factor
     assert parse_size(f"{n} {unit.lower()}") == n * factor
+
+
+def test_a_misspelt_feed_key_gives_one_message_with_a_suggestion() -> None:
+    raw = {
+        "feeds": [{"url": "https://example.org/rss", "intervall": "5m"}, {"opml": "x.opml", "intervl": "1h"}]
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(raw)
+    assert caught.value.problems == [
+        "feeds[0].intervall: unknown key; did you mean 'interval'?",
+        "feeds[1].intervl: unknown key; did you mean 'interval'?",
+    ]
+
+
+def test_unknown_keys_elsewhere_get_suggestions_only_when_close() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"fetch": {"timout": "3s"}, "notify": [{"url": "json://x", "topcs": []}], "colour": 1})
+    assert set(caught.value.problems) == {
+        "fetch.timout: unknown key; did you mean 'timeout'?",
+        "notify[0].topcs: unknown key; did you mean 'topics'?",
+        "colour: unknown key",
+    }
+
+
+def test_monitor_database_replaces_the_database_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "etc" / "config.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("database: monitor.db\n")
+    assert load_settings(cfg).database == str(cfg.parent / "monitor.db")
+    monkeypatch.setenv("MONITOR_DATABASE", str(tmp_path / "state" / "monitor.db"))
+    assert load_settings(cfg).database == str(tmp_path / "state" / "monitor.db")
+
+
+def test_diagnose_reports_settings_topics_channels_and_database_together(tmp_path: Path) -> None:
+    from monitor.service.runtime import diagnose
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "database: missing/folder/m.db\n"
+        "fetch: {timout: 3s}\n"
+        "notify: [{url: 'nosuch://secret-token-9'}]\n"
+        "topics: {sanctions: {enabled: maybe}}\n"
+    )
+    runtime, problems = diagnose(cfg)
+    assert runtime is None
+    assert problems[0] == "fetch.timout: unknown key; did you mean 'timeout'?"
+    assert "topics.sanctions.enabled: expected true or false" in problems
+    assert any(
+        p.startswith("notify[0].url: not a usable apprise URL: Unparseable URL nosuch://") for p in problems
+    )
+    assert any(p.startswith("database: folder ") and "does not exist" in p for p in problems)
+    assert "secret-token-9" not in " ".join(problems)
+    good = tmp_path / "good.yaml"
+    good.write_text("database: m.db\n")
+    runtime, problems = diagnose(good)
+    assert runtime is not None and problems == []

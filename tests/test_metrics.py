@@ -15,6 +15,7 @@ import pytest
 
 from monitor.service.metrics import MetricsServer
 from monitor.store import Store
+from monitor.store.review import HealthReader
 from tests.conftest import Receiver, free_port, running_daemon, write_config
 from tests.loopback import Response, Site, rss, story
 from tests.test_review import LAUNCH
@@ -97,7 +98,8 @@ def test_healthz_answers_503_when_nothing_was_polled_for_too_long(tmp_path: Path
     )
     conn.commit()
     conn.close()
-    server = MetricsServer(str(db), 3600, "127.0.0.1", 0).start()
+    read = HealthReader(str(db), 3600)
+    server = MetricsServer(read, "127.0.0.1", 0).start()
     try:
         status, body = get(f"http://127.0.0.1:{server.port}/healthz")
         assert status == 503 and "no successful poll since 2026-01-02T00:00:00Z" in body
@@ -105,6 +107,7 @@ def test_healthz_answers_503_when_nothing_was_polled_for_too_long(tmp_path: Path
         assert sample(text, "monitor_healthy") == 0 and sample(text, "monitor_feeds_failing") == 1
     finally:
         server.stop()
+        read.close()
 
 
 def test_a_taken_metrics_port_stops_the_daemon_with_a_clear_message(

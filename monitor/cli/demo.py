@@ -30,14 +30,11 @@ from ..service import poll_once, prepare
 from ..store.queries import flagged_previews
 from .common import config_failure, config_option, open_database
 
-SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"  # a source checkout
+SEEDS_DIR = Path(__file__).resolve().parents[1] / "seeds"  # package data: there after `pip install .`
 
 
 def default_seeds_dir() -> Path:
-    """``seeds/`` beside the package (a checkout), else in the working folder (the container)."""
-    for candidate in (SEEDS_DIR, Path.cwd() / "seeds"):
-        if candidate.is_dir():
-            return candidate
+    """The seed articles shipped in the package (``seeds/`` in a checkout links to them)."""
     return SEEDS_DIR
 
 

@@ -7,10 +7,12 @@ import sys
 
 import click
 
-from ..config import config_path, load_settings
-from ..errors import ConfigError, ServiceError
+from ..config import config_path
+from ..errors import ServiceError
 from ..notify import plain
-from ..service import poll_once, prepare
+from ..service import poll_once
+from ..service.runtime import diagnose
+from ..store.review import HealthReader
 from .common import EXIT_PROBLEMS, config_option, load_runtime, lock_instance, open_store
 
 
@@ -22,12 +24,14 @@ def run(config_file: str | None) -> None:
 
     runtime = load_runtime(config_file)
     store = open_store(runtime)
+    health = HealthReader(store.path, runtime.settings.health.stale_after)
     try:
         with lock_instance(runtime, "monitor run"):
-            asyncio.run(Daemon(runtime, store).run())
+            asyncio.run(Daemon(runtime, store, health=health).run())
     except ServiceError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        health.close()
         store.close()
 
 
@@ -67,11 +71,10 @@ def poll(config_file: str | None, feeds: tuple[str, ...]) -> None:
 def check(config_file: str | None) -> None:
     """Validate the configuration; print every problem with its key. Exit 1 if any."""
     path = config_path(config_file)
-    try:
-        runtime = prepare(load_settings(path))
-    except ConfigError as exc:
-        click.echo(f"{path}: {len(exc.problems)} problem(s)")
-        for problem in exc.problems:
+    runtime, problems = diagnose(path)
+    if runtime is None:
+        click.echo(f"{path}: {len(problems)} problem(s)")
+        for problem in problems:
             click.echo(f"  - {problem}")
         sys.exit(EXIT_PROBLEMS)
     click.echo(

@@ -17,9 +17,11 @@ from .settings import (
     ScheduleSettings,
     Settings,
     config_path,
+    database_problems,
     load_settings,
     models_dir,
     parse_settings,
+    raw_sections,
 )
 from .sources import resolve_feeds
 from .units import parse_duration, parse_size
@@ -35,10 +37,12 @@ __all__ = [
     "ScheduleSettings",
     "Settings",
     "config_path",
+    "database_problems",
     "load_settings",
     "models_dir",
     "parse_duration",
     "parse_settings",
     "parse_size",
+    "raw_sections",
     "resolve_feeds",
 ]

@@ -7,16 +7,18 @@ Every problem is reported with its key path; unknown keys are errors, not silent
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from .. import __version__
 from ..errors import ConfigError
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "MONITOR_CONFIG"
+# Replaces `database:` (a deployment's state folder: systemd's StateDirectory, a container's
+# volume), so the shipped config works unchanged wherever it is installed.
+DATABASE_ENV = "MONITOR_DATABASE"
 DEFAULT_USER_AGENT = f"monitor/{__version__} (news monitor; +https://github.com/monitor-news/monitor)"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -131,7 +136,14 @@ class Settings(_Model):
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     extract: ExtractSettings = ExtractSettings()
-    feeds: list[FeedSpec | OpmlSpec] = []
+    # An entry with `opml:` is an import, any other a feed: one model is judged per entry, so a
+    # misspelt key gives one message, not one per model it failed to be.
+    feeds: list[
+        Annotated[
+            Annotated[FeedSpec, Tag("feed")] | Annotated[OpmlSpec, Tag("opml")],
+            Discriminator(lambda v: "opml" if isinstance(v, dict) and "opml" in v else "feed"),
+        ]
+    ] = []
     alerts: AlertSettings = AlertSettings()
     events: EventSettings = EventSettings()
     notify: list[Channel] = []
@@ -182,7 +194,7 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         # pydantic names the union member it tried; that is noise for the user
-        if isinstance(part, str) and part in ("FeedSpec", "OpmlSpec"):
+        if isinstance(part, str) and part in ("FeedSpec", "OpmlSpec", "feed", "opml") and out.endswith("]"):
             continue
         if isinstance(part, int):
             out += f"[{part}]"
@@ -191,12 +203,46 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _models_at(loc: tuple[int | str, ...]) -> list[type[BaseModel]]:
+    """The models whose fields are valid keys at ``loc`` (the parent of an unknown key)."""
+    current: list[type[BaseModel]] = [Settings]
+    for part in loc:
+        if isinstance(part, int) or part in ("FeedSpec", "OpmlSpec"):
+            continue
+        if part == "feed":
+            current = [FeedSpec]
+            continue
+        if part == "opml" and current == [FeedSpec, OpmlSpec]:
+            current = [OpmlSpec]
+            continue
+        found: list[type[BaseModel]] = []
+        for model in current:
+            info = model.model_fields.get(str(part))
+            if info is not None:
+                found += _models_in(info.annotation)
+        current = found
+    return current
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _suggestion(loc: tuple[int | str, ...]) -> str:
+    """ "; did you mean 'interval'?" for a misspelt key, from the keys valid where it stands."""
+    known = [name for model in _models_at(loc[:-1]) for name in model.model_fields]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _validation_problems(exc: ValidationError) -> list[str]:
     problems: list[str] = []
     for err in exc.errors(include_input=False, include_url=False):
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _suggestion(err["loc"])
         problems.append(f"{_format_loc(err['loc'])}: {msg}")
     return list(dict.fromkeys(problems))
 
@@ -217,6 +263,34 @@ def parse_settings(raw: object, *, source: str = "<config>") -> Settings:
     if problems or settings is None:
         raise ConfigError(problems, source=source)
     return settings
+
+
+def raw_sections(path: str | Path) -> dict[str, Any]:
+    """The file's top-level sections with ``${VAR}`` expanded, unvalidated ({} when it cannot
+    be read): ``check`` judges topics and channels even when other settings are wrong."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    expanded: dict[str, Any] = _expand_env(raw, "", [])
+    return expanded
+
+
+def database_problems(database: str) -> list[str]:
+    """Whether the database can be created (or written) where ``database:`` says."""
+    if database == ":memory:":
+        return []
+    path = Path(database)
+    folder = path.parent
+    if not folder.is_dir():
+        return [f"database: folder {folder} does not exist (create it, or point database: elsewhere)"]
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return [f"database: {path} cannot be read and written by this user (uid {os.getuid()})"]
+    if not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return [f"database: {path} cannot be created: folder {folder} is not writable by uid {os.getuid()}"]
+    return []
 
 
 def config_path(explicit: str | None) -> Path:
@@ -241,7 +315,9 @@ def load_settings(path: str | Path) -> Settings:
     # Relative paths in the file are relative to the file, not to wherever the daemon started.
     base = path.resolve().parent
     database = settings.database
-    if database != ":memory:" and not Path(database).is_absolute():
+    if os.environ.get(DATABASE_ENV):
+        database = str(Path(os.environ[DATABASE_ENV]).absolute())
+    elif database != ":memory:" and not Path(database).is_absolute():
         database = str(base / database)
     feeds = [
         f.model_copy(update={"opml": str(base / f.opml)})

@@ -6,6 +6,7 @@ keeps the plugin and shows only its redacted URL.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,14 +86,16 @@ def build_channels(
     problems, handles, names = [], [], set()
     known = set(known_topics)
     for i, channel in enumerate(channels):
-        plugin = apprise.Apprise.instantiate(channel.url, suppress_exceptions=True)
+        plugin, told = _instantiate(channel.url)
         if plugin is not None and read_timeout is not None and "rto=" not in channel.url:
             plugin.socket_read_timeout = read_timeout
         if plugin is None:
             scheme = channel.url.split("://", 1)[0] if "://" in channel.url else "(none)"
+            # apprise says why (a mailto URL without a valid From, an unknown service); its
+            # message may quote the URL, so its secrets are masked first.
+            why = "; ".join(dict.fromkeys(told)) or f"no apprise service for scheme {scheme!r}"
             problems.append(
-                f"notify[{i}].url: not a valid apprise URL (scheme {scheme!r}); "
-                "see https://github.com/caronc/apprise/wiki"
+                f"notify[{i}].url: not a usable apprise URL: {why} (see https://github.com/caronc/apprise/wiki)"
             )
             continue
         # apprise's privacy mode masks the secrets it knows of; not a token in a webhook's path or
@@ -140,6 +143,30 @@ def build_channels(
     if problems:
         raise ConfigError(problems)
     return handles
+
+
+def _instantiate(url: str) -> tuple[apprise.plugins.NotifyBase | None, list[str]]:
+    """apprise's plugin for ``url``, and what apprise said about it (its reasons for refusing
+    one), with the URL's secrets masked. Nothing reaches the log: it would quote the URL."""
+    logger = logging.getLogger("apprise")
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:  # type: ignore[no-untyped-call, unused-ignore]
+            plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+            told = str(captured.getvalue())
+    finally:
+        logger.propagate = propagate
+    # The URL is not echoed back at all: the user has it, and a refused one is not parsed
+    # well enough to know which parts are secret.
+    shown, secrets = url.split("://", 1)[0] + "://…", secrets_in(url, redact_url(url))
+    lines = []
+    for line in told.splitlines():
+        line = line.strip().replace(url, shown)
+        for secret in secrets:
+            line = line.replace(secret, MASK)
+        if line:
+            lines.append(line)
+    return plugin, lines
 
 
 def _default_name(scheme: str, index: int, urls: list[str]) -> str:

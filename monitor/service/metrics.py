@@ -10,7 +10,6 @@ series).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -21,10 +20,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
-from ..clock import parse_iso, utcnow
+from ..clock import parse_iso
 from ..errors import StoreError
-from ..records import DeliveryResult, PollReport
-from ..store.review import Health, health, read_only
+from ..records import DeliveryResult, Health, PollReport
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +53,20 @@ def count_deliveries(results: Iterable[DeliveryResult]) -> None:
         DELIVERIES.labels(result="sent" if result.ok else "failed").inc()
 
 
+HealthRead = Callable[[], Health]
+"""Reads the database's health (``store.review.HealthReader``); called from the server's thread."""
+
+
 class DatabaseCollector(Collector):
-    """Gauges from the database, read at each scrape (``store.review.health``)."""
+    """Gauges from the database, read at each scrape."""
 
-    def __init__(self, path: str, stale_after: float) -> None:
-        self.path = path
-        self.stale_after = stale_after
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def state(self) -> Health:
-        with self._lock:
-            if self._conn is None:
-                self._conn = read_only(self.path)
-            return health(self._conn, utcnow(), self.stale_after)
+    def __init__(self, read: HealthRead) -> None:
+        self.read = read
 
     def collect(self) -> Iterator[Metric]:
         try:
-            state = self.state()
-        except (sqlite3.Error, StoreError) as exc:
+            state = self.read()
+        except StoreError as exc:
             log.warning("metrics: cannot read the database: %s", exc)
             return
         yield GaugeMetricFamily(
@@ -107,12 +100,6 @@ class DatabaseCollector(Collector):
                 value=when.timestamp(),
             )
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
 
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # scrapes every 15 s are not news
@@ -123,16 +110,16 @@ class MetricsServer:
     """``/metrics`` (Prometheus text format) and ``/healthz`` (200 or 503 with the reason) on a
     thread of their own."""
 
-    def __init__(self, path: str, stale_after: float, host: str, port: int) -> None:
-        self.collector = DatabaseCollector(path, stale_after)
+    def __init__(self, read: HealthRead, host: str, port: int) -> None:
+        self.collector = DatabaseCollector(read)
         metrics = make_wsgi_app(REGISTRY)
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             if environ.get("PATH_INFO") == "/healthz":
                 try:
-                    state = self.collector.state()
+                    state = read()
                     ok, reason = state.healthy, state.reason
-                except (sqlite3.Error, StoreError) as exc:
+                except StoreError as exc:
                     ok, reason = False, f"cannot read the database: {exc}"
                 start_response(
                     "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
@@ -156,4 +143,3 @@ class MetricsServer:
         self.server.shutdown()
         self.server.server_close()
         REGISTRY.unregister(self.collector)
-        self.collector.close()

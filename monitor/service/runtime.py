@@ -10,10 +10,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+from pydantic import ValidationError
 
 from ..clock import Clock, utcnow
-from ..config import Settings, models_dir, resolve_feeds
+from ..config import (
+    Channel,
+    Settings,
+    database_problems,
+    load_settings,
+    models_dir,
+    raw_sections,
+    resolve_feeds,
+)
 from ..errors import ConfigError
 from ..execute import Executor, LocalExecutor
 from ..fetch import MAX_RETRY_AFTER, Fetcher
@@ -77,6 +89,52 @@ def prepare(settings: Settings) -> Runtime:
     return Runtime(
         settings=settings, feeds=tuple(feeds), topics=topics, channels=tuple(channels), weights=weights
     )
+
+
+def diagnose(path: str | Path) -> tuple[Runtime | None, list[str]]:
+    """Every problem of a configuration file in one pass (``monitor check``): its settings, and
+    its topics and channels even when a setting elsewhere is wrong, and whether the database
+    can be created where it says."""
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        raw = raw_sections(path)
+        database = raw.get("database", Settings().database)
+        where = (
+            database_problems(str(Path(path).resolve().parent / database))
+            if isinstance(database, str)
+            else []
+        )
+        return None, [*exc.problems, *_section_problems(raw), *where]
+    try:
+        runtime = prepare(settings)
+    except ConfigError as exc:
+        return None, [*exc.problems, *database_problems(settings.database)]
+    problems = database_problems(settings.database)
+    return (None if problems else runtime), problems
+
+
+def _section_problems(raw: dict[str, Any]) -> list[str]:
+    """Topic and channel problems of a document whose other settings did not validate."""
+    problems: list[str] = []
+    names: list[str] = []
+    topics = raw.get("topics")
+    if isinstance(topics, dict):
+        try:
+            names = [t.name for t in load_topics(topics)]
+        except ConfigError as exc:
+            problems += exc.problems
+    notify = raw.get("notify")
+    if isinstance(notify, list):
+        try:
+            channels = [Channel.model_validate(entry) for entry in notify]
+        except ValidationError:
+            return problems  # already reported, by key, with the settings
+        try:
+            build_channels(channels, names)
+        except ConfigError as exc:
+            problems += exc.problems
+    return problems
 
 
 def deliverer_for(

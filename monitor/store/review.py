@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..clock import iso, parse_iso
+from ..clock import iso, parse_iso, utcnow
 from ..errors import StoreError
+from ..records import Health
 
 
 class Reader(Protocol):
@@ -449,22 +451,6 @@ def stats(db: Reader, since: datetime | None) -> Stats:
 # -- health --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Health:
-    """What ``monitor status``, ``/healthz`` and the metrics report."""
-
-    feeds: int
-    feeds_failing: int  # their last poll failed
-    feeds_noticed: dict[str, int]  # standing notices: failing / silent -> feeds
-    last_poll_at: str | None
-    last_ok_at: str | None  # the last successful poll of any feed
-    alerts: dict[str, int]  # status -> count
-    notices: dict[str, int]  # status -> count
-    oldest_pending_alert: str | None
-    healthy: bool
-    reason: str
-
-
 def health(db: Reader, now: datetime, stale_after: float) -> Health:
     """The database's view of the daemon: healthy while some feed was polled successfully
     within ``stale_after`` seconds (or, on a new database, since its feeds were added)."""
@@ -502,3 +488,29 @@ def health(db: Reader, now: datetime, stale_after: float) -> Health:
         healthy=healthy,
         reason=reason,
     )
+
+
+class HealthReader:
+    """``health`` on a read-only connection of its own, for a thread beside the writer (the
+    metrics server); opened at the first call, so a daemon starting on a new file is fine."""
+
+    def __init__(self, path: str, stale_after: float) -> None:
+        self.path = path
+        self.stale_after = stale_after
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Health:
+        with self._lock:
+            if self._conn is None:
+                self._conn = read_only(self.path)
+            try:
+                return health(self._conn, utcnow(), self.stale_after)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

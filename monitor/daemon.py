@@ -13,6 +13,8 @@ import asyncio
 import logging
 import random
 import signal
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
@@ -20,8 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .clock import utcnow
-from .errors import ServiceError
-from .records import Feed
+from .errors import ConfigError, ServiceError
+from .records import Feed, FeedState
 from .service import Runtime, Service
 from .service.metrics import HealthRead, MetricsServer, count_deliveries
 from .store.ports import MonitorStore
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 DELIVERY_INTERVAL = 10.0  # seconds between outbox sweeps
 STARTUP_SPREAD = 10.0  # seconds over which overdue feeds are spread at start
 SHUTDOWN_GRACE = 5.0
+# Settings a reload cannot change in a running daemon (the store, fetcher, executor and
+# metrics server were built from them): logged, and kept until the next restart.
+RESTART_KEYS = ("database", "fetch", "extract", "events", "metrics_port", "metrics_host")
 
 
 class Daemon:
@@ -41,10 +46,12 @@ class Daemon:
         *,
         delivery_interval: float = DELIVERY_INTERVAL,
         health: HealthRead | None = None,
+        reload: Callable[[], Runtime] | None = None,
     ) -> None:
         self.runtime = runtime
         self.store = store
         self.health = health  # what /healthz and the metrics' gauges read (metrics_port)
+        self._reload_config = reload  # SIGHUP: the configuration again (raises ConfigError)
         self.delivery_interval = delivery_interval
         self._stop = asyncio.Event()
         self._scheduler: AsyncIOScheduler | None = None
@@ -99,7 +106,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        settings = self.runtime.settings
+        loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
         metrics = self._metrics_server()
         async with Service(self.runtime, self.store) as service:
             self._service = service
@@ -114,18 +121,7 @@ class Daemon:
                 states = await service.start()
                 now = utcnow()
                 for feed in self.runtime.feeds:
-                    state = states[feed.name]
-                    first = max(now, state.next_poll_at or now) + timedelta(
-                        seconds=random.uniform(0, min(STARTUP_SPREAD, feed.interval))
-                    )
-                    scheduler.add_job(
-                        self._poll_job,
-                        IntervalTrigger(seconds=feed.interval, jitter=settings.schedule.jitter, timezone=UTC),
-                        args=[feed],
-                        id=feed.name,
-                        name=f"poll {feed.name}",
-                        next_run_time=first,
-                    )
+                    self._schedule(feed, states[feed.name], now)
                 scheduler.add_job(
                     self._deliver,
                     IntervalTrigger(seconds=self.delivery_interval, timezone=UTC),
@@ -146,11 +142,88 @@ class Daemon:
                 scheduler.shutdown(wait=False)  # cancels running job tasks
                 await _drain(SHUTDOWN_GRACE)
                 service.executor.close()  # waits for a transaction in progress: never half-written
-                for sig in (signal.SIGTERM, signal.SIGINT):
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
                 if metrics is not None:
                     metrics.stop()
         log.info("monitor stopped")
+
+    def _schedule(self, feed: Feed, state: FeedState, now: datetime) -> None:
+        """One job per feed, first run at its stored next poll (spread over a few seconds)."""
+        assert self._scheduler is not None
+        first = max(now, state.next_poll_at or now) + timedelta(
+            seconds=random.uniform(0, min(STARTUP_SPREAD, feed.interval))
+        )
+        self._scheduler.add_job(
+            self._poll_job,
+            self._trigger(feed),
+            args=[feed],
+            id=feed.name,
+            name=f"poll {feed.name}",
+            next_run_time=first,
+        )
+
+    def _trigger(self, feed: Feed) -> IntervalTrigger:
+        jitter = self.runtime.settings.schedule.jitter
+        return IntervalTrigger(seconds=feed.interval, jitter=jitter, timezone=UTC)
+
+    def _reload_soon(self) -> None:
+        """SIGHUP: reload the configuration in a task (a signal handler must not wait)."""
+        if self._stop.is_set():
+            return
+        task = asyncio.get_running_loop().create_task(self._reload())
+        self._sweeps.add(task)
+        task.add_done_callback(self._sweeps.discard)
+
+    async def _reload(self) -> None:
+        """Feeds, topics, channels, alert and schedule settings from the file again, without a
+        restart: polls and deliveries in flight finish as they began, nothing queued is lost,
+        and a configuration with problems is refused whole (the running one stays)."""
+        if self._reload_config is None or self._service is None or self._scheduler is None:
+            log.warning("SIGHUP: no configuration file to reload")
+            return
+        try:
+            runtime = self._reload_config()
+        except ConfigError as exc:
+            log.error("reload refused, the running configuration stays: %s", "; ".join(exc.problems))
+            return
+        later = [
+            key
+            for key in RESTART_KEYS
+            if getattr(runtime.settings, key) != getattr(self.runtime.settings, key)
+        ]
+        if later:
+            log.warning("reload: changes to %s take effect at the next restart", ", ".join(later))
+            runtime = replace(
+                runtime,
+                settings=runtime.settings.model_copy(
+                    update={k: getattr(self.runtime.settings, k) for k in later}
+                ),
+            )
+        before = {f.name: f for f in self.runtime.feeds}
+        jitter = runtime.settings.schedule.jitter != self.runtime.settings.schedule.jitter
+        self._service.reconfigure(runtime)
+        self.runtime = runtime
+        states = await self._service.poller.sync_feeds()
+        now = utcnow()
+        wanted = {f.name: f for f in runtime.feeds}
+        for name in before.keys() - wanted.keys():
+            if self._scheduler.get_job(name) is not None:
+                self._scheduler.remove_job(name)
+        for feed in runtime.feeds:
+            job = self._scheduler.get_job(feed.name)
+            if job is None:
+                self._schedule(feed, states[feed.name], now)
+            elif before.get(feed.name) != feed or jitter:
+                job.modify(args=[feed], trigger=self._trigger(feed))
+        log.info(
+            "configuration reloaded: %d feeds (%d added, %d removed), %d topics, %d channels",
+            len(wanted),
+            len(wanted.keys() - before.keys()),
+            len(before.keys() - wanted.keys()),
+            len(runtime.topics),
+            len(runtime.channels),
+        )
 
     def _metrics_server(self) -> MetricsServer | None:
         """Prometheus /metrics and /healthz when ``metrics_port`` is set; a port in use is a

@@ -333,3 +333,34 @@ def test_a_database_the_user_cannot_write_is_refused_at_start(
         assert "Traceback" not in result.stderr
     holder.close()
     assert monitor("poll", "--config", str(cfg), env=cli_env).returncode == 0
+
+
+def test_poll_on_a_terminal_shows_progress_and_one_summary(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    """On a terminal (a pseudo-terminal from `script`): a progress bar, the failed feeds and the
+    summary, not one table row and one INFO line per feed."""
+    site.routes["/good.xml"] = Response(rss([story(1, site), story(2, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": "Good", "url": site.url("/good.xml")},
+            {"name": "Broken", "url": site.url("/404.xml")},
+        ],
+    )
+    command = " ".join([*MONITOR, "poll", "--config", str(cfg)])
+    result = subprocess.run(
+        ["script", "-q", "-e", "-c", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        env={**cli_env, "COLUMNS": "120", "TERM": "xterm"},
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout
+    out = result.stdout
+    assert "2 feeds polled, 1 failed, 2 new articles" in out
+    assert "Broken" in out and "HTTP 404" in out  # the failure is listed
+    assert "polling" in out  # the bar
+    assert "poll feed='Good'" not in out  # no INFO line per feed
+    assert re.search(r"^Good\s+200", out, re.MULTILINE) is None  # no table row for a feed that worked

@@ -171,3 +171,52 @@ def test_reclassify_alert_beside_a_running_monitor_hands_delivery_to_it(
     conn = sqlite3.connect(tmp_path / "monitor.db")
     assert conn.execute("SELECT status, attempts FROM alerts").fetchall() == [("pending", 0)]
     conn.close()
+
+
+def test_reclassify_dry_run_writes_nothing_and_a_removed_topic_loses_its_matches(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    nuke = "North Korea conducted its seventh underground nuclear test on Sunday, seismologists said."
+    site.routes["/feed.xml"] = Response(rss([story(1, site, title="Nuclear test detected", text=nuke)]))
+    topic: dict[str, object] = {
+        "terms": {"nuclear": ["nuclear tests?"], "did": ["conducted"]},
+        "rules": [{"name": "test_event", "all": ["nuclear", "did"], "weight": 3}],
+    }
+    feeds = [{"name": "Wire", "url": site.url("/feed.xml")}]
+    cfg = write_config(tmp_path, feeds=feeds, topics={"nuclear_test": topic})
+    assert monitor("poll", "--config", str(cfg), env=cli_env).returncode == 0
+    db = tmp_path / "monitor.db"
+
+    def matches() -> list[tuple[str, ...]]:
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT topic FROM matches").fetchall()
+        finally:
+            conn.close()
+
+    assert matches() == [("nuclear_test",)]
+    cfg = write_config(tmp_path, feeds=feeds, topics={})  # the topic is removed
+    dry = monitor("reclassify", "--config", str(cfg), "--dry-run", env=cli_env)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run, nothing written" in dry.stdout and "1 no longer flagged" in dry.stdout
+    assert matches() == [("nuclear_test",)]
+    both = monitor("reclassify", "--config", str(cfg), "--dry-run", "--alert", env=cli_env)
+    assert both.returncode == 2 and "cannot --alert" in both.stderr
+    real = monitor("reclassify", "--config", str(cfg), env=cli_env)
+    assert real.returncode == 0 and "1 no longer flagged" in real.stdout
+    assert "no longer flagged: [1] nuclear_test" in real.stdout
+    assert matches() == []
+
+
+def test_eval_says_when_no_story_is_labelled_positive(cli_env: dict[str, str], tmp_path: Path) -> None:
+    labelled = tmp_path / "negatives.jsonl"
+    labelled.write_text(
+        json.dumps(
+            {"id": "1", "title": "Council approves budget", "text": "The council met.", "sanctions": 0}
+        )
+        + "\n"
+    )
+    result = monitor("eval", str(labelled), "--show", "0", env=cli_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = next(row for row in result.stdout.splitlines() if row.strip().startswith("sanctions"))
+    assert "no story is labelled positive for this topic" in line and "1.000" not in line

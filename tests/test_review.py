@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,3 +253,39 @@ def test_alerts_filter_by_channel_and_show_topics(filled: Filled) -> None:
     assert unknown.returncode == 2 and "no channel named 'nope'" in unknown.stderr
     retry = run("alerts", "retry", "--channel", "nope", env=filled.env)
     assert retry.returncode == 2 and "no channel named 'nope'" in retry.stderr
+
+
+def readme_shell_examples() -> list[str]:
+    """Every `monitor ...` line of the README's sh blocks (the quickstart's make lines aside)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL):
+        for line in block.splitlines():
+            command = line.split("  #", 1)[0].strip()
+            if command.startswith("monitor "):
+                lines.append(command)
+    return lines
+
+
+def test_the_readme_examples_run_as_written(filled: Filled, tmp_path: Path) -> None:
+    """After the quickstart, on a database with stories: each example exits 0. The only
+    liberty: `show 1234` names a story that exists here."""
+    examples = readme_shell_examples()
+    assert len(examples) >= 9
+    corpus = ROOT.parent / "shared" / "corpus" / "labelled-dev.jsonl"
+    if corpus.exists():  # a small labelled file for the `eval`/`train` examples
+        stories = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+        sample = [s for s in stories if s.get("lang", "en") == "en"][:400]
+        (tmp_path / "labelled.jsonl").write_text("".join(json.dumps(s) + "\n" for s in sample))
+    else:
+        examples = [e for e in examples if "labelled.jsonl" not in e]
+    env = {**filled.env, "PATH": f"{Path(sys.executable).parent}:{filled.env.get('PATH', '')}"}
+    story = _launch_id(filled)
+    for example in examples:
+        command = example.replace("monitor show 1234", f"monitor show {story}")
+        result = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+        )
+        assert result.returncode == 0, (example, result.stdout[-1000:], result.stderr[-2000:])
+        assert "needs attention" not in result.stdout
+    assert (tmp_path / "flagged.csv").read_text(encoding="utf-8").count("\n") >= 3  # header + 2 stories

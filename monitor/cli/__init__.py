@@ -26,8 +26,17 @@ from .topics import classify, eval_command, reclassify
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="info",
+    default=None,
+    help="Log level (default: info); -v and -q are shorthands.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+@click.option("-q", "--quiet", count=True, help="Log warnings only (-qq: errors only).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
     show_default=True,
+    help="json: one object per line (time, level, logger, message).",
 )
 @click.option(
     "--config",
@@ -37,10 +46,19 @@ from .topics import classify, eval_command, reclassify
     help="Configuration file for the command (it may also follow the command).",
 )
 @click.pass_context
-def cli(ctx: click.Context, log_level: str, config_file: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    log_level: str | None,
+    verbose: bool,
+    quiet: int,
+    log_format: str,
+    config_file: str | None,
+) -> None:
     """News monitor: polls feeds, flags missile-launch and sanctions stories, alerts you."""
     ctx.obj = {"config_file": config_file}
-    setup_logging(log_level)
+    if log_level is None:
+        log_level = "debug" if verbose else ("info", "warning", "error")[min(quiet, 2)]
+    setup_logging(log_level, log_format)
 
 
 for command in (

@@ -129,6 +129,13 @@ def eval_command(
         click.echo(f"{label} ({len(stories) - (ambiguous if skip else 0)}):")
         click.echo(f"  {'topic':<20} {'precision':>9} {'recall':>7} {'F1':>6}   tp   fp   fn")
         for f in figures[label]:
+            if f.tp + f.fn == 0:  # nothing to find: recall and F1 would read 1.000
+                rates = (
+                    f"{'-':>9} {'-':>7} {'-':>6}" if f.fp == 0 else f"{f.precision:9.3f} {'-':>7} {'-':>6}"
+                )
+                note = "  no story is labelled positive for this topic"
+                click.echo(f"  {f.topic:<20} {rates} {f.tp:4d} {f.fp:4d} {f.fn:4d}{note}")
+                continue
             rates = f"{f.precision:9.3f} {f.recall:7.3f} {f.f1:6.3f}"
             click.echo(f"  {f.topic:<20} {rates} {f.tp:4d} {f.fp:4d} {f.fn:4d}")
     _per_language(judged, topics)
@@ -199,8 +206,13 @@ def _cross_validate(
 @click.option(
     "--alert", is_flag=True, help="Queue and send alerts for newly flagged stories within alerts.max_age."
 )
-def reclassify(config_file: str | None, since: str | None, topics: tuple[str, ...], alert: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+def reclassify(
+    config_file: str | None, since: str | None, topics: tuple[str, ...], alert: bool, dry_run: bool
+) -> None:
     """Re-score stored articles with the current topic definitions and report what changed."""
+    if dry_run and alert:
+        raise click.UsageError("--dry-run writes nothing, so it cannot --alert")
     runtime = load_runtime(config_file)
     unknown = [t for t in topics if t not in {x.name for x in runtime.topics}]
     if unknown:
@@ -211,7 +223,9 @@ def reclassify(config_file: str | None, since: str | None, topics: tuple[str, ..
         raise click.BadParameter(str(exc), param_hint="--since") from None
     store = open_store(runtime)
     try:
-        report = run_reclassify(runtime, store, since=cutoff, topic_names=topics or None, alert=alert)
+        report = run_reclassify(
+            runtime, store, since=cutoff, topic_names=topics or None, alert=alert, dry_run=dry_run
+        )
         deliveries: list[DeliveryResult] = []
         handed_over = None
         if alert and report.alerts_queued:
@@ -229,6 +243,13 @@ def reclassify(config_file: str | None, since: str | None, topics: tuple[str, ..
             click.echo(
                 f"{label}: [{r.article_id}] {r.topic} {before} -> {r.after.score:.2f}  {plain(r.title)[:100]}"
             )
+    if dry_run:
+        click.echo(
+            f"dry run, nothing written: {report.articles} articles re-scored: "
+            f"{len(report.newly_flagged)} would be newly flagged, {len(report.unflagged)} no longer "
+            f"flagged, {report.rescored} scores updated"
+        )
+        return
     click.echo(
         f"{report.articles} articles re-scored: {len(report.newly_flagged)} newly flagged, "
         f"{len(report.unflagged)} no longer flagged, {report.rescored} scores updated; "

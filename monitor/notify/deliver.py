@@ -271,6 +271,14 @@ class Deliverer:
         self._busy = {channel.name: asyncio.Lock() for channel in self.channels}
         self._unrecorded: dict[int, datetime] = {}  # sent, not yet marked sent: never send again
 
+    def succeed(self, previous: Deliverer) -> None:
+        """Take over from the deliverer of the previous configuration (a reload): the same lock
+        per channel name, so a sweep still running on the old one is never doubled, and the
+        same record of alerts sent but not yet marked sent."""
+        for name in self._busy.keys() & previous._busy.keys():
+            self._busy[name] = previous._busy[name]
+        self._unrecorded = previous._unrecorded
+
     async def sweep(self) -> list[DeliveryResult]:
         """Deliver every due alert of every channel that is not already being swept; first
         record what was sent while the database could not be written, and hold everything

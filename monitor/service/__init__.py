@@ -7,7 +7,7 @@ feed poll -> ``PollOutcome``), ``reclassify``, ``demo``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..fetch import Fetcher
 from ..records import DeliveryResult, PollReport
@@ -23,11 +23,12 @@ async def poll_once(
     names: Iterable[str] | None = None,
     *,
     fetcher: Fetcher | None = None,
+    on_report: Callable[[PollReport], None] | None = None,
 ) -> tuple[list[PollReport], list[DeliveryResult]]:
     """One pass over the feeds (or those named), then deliver the alerts that are due."""
     async with Service(runtime, store, fetcher=fetcher) as service:
         await service.start()
-        reports = await service.poller.poll_all(names)
+        reports = await service.poller.poll_all(names, on_report)
         deliveries = await service.deliverer.sweep()
     return reports, deliveries
 

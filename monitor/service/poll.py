@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -124,12 +124,22 @@ class Poller:
     async def feed_state(self, name: str) -> FeedState | None:
         return await self.executor.db(self.store.feed_state, name)
 
-    async def poll_all(self, names: Iterable[str] | None = None) -> list[PollReport]:
-        """Poll every configured feed (or those named) once, concurrently."""
+    async def poll_all(
+        self, names: Iterable[str] | None = None, on_report: Callable[[PollReport], None] | None = None
+    ) -> list[PollReport]:
+        """Poll every configured feed (or those named) once, concurrently; ``on_report`` hears
+        of each feed as it finishes (a progress bar)."""
         wanted = set(names) if names is not None else None
         await self.sync_feeds()
         feeds = [f for f in self.runtime.feeds if wanted is None or f.name in wanted]
-        return list(await asyncio.gather(*(self.poll_feed(f) for f in feeds)))
+
+        async def one(feed: Feed) -> PollReport:
+            report = await self.poll_feed(feed)
+            if on_report is not None:
+                on_report(report)
+            return report
+
+        return list(await asyncio.gather(*(one(f) for f in feeds)))
 
     async def poll_feed(self, feed: Feed) -> PollReport:
         """Poll one feed. Never raises for a bad feed: the outcome is recorded on the feed row."""

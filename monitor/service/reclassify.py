@@ -43,6 +43,7 @@ def reclassify(
     topic_names: Iterable[str] | None = None,
     alert: bool = False,
     now: datetime | None = None,
+    dry_run: bool = False,
 ) -> ReclassifyReport:
     """Re-score stored articles with the current topics and update ``matches``.
 
@@ -50,10 +51,15 @@ def reclassify(
     ``alerts.max_age`` (by publication time, else discovery time). The stories found since
     ``since`` are then grouped again (``regroup``), so newly flagged ones are in events; with
     ``alerts.per: event`` a newly flagged story alerts only if its event never has.
+
+    A topic no longer in the configuration (removed or disabled) loses its matches, unless
+    ``topic_names`` limits the run. With ``dry_run`` nothing is written: the report says what
+    would change.
     """
     now = now or utcnow()
     wanted = set(topic_names) if topic_names else None
     topics = tuple(t for t in runtime.topics if wanted is None or t.name in wanted)
+    configured = {t.name for t in runtime.topics}
     flagged_now: list[Rescored] = []
     unflagged: list[Rescored] = []
     rescored = queued = seen = 0
@@ -89,6 +95,19 @@ def reclassify(
                 else:
                     continue
                 changes.append((article.id, verdict))
+            if wanted is None:
+                for gone in sorted(before.keys() - configured):  # its topic was removed or disabled
+                    dropped = Verdict(topic=gone, score=0.0, flagged=False, evidence=(), version="removed")
+                    unflagged.append(
+                        Rescored(
+                            article_id=article.id,
+                            title=article.title,
+                            topic=gone,
+                            before=before[gone].score,
+                            after=dropped,
+                        )
+                    )
+                    changes.append((article.id, dropped))
             if alert and new_flags:
                 published = article.published_at or article.discovered_at or now
                 if within_max_age(published, now, runtime.settings.alerts.max_age):
@@ -98,9 +117,20 @@ def reclassify(
         if per_event:
             event_alerts += alerts
             alerts = []
+        if dry_run:
+            queued += len(alerts)
+            continue
         if changes or alerts:
             store.update_matches(changes, alerts, now)
             queued += len(alerts)
+    if dry_run:
+        return ReclassifyReport(
+            articles=seen,
+            newly_flagged=tuple(flagged_now),
+            unflagged=tuple(unflagged),
+            rescored=rescored,
+            alerts_queued=0,
+        )
     if flagged_now or unflagged:
         # Newly flagged stories join (or start) events, unflagged ones leave theirs; with
         # alerts.per: event, an event alerts on a channel only if it never has.

@@ -205,6 +205,15 @@ class Service:
             )
         return await self.poller.sync_feeds()
 
+    def reconfigure(self, runtime: Runtime) -> None:
+        """Use a reloaded configuration (feeds, topics, channels, alerts, schedule, health) from
+        the next poll and sweep on; polls and sweeps in flight finish with the one they began
+        with. The fetcher, the executor and the store stay: changing them needs a restart."""
+        poller = Poller(runtime, self.store, self.fetcher, self.executor, clock=self.clock)
+        deliverer = deliverer_for(runtime, self.store, db=self.executor.db, clock=self.clock)
+        deliverer.succeed(self.deliverer)
+        self.runtime, self.poller, self.deliverer = runtime, poller, deliverer
+
     async def __aenter__(self) -> Service:
         return self
 

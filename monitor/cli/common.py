@@ -87,7 +87,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg, unused-ignore]
     """Ours, so a second setup replaces it and leaves other handlers (a test's) alone."""
 
 

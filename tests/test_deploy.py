@@ -142,3 +142,55 @@ def test_compose_runs_as_written_with_the_example_environment() -> None:
             text=True,
         )
         assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_its_data_and_the_demo_runs_from_it(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """`pip install .` gets every data file the code loads: the demo runs from the built wheel
+    alone (no checkout beside it), and the YAML and JSON files are in it."""
+    import sys
+    import zipfile
+
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("monitor-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for data in (
+        "monitor/seeds/000_9f277d962f0197da.txt",
+        "monitor/stages/facts/facts.yaml",
+        "monitor/stages/group/anchors.yaml",
+        "monitor/stages/group/weights.json",
+        "monitor/store/datasette.yaml",
+        "monitor/models/missile_launch.json",
+        "monitor/topics/missile_launch.yaml",
+    ):
+        assert data in names, data
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    demo = subprocess.run(
+        [sys.executable, "-m", "monitor", "demo"],
+        capture_output=True,
+        text=True,
+        env={**cli_env, "PYTHONPATH": str(site)},
+        cwd=elsewhere,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "North Korea launches ballistic missiles" in demo.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import monitor; print(monitor.__file__)"],
+        capture_output=True,
+        text=True,
+        env={**cli_env, "PYTHONPATH": str(site)},
+        cwd=elsewhere,
+    )
+    assert probe.stdout.startswith(str(site))  # the wheel's copy ran, not the checkout

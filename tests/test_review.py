@@ -289,3 +289,27 @@ def test_the_readme_examples_run_as_written(filled: Filled, tmp_path: Path) -> N
         assert result.returncode == 0, (example, result.stdout[-1000:], result.stderr[-2000:])
         assert "needs attention" not in result.stdout
     assert (tmp_path / "flagged.csv").read_text(encoding="utf-8").count("\n") >= 3  # header + 2 stories
+
+
+def test_alerts_show_when_a_pending_digest_goes_out(tmp_path: Path, site: Site, receiver: Receiver) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    site.routes["/wire.xml"] = Response(
+        rss([story(1, site, title="North Korea fires two ballistic missiles into East Sea", text=LAUNCH)])
+    )
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": site.url("/wire.xml")}],
+        notify=[{"name": "morning", "url": receiver.url, "mode": "digest", "schedule": "0 8 * * *"}],
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MONITOR_")}
+    env["MONITOR_CONFIG"] = str(cfg)
+    assert run("poll", env=env).returncode == 0
+    (alert,) = json_lines(run("alerts", "--json", env=env))
+    assert alert["status"] == "pending" and receiver.posts == []
+    created = datetime.fromisoformat(alert["created_at"].replace("Z", "+00:00"))
+    due = datetime.fromisoformat(alert["due_at"].replace("Z", "+00:00"))
+    assert due.hour == 8 and due.minute == 0 and created < due <= created + timedelta(days=1)
+    assert due.tzinfo is not None and due.utcoffset() == UTC.utcoffset(None)
+    table = run("alerts", env=env)
+    assert due.strftime("%Y-%m-%d 08:00") in table.stdout

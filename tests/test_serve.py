@@ -68,7 +68,9 @@ def test_serve_shows_stored_stories_in_chromium_while_a_poll_writes(
     site.routes["/wire.xml"] = Response(
         rss([story(1, site, title="North Korea fires two ballistic missiles into East Sea", text=LAUNCH)])
     )
-    cfg = write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/wire.xml")}])
+    cfg = write_config(
+        tmp_path, feeds=[{"name": "Wire", "url": site.url("/wire.xml")}], fetch={"timeout": "40s"}
+    )
     first = subprocess.run(
         [*MONITOR, "poll", "--config", str(cfg)], env=cli_env, cwd=ROOT, capture_output=True, timeout=120
     )
@@ -77,7 +79,7 @@ def test_serve_shows_stored_stories_in_chromium_while_a_poll_writes(
     second = story(2, site, title="Japan says North Korean missile fell outside its EEZ", text=LAUNCH_2)
     slow = site.routes["/a/2.html"]
     assert isinstance(slow, Response)
-    slow.delay = 4.0
+    slow.delay = 15.0  # longer than Chromium takes to render, even on a loaded machine
     site.routes["/wire.xml"] = Response(
         rss(
             [

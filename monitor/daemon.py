@@ -57,6 +57,7 @@ class Daemon:
         self._scheduler: AsyncIOScheduler | None = None
         self._service: Service | None = None
         self._sweeps: set[asyncio.Task[None]] = set()
+        self._reloading = asyncio.Lock()
 
     def stop(self) -> None:
         self._stop.set()
@@ -182,6 +183,11 @@ class Daemon:
         if self._reload_config is None or self._service is None or self._scheduler is None:
             log.warning("SIGHUP: no configuration file to reload")
             return
+        async with self._reloading:  # two quick SIGHUPs: one reload after the other
+            await self._apply_reload()
+
+    async def _apply_reload(self) -> None:
+        assert self._reload_config is not None and self._service is not None and self._scheduler is not None
         try:
             runtime = self._reload_config()
         except ConfigError as exc:

@@ -26,6 +26,7 @@ from .errors import ConfigError, ServiceError
 from .records import Feed, FeedState
 from .service import Runtime, Service
 from .service.metrics import HealthRead, MetricsServer, count_deliveries
+from .service.policy import poll_jitter
 from .store.ports import MonitorStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class Daemon:
         poller = self._service.poller
         state = await poller.feed_state(feed.name)
         now = utcnow()
-        if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack()):
+        if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack(feed)):
             self._reschedule(feed, state.next_poll_at)  # backing off, or polled by another worker
             return
         await poller.poll_feed(feed)
@@ -84,16 +85,18 @@ class Daemon:
         self._sweeps.add(task)
         task.add_done_callback(self._sweeps.discard)
 
-    def _slack(self) -> float:
+    def _jitter(self, feed: Feed) -> float:
+        return poll_jitter(feed.interval, self.runtime.settings.schedule.jitter)
+
+    def _slack(self, feed: Feed) -> float:
         """How early a job may fire and still poll: its own jitter, plus a second."""
-        return self.runtime.settings.schedule.jitter + 1.0
+        return self._jitter(feed) + 1.0
 
     def _reschedule(self, feed: Feed, when: datetime) -> None:
         assert self._scheduler is not None
         if self._stop.is_set():
             return
-        jitter = self.runtime.settings.schedule.jitter
-        when = when + timedelta(seconds=random.uniform(0, jitter))
+        when = when + timedelta(seconds=random.uniform(0, self._jitter(feed)))
         job = self._scheduler.get_job(feed.name)
         if job is not None:
             job.modify(next_run_time=when)
@@ -165,8 +168,7 @@ class Daemon:
         )
 
     def _trigger(self, feed: Feed) -> IntervalTrigger:
-        jitter = self.runtime.settings.schedule.jitter
-        return IntervalTrigger(seconds=feed.interval, jitter=jitter, timezone=UTC)
+        return IntervalTrigger(seconds=feed.interval, jitter=self._jitter(feed), timezone=UTC)
 
     def _reload_soon(self) -> None:
         """SIGHUP: reload the configuration in a task (a signal handler must not wait)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -364,3 +365,27 @@ def test_poll_on_a_terminal_shows_progress_and_one_summary(
     assert "polling" in out  # the bar
     assert "poll feed='Good'" not in out  # no INFO line per feed
     assert re.search(r"^Good\s+200", out, re.MULTILINE) is None  # no table row for a feed that worked
+
+
+def test_log_format_json_and_quiet(tmp_path: Path, site: Site, cli_env: dict[str, str]) -> None:
+    site.routes["/good.xml"] = Response(rss([story(1, site)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[
+            {"name": "Good", "url": site.url("/good.xml")},
+            {"name": "Broken", "url": site.url("/404.xml")},
+        ],
+    )
+    result = monitor("--log-format", "json", "poll", "--config", str(cfg), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    entries = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert entries and all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    broken = [e for e in entries if "poll feed='Broken'" in e["message"]]
+    assert broken and broken[0]["level"] == "warning"
+    assert any(e["level"] == "info" and "poll feed='Good'" in e["message"] for e in entries)
+    quiet = monitor("-q", "poll", "--config", str(cfg), env=cli_env)
+    assert quiet.returncode == 0
+    assert "poll feed='Good'" not in quiet.stderr  # INFO held back
+    assert "1 feeds polled" not in quiet.stdout and "2 feeds polled" in quiet.stdout
+    verbose = monitor("-v", "check", "--config", str(cfg), env=cli_env)
+    assert verbose.returncode == 0

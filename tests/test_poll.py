@@ -439,3 +439,11 @@ def test_a_link_parameter_that_changes_every_poll_is_learnt(tmp_path: Path, site
         rss([{"title": "Budget revised", "link": site.url("/p?id=3&session=DDD")}])
     )
     assert poll(cfg)[0].new == 1  # another page (id=3) under another headline: a new story
+
+
+def test_jitter_is_at_most_a_tenth_of_the_interval() -> None:
+    from monitor.service.policy import poll_jitter
+
+    assert poll_jitter(60, 30) == 6  # a one-minute feed: polled within 66 s, not 90
+    assert poll_jitter(900, 30) == 30  # the configured jitter when it is the smaller
+    assert poll_jitter(900, 0) == 0

@@ -21,6 +21,15 @@ def next_poll_time(
     return now + timedelta(seconds=delay)
 
 
+JITTER_SHARE = 0.1  # of a feed's interval, at most
+
+
+def poll_jitter(interval: float, jitter: float) -> float:
+    """The random delay added to a feed's polls: ``schedule.jitter``, but never more than a
+    tenth of its interval, so a feed polled every minute is polled within 66 s, not 90."""
+    return min(jitter, JITTER_SHARE * interval)
+
+
 def within_max_age(published: datetime, now: datetime, max_age: float) -> bool:
     """Stories published longer ago than ``alerts.max_age`` (a feed's backlog) are not alerted."""
     return (now - published).total_seconds() <= max_age

@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_classify
 	$(BIN)/python -m benchmarks.bench_poll 200 10
+	$(BIN)/python -m benchmarks.bench_repoll 1000
 	$(BIN)/python -m benchmarks.bench_events 3
 	$(BIN)/python -m monitor eval ../shared/corpus/labelled-dev.jsonl --cv 5 --show 0
 

@@ -283,9 +283,9 @@ class Fetcher:
                         permanent = permanent and resp.status_code in _PERMANENT
                         current = urljoin(str(resp.url), location.strip())
                         continue
-                    content = b""
-                    if resp.status_code != 304:
-                        content = await _read_capped(resp, cap, current)
+                    # Read even a 304's (empty) body: a response left unread closes its
+                    # connection, and every re-poll of the host would pay a new handshake.
+                    content = await _read_capped(resp, cap, current)
                     status = resp.status_code
                     ok = 200 <= status < 300 or status == 304
                     return FetchResult(

@@ -31,6 +31,7 @@ class Response:
 class Request:
     path: str
     headers: dict[str, str]
+    client: tuple[str, int] = ("", 0)  # the client's address and port: one port, one connection
 
 
 class Site:
@@ -44,7 +45,10 @@ class Site:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                req = Request(self.path, {k.lower(): v for k, v in self.headers.items()})
+                host, port = self.client_address[:2]
+                req = Request(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, (str(host), int(port))
+                )
                 with site._lock:
                     site.requests.append(req)
                 route = site.routes.get(self.path)

@@ -447,3 +447,20 @@ def test_jitter_is_at_most_a_tenth_of_the_interval() -> None:
     assert poll_jitter(60, 30) == 6  # a one-minute feed: polled within 66 s, not 90
     assert poll_jitter(900, 30) == 30  # the configured jitter when it is the smaller
     assert poll_jitter(900, 0) == 0
+
+
+def test_not_modified_answers_keep_the_connection(site: Site) -> None:
+    """A 304 is read to its (empty) end, so the connection goes back to the pool: re-polling a
+    host does not pay a new TCP (and TLS) handshake each time."""
+    from monitor.config import FetchSettings
+    from monitor.fetch import Fetcher
+
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]), headers={"ETag": '"v1"'})
+
+    async def three() -> list[int | None]:
+        async with Fetcher(FetchSettings(allow_private_addresses=True)) as fetcher:
+            return [(await fetcher.fetch_feed(site.url("/feed.xml"), etag='"v1"')).status for _ in range(3)]
+
+    assert asyncio.run(three()) == [304, 304, 304]
+    ports = {r.client[1] for r in site.hits("/feed.xml")}
+    assert len(ports) == 1, ports

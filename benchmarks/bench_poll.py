@@ -3,13 +3,15 @@
 Measures one full pass (every entry new: page fetch, extraction in the process pool,
 classification, one transaction per feed) and a second pass (every feed answers 304), plus the
 process's peak memory. Pages and feeds are served by the tests' loopback server (ETags, 304).
-Usage: python -m benchmarks.bench_poll [FEEDS] [ENTRIES]
+Usage: python -m benchmarks.bench_poll [FEEDS] [ENTRIES] [PARAGRAPHS]  (12 paragraphs: a 3 KB page;
+500: a 100 KB page, the size of a real news page with its markup)
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import resource
 import sys
 import tempfile
@@ -17,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from monitor.config import Settings
@@ -36,7 +39,7 @@ def page(text: str) -> Response:
     return Response(body, headers={"ETag": f'"{hashlib.sha1(body).hexdigest()[:16]}"'})
 
 
-def build_site(site: Site, feeds: int, entries: int) -> None:
+def build_site(site: Site, feeds: int, entries: int, paragraphs: int = 12) -> None:
     base = site.base
     now = format_datetime(datetime.now(UTC))
     for f in range(feeds):
@@ -46,7 +49,7 @@ def build_site(site: Site, feeds: int, entries: int) -> None:
             title = f"Story {e} of feed {f}"
             if e == 0 and f % 10 == 0:
                 title = f"North Korea fires ballistic missile, feed {f} reports"
-            body = "".join(f"<p>{escape(PARAGRAPH)} Item {e}, paragraph {k}.</p>" for k in range(12))
+            body = "".join(f"<p>{escape(PARAGRAPH)} Item {e}, paragraph {k}.</p>" for k in range(paragraphs))
             site.routes[path] = page(
                 f"<html><head><title>{escape(title)}</title></head><body><nav>Home</nav>"
                 f"<article><h1>{escape(title)}</h1>{body}</article><footer>(c)</footer></body></html>"
@@ -61,12 +64,25 @@ def build_site(site: Site, feeds: int, entries: int) -> None:
         )
 
 
+def serve(feeds: int, entries: int, paragraphs: int, pipe: Connection) -> None:
+    site = Site().start()
+    build_site(site, feeds, entries, paragraphs)
+    pipe.send(site.base)
+    pipe.recv()  # until the parent is done
+    site.stop()
+
+
 def main() -> None:
     feeds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     entries = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    site = Site().start()
-    build_site(site, feeds, entries)
-    base = site.base
+    paragraphs = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+    # The pages are served from a process of their own: this process's memory is the poller's.
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(
+        target=serve, args=(feeds, entries, paragraphs, child), daemon=True
+    )
+    server.start()
+    base = parent.recv()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.model_validate(
             {
@@ -86,9 +102,13 @@ def main() -> None:
         reports, _ = asyncio.run(poll_once(runtime, store))
         second = time.perf_counter() - start
         store.close()
-    site.stop()
+    parent.send("done")
+    server.join(timeout=10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"poll: {feeds} feeds x {entries} entries on loopback, 2 extraction processes")
+    print(
+        f"poll: {feeds} feeds x {entries} entries of {paragraphs} paragraphs on loopback, "
+        "2 extraction workers"
+    )
     print(f"  first pass:  {new} new articles in {first:.1f} s = {new / first:,.0f} articles/s")
     not_modified = sum(r.not_modified for r in reports)
     rate = feeds / second

@@ -464,3 +464,46 @@ def test_not_modified_answers_keep_the_connection(site: Site) -> None:
     assert asyncio.run(three()) == [304, 304, 304]
     ports = {r.client[1] for r in site.hits("/feed.xml")}
     assert len(ports) == 1, ports
+
+
+def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site) -> None:
+    """Back-pressure: with extraction slower than downloads, the pages fetched and not yet
+    extracted never exceed pages_in_flight; memory is set by it, not by the size of a poll."""
+    from monitor.execute import LocalExecutor
+    from monitor.records import Extracted
+    from monitor.service.poll import pages_in_flight
+
+    site.routes["/feed.xml"] = Response(rss([story(i, site) for i in range(40)]))
+    cfg = one_feed(tmp_path, site, fetch={"concurrency": 4, "per_feed_concurrency": 40})
+    runtime = prepare(load_settings(cfg))
+    bound = 4 + 2  # fetch.concurrency, and two per extraction worker (one thread here)
+    assert pages_in_flight(runtime.settings) == bound
+
+    class SlowWorker(LocalExecutor):
+        """The real executor behind an extraction worker that takes 50 ms a page."""
+
+        done = 0  # pages extracted
+        most = 0  # most pages fetched and not yet extracted at once
+
+        async def extract(self, content: bytes, url: str) -> Extracted:
+            fetched = len([r for r in site.requests if r.path.startswith("/a/")])
+            SlowWorker.most = max(SlowWorker.most, fetched - SlowWorker.done)
+            await asyncio.sleep(0.05)
+            try:
+                return await super().extract(content, url)
+            finally:
+                SlowWorker.done += 1
+
+    store = Store(runtime.settings.database)
+
+    async def run() -> list[PollReport]:
+        async with Service(runtime, store, executor=SlowWorker(runtime.settings)) as service:
+            await service.start()
+            return await service.poller.poll_all()
+
+    try:
+        (report,) = asyncio.run(run())
+    finally:
+        store.close()
+    assert report.new == 40
+    assert 1 < SlowWorker.most <= bound, SlowWorker.most

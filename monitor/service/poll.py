@@ -41,6 +41,7 @@ from .metrics import count_poll
 from .policy import alert_channels, next_poll_time
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,13 @@ def article_from(
     )
 
 
+def pages_in_flight(settings: Settings) -> int:
+    """Pages fetched or being fetched and not yet extracted, at most: the network's share
+    (``fetch.concurrency``, so downloads keep their parallelism over slow links) plus two per
+    extraction worker (one extracting, one ready), and no more waiting in memory."""
+    return settings.fetch.concurrency + 2 * max(settings.extract.workers, 1)
+
+
 class Poller:
     """Polls feeds into the store. One per process; shared by every scheduled job."""
 
@@ -116,6 +124,7 @@ class Poller:
         self.executor = executor
         self.clock = clock
         self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
+        self._pages = asyncio.Semaphore(pages_in_flight(runtime.settings))
 
     async def sync_feeds(self) -> dict[str, FeedState]:
         states = await self.executor.db(self.store.sync_feeds, self.runtime.feeds, self.clock())
@@ -385,8 +394,12 @@ class Poller:
             del self._in_flight[url]
 
     async def _fetch_and_extract(self, url: str) -> Extracted:
-        async with self.executor.network():
-            page = await self.fetcher.fetch_page(url)
-        if page.error is not None:
-            return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
-        return await self.executor.extract(page.content, page.final_url)
+        # Back-pressure: a page holds its slot from fetch to extracted text, so memory is set by
+        # the pages in flight, not by the size of a poll (2,000 fetched pages waiting for two
+        # extraction workers).
+        async with self._pages:
+            async with self.executor.network():
+                page = await self.fetcher.fetch_page(url)
+            if page.error is not None:
+                return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
+            return await self.executor.extract(page.content, page.final_url)

@@ -32,7 +32,8 @@ class Format(StrEnum):
 
 
 def format_options(*, csv_ok: bool = True) -> Callable[[F], F]:
-    """``--json`` (and ``--csv``): the command gets ``fmt: Format``."""
+    """``--json`` (and ``--csv``), mutually exclusive; the command reads its choice with
+    ``chosen_format()``."""
 
     def decorate(fn: F) -> F:
         def pick(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from monitor.cli.serve import datasette_metadata
 from monitor.service.grouping import EventGrouping
 from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, free_port, write_config
-from tests.loopback import Response, Site, rss, story
+from tests.loopback import Request, Response, Site, rss, story
 from tests.test_review import LAUNCH, LAUNCH_2
 
 
@@ -69,7 +70,7 @@ def test_serve_shows_stored_stories_in_chromium_while_a_poll_writes(
         rss([story(1, site, title="North Korea fires two ballistic missiles into East Sea", text=LAUNCH)])
     )
     cfg = write_config(
-        tmp_path, feeds=[{"name": "Wire", "url": site.url("/wire.xml")}], fetch={"timeout": "40s"}
+        tmp_path, feeds=[{"name": "Wire", "url": site.url("/wire.xml")}], fetch={"timeout": "200s"}
     )
     first = subprocess.run(
         [*MONITOR, "poll", "--config", str(cfg)], env=cli_env, cwd=ROOT, capture_output=True, timeout=120
@@ -77,9 +78,15 @@ def test_serve_shows_stored_stories_in_chromium_while_a_poll_writes(
     assert first.returncode == 0, first.stderr
     # The next poll finds a second story whose page takes seconds: it writes while we browse.
     second = story(2, site, title="Japan says North Korean missile fell outside its EEZ", text=LAUNCH_2)
-    slow = site.routes["/a/2.html"]
-    assert isinstance(slow, Response)
-    slow.delay = 15.0  # longer than Chromium takes to render, even on a loaded machine
+    page = site.routes["/a/2.html"]
+    assert isinstance(page, Response)
+    gate = threading.Event()  # the page is answered once the browser has rendered
+
+    def held(_request: Request) -> Response:
+        gate.wait(timeout=180)
+        return page
+
+    site.routes["/a/2.html"] = held
     site.routes["/wire.xml"] = Response(
         rss(
             [
@@ -110,18 +117,20 @@ def test_serve_shows_stored_stories_in_chromium_while_a_poll_writes(
         while not site.hits("/a/2.html"):  # the poll has started writing
             assert poll.poll() is None
             time.sleep(0.1)
-        page = render(f"http://127.0.0.1:{port}/monitor/latest_flagged")
+        rendered = render(f"http://127.0.0.1:{port}/monitor/latest_flagged")
         assert poll.poll() is None  # rendered while the poll was still running
-        assert "Latest flagged stories" in page
-        assert "North Korea fires two ballistic missiles into East Sea" in page
-        assert "missile_launch" in page
+        assert "Latest flagged stories" in rendered
+        assert "North Korea fires two ballistic missiles into East Sea" in rendered
+        assert "missile_launch" in rendered
+        gate.set()
         assert poll.wait(timeout=120) == 0
-        page = render(f"http://127.0.0.1:{port}/monitor/latest_flagged")
-        assert "Japan says North Korean missile fell outside its EEZ" in page
+        rendered = render(f"http://127.0.0.1:{port}/monitor/latest_flagged")
+        assert "Japan says North Korean missile fell outside its EEZ" in rendered
         search = render(f"http://127.0.0.1:{port}/monitor/articles?_search=exclusive")
         assert "Japan says North Korean missile" in search and "1 row where search matches" in search
         assert "articles_fts_data" not in render(f"http://127.0.0.1:{port}/monitor")  # hidden
     finally:
+        gate.set()
         serve.terminate()
         serve.wait(timeout=30)
         serve_log.close()

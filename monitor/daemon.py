@@ -186,12 +186,13 @@ class Daemon:
             log.warning("SIGHUP: no configuration file to reload")
             return
         async with self._reloading:  # two quick SIGHUPs: one reload after the other
-            await self._apply_reload()
+            await self._apply_reload(self._reload_config, self._service, self._scheduler)
 
-    async def _apply_reload(self) -> None:
-        assert self._reload_config is not None and self._service is not None and self._scheduler is not None
+    async def _apply_reload(
+        self, reload: Callable[[], Runtime], service: Service, scheduler: AsyncIOScheduler
+    ) -> None:
         try:
-            runtime = self._reload_config()
+            runtime = reload()
         except ConfigError as exc:
             log.error("reload refused, the running configuration stays: %s", "; ".join(exc.problems))
             return
@@ -210,16 +211,16 @@ class Daemon:
             )
         before = {f.name: f for f in self.runtime.feeds}
         jitter = runtime.settings.schedule.jitter != self.runtime.settings.schedule.jitter
-        self._service.reconfigure(runtime)
+        service.reconfigure(runtime)
         self.runtime = runtime
-        states = await self._service.poller.sync_feeds()
+        states = await service.poller.sync_feeds()
         now = utcnow()
         wanted = {f.name: f for f in runtime.feeds}
         for name in before.keys() - wanted.keys():
-            if self._scheduler.get_job(name) is not None:
-                self._scheduler.remove_job(name)
+            if scheduler.get_job(name) is not None:
+                scheduler.remove_job(name)
         for feed in runtime.feeds:
-            job = self._scheduler.get_job(feed.name)
+            job = scheduler.get_job(feed.name)
             if job is None:
                 self._schedule(feed, states[feed.name], now)
             elif before.get(feed.name) != feed or jitter:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ..clock import iso, parse_iso, utcnow
 from ..errors import StoreError
 from ..records import Health
+from .sqlite import stored_verdicts
 
 
 class Reader(Protocol):
@@ -91,17 +92,11 @@ def _where(which: ArticleFilter) -> tuple[str, list[Any]]:
 
 
 def _topics(db: Reader, ids: list[int]) -> dict[int, dict[str, float]]:
-    found: dict[int, dict[str, float]] = {}
-    for i in range(0, len(ids), 400):
-        chunk = ids[i : i + 400]
-        marks = ",".join("?" * len(chunk))
-        for article, topic, score in db.execute(
-            f"SELECT article, topic, score FROM matches WHERE article IN ({marks}) "  # noqa: S608
-            "ORDER BY score DESC, topic",
-            chunk,
-        ):
-            found.setdefault(article, {})[topic] = round(score, 3)
-    return found
+    """Each story's flagging topics and scores, strongest first."""
+    return {
+        article: {v.topic: round(v.score, 3) for v in verdicts}
+        for article, verdicts in stored_verdicts(db, ids).items()
+    }
 
 
 def _rows(db: Reader, rows: list[tuple[Any, ...]], text: bool = False) -> list[ArticleRow]:

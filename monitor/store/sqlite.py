@@ -887,29 +887,7 @@ class Store:
                 )
 
     def verdicts(self, article_ids: Iterable[int]) -> dict[int, tuple[Verdict, ...]]:
-        """The stored matches of many articles, strongest first: one query per 400 articles
-        rather than one per article."""
-        found: dict[int, list[Verdict]] = {}
-        ids = sorted(set(article_ids))
-        for i in range(0, len(ids), 400):
-            chunk = ids[i : i + 400]
-            marks = ",".join("?" * len(chunk))
-            columns = "article, topic, score, evidence, topic_version"
-            rows = self.db.execute(
-                f"SELECT {columns} FROM matches WHERE article IN ({marks})"  # noqa: S608
-                " ORDER BY article, score DESC, topic",
-                chunk,
-            )
-            for article, topic, score, evidence, version in rows:
-                verdict = Verdict(
-                    topic=topic,
-                    score=score,
-                    flagged=True,
-                    evidence=tuple(json.loads(evidence or "[]")),
-                    version=version or "",
-                )
-                found.setdefault(article, []).append(verdict)
-        return {article: tuple(verdicts) for article, verdicts in found.items()}
+        return stored_verdicts(self.db, article_ids)
 
     def mark_sent(self, alert_ids: Iterable[int], now: datetime) -> None:
         with self.transaction():
@@ -954,3 +932,30 @@ def _story(row: tuple[Any, ...], topics: tuple[str, ...], undated: datetime) -> 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def stored_verdicts(db: Any, article_ids: Iterable[int]) -> dict[int, tuple[Verdict, ...]]:
+    """The stored matches of many articles, strongest first: one query per 400 articles
+    rather than one per article. ``db``: any connection with ``execute`` (the review side
+    reads through its own)."""
+    found: dict[int, list[Verdict]] = {}
+    ids = sorted(set(article_ids))
+    for i in range(0, len(ids), 400):
+        chunk = ids[i : i + 400]
+        marks = ",".join("?" * len(chunk))
+        columns = "article, topic, score, evidence, topic_version"
+        rows = db.execute(
+            f"SELECT {columns} FROM matches WHERE article IN ({marks})"  # noqa: S608
+            " ORDER BY article, score DESC, topic",
+            chunk,
+        )
+        for article, topic, score, evidence, version in rows:
+            verdict = Verdict(
+                topic=topic,
+                score=score,
+                flagged=True,
+                evidence=tuple(json.loads(evidence or "[]")),
+                version=version or "",
+            )
+            found.setdefault(article, []).append(verdict)
+    return {article: tuple(verdicts) for article, verdicts in found.items()}

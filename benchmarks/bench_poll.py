@@ -16,14 +16,17 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 from html import escape
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from monitor.config import Settings
-from monitor.service import poll_once, prepare
+from monitor.service import Runtime, poll_once, prepare
 from monitor.service.grouping import EventGrouping
 from monitor.store import Store
 from tests.loopback import Response, Site
@@ -64,36 +67,53 @@ def build_site(site: Site, feeds: int, entries: int, paragraphs: int = 12) -> No
         )
 
 
-def serve(feeds: int, entries: int, paragraphs: int, pipe: Connection) -> None:
+def _serve(routes: Callable[[Site], None], pipe: Connection) -> None:
     site = Site().start()
-    build_site(site, feeds, entries, paragraphs)
+    routes(site)
     pipe.send(site.base)
     pipe.recv()  # until the parent is done
     site.stop()
+
+
+@contextmanager
+def served(routes: Callable[[Site], None]) -> Iterator[str]:
+    """A loopback site in a process of its own (so this process's memory and CPU are the
+    poller's alone), with the routes ``routes`` registers; yields its base URL."""
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(target=_serve, args=(routes, child), daemon=True)
+    server.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("done")
+        server.join(timeout=10)
+
+
+@contextmanager
+def polled(base: str, feeds: int, workers: int) -> Iterator[tuple[Runtime, Store]]:
+    """The configuration and database the daemon would have for ``feeds`` feeds at ``base``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.model_validate(
+            {
+                "database": str(Path(tmp) / "bench.db"),
+                "fetch": {"allow_private_addresses": True, "concurrency": 32},
+                "extract": {"workers": workers},
+                "feeds": [{"name": f"Feed {f}", "url": f"{base}/f/{f}.xml"} for f in range(feeds)],
+            }
+        )
+        store = Store(settings.database, grouping=EventGrouping(settings))  # as the daemon
+        try:
+            yield prepare(settings), store
+        finally:
+            store.close()
 
 
 def main() -> None:
     feeds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     entries = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     paragraphs = int(sys.argv[3]) if len(sys.argv) > 3 else 12
-    # The pages are served from a process of their own: this process's memory is the poller's.
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(
-        target=serve, args=(feeds, entries, paragraphs, child), daemon=True
-    )
-    server.start()
-    base = parent.recv()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.model_validate(
-            {
-                "database": str(Path(tmp) / "bench.db"),
-                "fetch": {"allow_private_addresses": True, "concurrency": 32},
-                "extract": {"workers": 2},
-                "feeds": [{"name": f"Feed {f}", "url": f"{base}/f/{f}.xml"} for f in range(feeds)],
-            }
-        )
-        runtime = prepare(settings)
-        store = Store(settings.database, grouping=EventGrouping(settings))  # as the daemon
+    site = partial(build_site, feeds=feeds, entries=entries, paragraphs=paragraphs)
+    with served(site) as base, polled(base, feeds, workers=2) as (runtime, store):
         start = time.perf_counter()
         reports, _ = asyncio.run(poll_once(runtime, store))
         first = time.perf_counter() - start
@@ -101,9 +121,6 @@ def main() -> None:
         start = time.perf_counter()
         reports, _ = asyncio.run(poll_once(runtime, store))
         second = time.perf_counter() - start
-        store.close()
-    parent.send("done")
-    server.join(timeout=10)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"poll: {feeds} feeds x {entries} entries of {paragraphs} paragraphs on loopback, "

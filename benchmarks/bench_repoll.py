@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import multiprocessing
 import resource
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from multiprocessing.connection import Connection
-from pathlib import Path
+from functools import partial
 
-from monitor.config import Settings
-from monitor.service import poll_once, prepare
-from monitor.service.grouping import EventGrouping
-from monitor.store import Store
+from benchmarks.bench_poll import polled, served
+from monitor.service import poll_once
 from tests.loopback import Response, Site
 
 
@@ -39,16 +34,12 @@ def feed_body(f: int) -> bytes:
     return f"<?xml version='1.0'?><rss version='2.0'>{channel}</rss>".encode()
 
 
-def serve(feeds: int, pipe: Connection) -> None:
-    site = Site().start()
+def unchanged_feeds(site: Site, feeds: int) -> None:
     for f in range(feeds):
         body = feed_body(f)
         site.routes[f"/f/{f}.xml"] = Response(
             body, headers={"ETag": f'"{hashlib.sha1(body).hexdigest()[:16]}"'}
         )
-    pipe.send(site.base)
-    pipe.recv()  # until the parent is done
-    site.stop()
 
 
 def cpu() -> float:
@@ -58,21 +49,10 @@ def cpu() -> float:
 
 def main() -> None:
     feeds = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("fork").Process(target=serve, args=(feeds, child), daemon=True)
-    server.start()
-    base = parent.recv()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.model_validate(
-            {
-                "database": str(Path(tmp) / "bench.db"),
-                "fetch": {"allow_private_addresses": True, "concurrency": 32},
-                "extract": {"workers": 0},
-                "feeds": [{"name": f"Feed {f}", "url": f"{base}/f/{f}.xml"} for f in range(feeds)],
-            }
-        )
-        runtime = prepare(settings)
-        store = Store(settings.database, grouping=EventGrouping(settings))  # as the daemon
+    with (
+        served(partial(unchanged_feeds, feeds=feeds)) as base,
+        polled(base, feeds, workers=0) as (runtime, store),
+    ):
         reports, _ = asyncio.run(poll_once(runtime, store))
         stored = sum(r.new for r in reports)
         runs = []
@@ -81,9 +61,6 @@ def main() -> None:
             reports, _ = asyncio.run(poll_once(runtime, store))
             runs.append((time.perf_counter() - wall, cpu() - used))
             assert sum(r.not_modified for r in reports) == feeds, "every feed should answer 304"
-        store.close()
-    parent.send("done")
-    server.join(timeout=10)
     wall, used = min(runs)
     print(f"re-poll: {feeds} unchanged feeds on loopback ({stored} entries stored by the first pass)")
     print(f"  wall {wall:.2f} s (target < 2 s), poller CPU {used:.2f} s (target < 1 s); best of 3")

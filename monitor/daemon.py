@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -25,7 +26,7 @@ from .clock import utcnow
 from .errors import ConfigError, ServiceError
 from .records import Feed, FeedState
 from .service import Runtime, Service
-from .service.metrics import HealthRead, MetricsServer, count_deliveries
+from .service.metrics import HealthRead, MetricsServer, QueueRead, count_deliveries
 from .service.policy import poll_jitter
 from .store.ports import MonitorStore
 
@@ -34,9 +35,20 @@ log = logging.getLogger(__name__)
 DELIVERY_INTERVAL = 10.0  # seconds between outbox sweeps
 STARTUP_SPREAD = 10.0  # seconds over which overdue feeds are spread at start
 SHUTDOWN_GRACE = 5.0
+LEASED_RECHECK = 60.0  # seconds until a feed another hub was polling is looked at again
 # Settings a reload cannot change in a running daemon (the store, fetcher, executor and
 # metrics server were built from them): logged, and kept until the next restart.
-RESTART_KEYS = ("database", "fetch", "extract", "events", "metrics_port", "metrics_host")
+RESTART_KEYS = (
+    "database",
+    "fetch",
+    "extract",
+    "events",
+    "metrics_port",
+    "metrics_host",
+    "executor",
+    "broker",
+    "celery",
+)
 
 
 class Daemon:
@@ -71,9 +83,12 @@ class Daemon:
         if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack(feed)):
             self._reschedule(feed, state.next_poll_at)  # backing off, or polled by another worker
             return
-        await poller.poll_feed(feed)
+        report = await poller.poll_feed(feed, due_by=now + timedelta(seconds=self._slack(feed)))
         state = await poller.feed_state(feed.name)
-        if state and state.next_poll_at:
+        if report.leased:  # another hub is polling it: look again once it should be done
+            soon = utcnow() + timedelta(seconds=min(feed.interval, LEASED_RECHECK))
+            self._reschedule(feed, max(soon, state.next_poll_at or soon) if state else soon)
+        elif state and state.next_poll_at:
             self._reschedule(feed, state.next_poll_at)
         self._deliver_soon()
 
@@ -145,6 +160,7 @@ class Daemon:
             finally:
                 scheduler.shutdown(wait=False)  # cancels running job tasks
                 await _drain(SHUTDOWN_GRACE)
+                await service.release()
                 service.executor.close()  # waits for a transaction in progress: never half-written
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -240,8 +256,13 @@ class Daemon:
         settings = self.runtime.settings
         if settings.metrics_port is None or self.health is None:
             return None
+        queue: QueueRead | None = None
+        if settings.executor == "celery" and settings.broker:
+            from .execute.remote import queue_stats
+
+            queue = partial(queue_stats, settings.broker)
         try:
-            server = MetricsServer(self.health, settings.metrics_host, settings.metrics_port).start()
+            server = MetricsServer(self.health, settings.metrics_host, settings.metrics_port, queue).start()
         except OSError as exc:
             raise ServiceError(
                 f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} "

@@ -172,6 +172,35 @@ class Extracted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FeedJob:
+    """What fetching and parsing one feed needs: its URL and conditional-GET validators (they
+    travel with the work, so a worker on another machine needs no database)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    trusted: bool = True  # a URL the user configured (a 301's target is not)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedDone:
+    """A feed fetched and, when there was something to parse, parsed. ``fetched.content`` is
+    dropped once parsed: the entries are what the hub needs."""
+
+    fetched: FetchResult
+    parsed: ParsedFeed | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryJob:
+    """What turning one feed entry into a classified story needs, besides the topics."""
+
+    url: str | None
+    title: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Verdict:
     """A topic's judgement of one article."""
 
@@ -180,6 +209,19 @@ class Verdict:
     flagged: bool
     evidence: tuple[str, ...] = ()
     version: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoryDone:
+    """A story's page extracted and its text classified. ``topics`` names the topic versions
+    that judged it (``Topic.version``), so a hub can tell a worker with another configuration."""
+
+    extracted: Extracted
+    title: str
+    text: str
+    language: str | None
+    verdicts: tuple[Verdict, ...]
+    topics: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -405,6 +447,7 @@ class PollReport:
     not_modified: bool = False
     skipped: int = 0
     deferred: int = 0
+    leased: bool = False  # not polled: another hub's poll of this feed holds its lease
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -436,3 +479,12 @@ class Health:
     oldest_pending_alert: str | None
     healthy: bool
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStats:
+    """The broker of ``executor: celery`` as ``monitor status`` and the metrics show it."""
+
+    depth: int  # tasks waiting for a worker
+    workers: int  # workers that answered a task in the last five minutes
+    redispatched: int  # tasks a hub sent again (a worker or the broker lost them) since Redis started

@@ -174,6 +174,7 @@ def test_help_lists_every_command(cli_env: dict[str, str]) -> None:
         "status",
         "train",
         "train-events",
+        "worker",
     }
     sub = monitor("alerts", "--help", env=cli_env)
     assert sub.returncode == 0 and re.search(r"^\s+retry\s", sub.stdout, re.MULTILINE)

@@ -194,3 +194,26 @@ def test_the_wheel_carries_its_data_and_the_demo_runs_from_it(
         cwd=elsewhere,
     )
     assert probe.stdout.startswith(str(site))  # the wheel's copy ran, not the checkout
+
+
+def test_the_celery_compose_file_is_the_shipped_config_on_workers(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """deploy/docker-compose.celery.yml: Redis, one hub and workers on one configuration, which is
+    config.yaml plus `executor` and `broker` (so it cannot drift from it) and passes `check`."""
+    compose = yaml.safe_load((DEPLOY / "docker-compose.celery.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"redis", "hub", "worker"}
+    assert services["worker"]["command"] == ["worker"] and "command" not in services["hub"]
+    mounted = "./config.celery.yaml:/etc/monitor/config.yaml:ro"
+    assert mounted in services["hub"]["volumes"] and mounted in services["worker"]["volumes"]
+    assert "monitor-data:/data" not in services["worker"]["volumes"]  # workers never see the database
+    celery = yaml.safe_load((DEPLOY / "config.celery.yaml").read_text())
+    shipped = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert {k: v for k, v in celery.items() if k not in ("executor", "broker")} == shipped
+    assert celery["executor"] == "celery" and celery["broker"].startswith("redis://redis:")
+    checked = run_monitor(
+        ["check", "--config", str(DEPLOY / "config.celery.yaml")],
+        {**cli_env, "MONITOR_DATABASE": str(tmp_path / "m.db")},
+    )
+    assert checked.returncode == 0, checked.stdout

@@ -470,8 +470,8 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
     """Back-pressure: with extraction slower than downloads, the pages fetched and not yet
     extracted never exceed pages_in_flight; memory is set by it, not by the size of a poll."""
     from monitor.execute import LocalExecutor
+    from monitor.execute.local import pages_in_flight
     from monitor.records import Extracted
-    from monitor.service.poll import pages_in_flight
 
     site.routes["/feed.xml"] = Response(rss([story(i, site) for i in range(40)]))
     cfg = one_feed(tmp_path, site, fetch={"concurrency": 4, "per_feed_concurrency": 40})
@@ -507,3 +507,63 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
         store.close()
     assert report.new == 40
     assert 1 < SlowWorker.most <= bound, SlowWorker.most
+
+
+def test_a_feed_another_hub_is_polling_is_left_alone(tmp_path: Path, site: Site) -> None:
+    """Two hubs on one database, polling the same feed at the same moment: the feed is
+    fetched once and its stories stored once; the second poll reports the lease."""
+    site.routes["/feed.xml"] = Response(
+        rss([story(1, site), story(2, site)]), headers={"ETag": '"v1"'}, delay=0.5
+    )
+    runtime = prepare(load_settings(one_feed(tmp_path, site)))
+    start_service(runtime)
+    store = Store(runtime.settings.database)
+
+    async def both() -> list[PollReport]:
+        async with Service(runtime, store) as one, Service(runtime, store) as two:
+            (feed,) = runtime.feeds
+            return list(await asyncio.gather(one.poller.poll_feed(feed), two.poller.poll_feed(feed)))
+
+    try:
+        reports = asyncio.run(both())
+    finally:
+        store.close()
+    assert sorted(r.leased for r in reports) == [False, True]
+    assert sum(r.new for r in reports) == 2 and len(site.hits("/feed.xml")) == 1
+    # The lease went with the poll's commit: the next poll is not refused.
+    assert rows(tmp_path / "monitor.db", "SELECT lease_owner FROM feeds") == [(None,)]
+    assert not poll(one_feed(tmp_path, site))[0].leased
+
+
+def test_leases_of_a_killed_poller_on_this_host_are_released_at_start(tmp_path: Path, site: Site) -> None:
+    """A poller SIGKILLed mid-poll leaves its leases; the next start on this host releases them
+    (its process is gone), while a live process's and another host's leases are kept."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from monitor.service.poll import owner_gone
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    me = f"{host}:{os.getpid()}:aaaa"
+    assert owner_gone(f"{host}:{gone.pid}:bbbb", me)
+    assert owner_gone(f"{host}:{os.getpid()}:cccc", me)  # this pid, another incarnation
+    assert not owner_gone(me, me)
+    assert not owner_gone(f"{host}:{os.getppid()}:dddd", me)  # alive
+    assert not owner_gone(f"elsewhere:{gone.pid}:eeee", me)  # another host: its lease expires
+
+    site.routes["/feed.xml"] = Response(rss([story(1, site)]))
+    cfg = one_feed(tmp_path, site)
+    runtime = prepare(load_settings(cfg))
+    start_service(runtime)
+    store = Store(runtime.settings.database)
+    now = datetime.now(UTC)
+    try:
+        assert store.claim_feed("Wire", f"{host}:{gone.pid}:bbbb", now, now + timedelta(minutes=15), None)
+    finally:
+        store.close()
+    (report,) = poll(cfg)
+    assert not report.leased and report.new == 1

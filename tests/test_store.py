@@ -233,3 +233,35 @@ def test_labels_keep_their_text_replace_on_relabel_and_need_an_article(tmp_path:
         "background clause",
     )
     store.close()
+
+
+def test_a_feed_lease_is_held_against_another_owner_until_released_or_expired(tmp_path: Path) -> None:
+    """Two hubs (or a hub restarted mid-poll) cannot poll one feed at once: the lease is one
+    UPDATE; it is released by the poll's commit, or by the owner's shutdown, or expires."""
+    from datetime import timedelta
+
+    store = Store(str(tmp_path / "m.db"))
+    try:
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        (state,) = store.sync_feeds([Feed(name="wire", url="http://example.org/f", interval=900)], now)
+        until = now + timedelta(minutes=15)
+        assert store.claim_feed("wire", "hub-a", now, until, None)
+        assert not store.claim_feed("wire", "hub-b", now, until, None)
+        assert store.claim_feed("wire", "hub-a", now, until, None)  # its own lease: renewed
+        assert store.claim_feed("wire", "hub-b", until, until + timedelta(minutes=15), None)  # expired
+        store.commit_poll(
+            PollOutcome(
+                feed_id=state.id,
+                polled_at=now,
+                status=200,
+                next_poll_at=now + timedelta(hours=1),
+                consecutive_errors=0,
+            )
+        )
+        # Released by the commit; not due for an hour, so a due-only claim is refused.
+        assert not store.claim_feed("wire", "hub-a", now, until, due_by=now)
+        assert store.claim_feed("wire", "hub-a", now, until, due_by=now + timedelta(hours=1))
+        assert store.release_leases("hub-a") == 1
+        assert store.claim_feed("wire", "hub-b", now, until, None)
+    finally:
+        store.close()

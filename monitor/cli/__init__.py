@@ -19,6 +19,7 @@ from .learn import label, train
 from .review import articles, export, feeds, search, show, stats_command, status
 from .serve import serve
 from .topics import classify, eval_command, reclassify
+from .worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +64,7 @@ def cli(
 
 for command in (
     run,
+    worker,
     poll,
     check,
     demo,

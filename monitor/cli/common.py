@@ -124,6 +124,9 @@ def reload_runtime(path: Path) -> Runtime:
     runtime = prepare(load_settings(path))
     SECRETS.add(s for channel in runtime.channels for s in channel.secrets)
     SECRETS.add(s for feed in runtime.feeds for s in secrets_in(feed.url, redact_url(feed.url, guess=False)))
+    broker = runtime.settings.broker
+    if broker:  # Celery and kombu quote the broker's URL in their own messages
+        SECRETS.add(secrets_in(broker, redact_url(broker, guess=False)))
     return runtime
 
 

@@ -15,6 +15,7 @@ import click
 from rich.text import Text
 
 from ..clock import utcnow
+from ..config import Settings
 from ..errors import StoreError
 from ..notify import plain
 from ..stages.classify import classify
@@ -421,10 +422,12 @@ def status(config_file: str | None) -> None:
     reading = _Reading(config_file)
     with reading as store:
         state = health(store.db, utcnow(), reading.runtime.settings.health.stale_after)
+    queue, trouble = _queue(reading.runtime.settings)
+    healthy = state.healthy and trouble is None
     if chosen_format() is Format.JSON:
-        echo_json(asdict(state))
+        echo_json({**asdict(state), "healthy": healthy} | ({"queue": queue} if queue else {}))
     else:
-        click.echo(f"{'healthy' if state.healthy else 'UNHEALTHY'}: {state.reason}")
+        click.echo(f"{'healthy' if healthy else 'UNHEALTHY'}: {trouble or state.reason}")
         click.echo(
             f"  last poll {short(state.last_poll_at) or 'never'}, "
             f"last successful poll {short(state.last_ok_at) or 'never'}"
@@ -446,5 +449,30 @@ def status(config_file: str | None) -> None:
         n = state.notices
         if any(n.values()):
             click.echo(f"  notices: {n['pending']} pending, {n['sent']} sent, {n['failed']} failed")
-    if not state.healthy:
+        if queue:
+            click.echo(
+                f"  queue: {queue['depth']} tasks waiting, {queue['workers']} workers seen in 5 minutes, "
+                f"{queue['redispatched']} tasks sent again"
+                if "error" not in queue
+                else f"  queue: {queue['error']}"
+            )
+    if not healthy:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _queue(settings: Settings) -> tuple[dict[str, Any] | None, str | None]:
+    """With ``executor: celery``: the broker's figures, and what is wrong with them (the broker
+    unreachable, or work waiting with no worker taking any)."""
+    if settings.executor != "celery" or not settings.broker:
+        return None, None
+    from ..execute.remote import queue_stats
+
+    try:
+        stats = queue_stats(settings.broker)
+    except Exception as exc:  # redis' errors
+        error = f"broker {redact_url(settings.broker, guess=False)} unreachable: {exc}"
+        return {"error": error}, error
+    figures: dict[str, Any] = asdict(stats)
+    if stats.depth and not stats.workers:
+        return figures, f"{stats.depth} tasks waiting and no worker answered in 5 minutes"
+    return figures, None

@@ -18,7 +18,16 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .. import __version__
 from ..errors import ConfigError
@@ -61,6 +70,22 @@ class ScheduleSettings(_Model):
 class ExtractSettings(_Model):
     workers: int = Field(default=2, ge=0, le=64)
     timeout: Duration = 30.0
+
+
+class CelerySettings(_Model):
+    """``executor: celery``: how the hub uses its workers (``execute.remote``)."""
+
+    # Tasks the hub keeps queued or running at once: enough to keep every worker busy, few
+    # enough that a restart of the hub re-does little.
+    in_flight: int = Field(default=64, ge=1, le=10000)
+    # Page and feed fetches in progress per host, across all workers (politeness).
+    per_host: int = Field(default=4, ge=1, le=256)
+    # A task not answered this long after a worker started it is sent again (a worker killed
+    # mid-task); one never started is sent again after queue_timeout (a broker that lost it).
+    task_timeout: Duration = 120.0
+    queue_timeout: Duration = 600.0
+    # A worker process is replaced after this many tasks, so no worker can grow for months.
+    max_tasks_per_child: int = Field(default=500, ge=1)
 
 
 class FeedSpec(_Model):
@@ -153,6 +178,25 @@ class Settings(_Model):
     # bound to metrics_host (loopback by default: put a reverse proxy in front to expose it).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    # local: everything in this process (nothing else to install). celery: fetching,
+    # extraction and classification on `monitor worker` processes through the Redis `broker`;
+    # `monitor run` stays the only writer of the database.
+    executor: Literal["local", "celery"] = "local"
+    broker: str | None = Field(default=None, repr=False)
+    celery: CelerySettings = CelerySettings()
+
+    @field_validator("broker")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url.strip()).scheme not in ("redis", "rediss"):
+            raise ValueError("expected a Redis URL (redis://host:6379/0 or rediss://...)")
+        return url.strip() if url is not None else None
+
+    @model_validator(mode="after")
+    def _broker_for_celery(self) -> Settings:
+        if self.executor == "celery" and not self.broker:
+            raise ValueError("broker: required with executor: celery (a Redis URL, redis://host:6379/0)")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -15,14 +15,19 @@ from collections.abc import Callable
 from concurrent.futures import Executor as PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
 from ..config import Settings
 from ..errors import MonitorError
-from ..records import Extracted, ExtractionStatus, ParsedFeed
+from ..fetch import Fetcher
+from ..records import Extracted, ExtractionStatus, FeedDone, FeedJob, ParsedFeed, StoryDone, StoryJob
+from ..stages.classify import Topic
 from ..stages.extract import extract_article
 from ..stages.parse import parse_feed
+from ..stages.story import judge_story
+from .ports import Executor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,3 +138,71 @@ class LocalExecutor:
         executor.shutdown(wait=False)
         for process in processes:
             process.kill()
+
+
+def pages_in_flight(settings: Settings) -> int:
+    """Pages fetched or being fetched and not yet extracted, at most: the network's share
+    (``fetch.concurrency``, so downloads keep their parallelism over slow links) plus two per
+    extraction worker (one extracting, one ready), and no more waiting in memory."""
+    return settings.fetch.concurrency + 2 * max(settings.extract.workers, 1)
+
+
+class LocalWork:
+    """A poll's work in this process: the fetcher on the event loop, parsing and extraction
+    through the executor, classification on the loop."""
+
+    def __init__(self, settings: Settings, fetcher: Fetcher, executor: Executor) -> None:
+        self.fetcher = fetcher
+        self.executor = executor
+        self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
+        self._pages = asyncio.Semaphore(pages_in_flight(settings))
+
+    async def feed(self, job: FeedJob) -> FeedDone:
+        async with self.executor.network():
+            result = await self.fetcher.fetch_feed(
+                job.url, etag=job.etag, last_modified=job.last_modified, trusted=job.trusted
+            )
+        if result.error is not None or result.not_modified:
+            return FeedDone(fetched=result)
+        parsed = await self.executor.parse(
+            result.content, url=result.final_url, content_type=result.content_type
+        )
+        return FeedDone(fetched=replace(result, content=b""), parsed=parsed)
+
+    async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
+        if job.url:
+            extracted = await self._page(job.url)
+        else:
+            extracted = Extracted(status=ExtractionStatus.NO_LINK)
+        return judge_story(job, extracted, topics)
+
+    async def aclose(self) -> None:
+        """The fetcher and the executor belong to the service, which closes them."""
+
+    async def _page(self, url: str) -> Extracted:
+        """Fetch and extract a page once, even when several feeds carry it at the same time."""
+        if url in self._in_flight:
+            return await asyncio.shield(self._in_flight[url])
+        future: asyncio.Future[Extracted] = asyncio.get_running_loop().create_future()
+        self._in_flight[url] = future
+        try:
+            extracted = await self._fetch_and_extract(url)
+            future.set_result(extracted)
+            return extracted
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._in_flight[url]
+
+    async def _fetch_and_extract(self, url: str) -> Extracted:
+        # Back-pressure: a page holds its slot from fetch to extracted text, so memory is set by
+        # the pages in flight, not by the size of a poll (2,000 fetched pages waiting for two
+        # extraction workers).
+        async with self._pages:
+            async with self.executor.network():
+                page = await self.fetcher.fetch_page(url)
+            if page.error is not None:
+                return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
+            return await self.executor.extract(page.content, page.final_url)

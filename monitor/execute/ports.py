@@ -6,7 +6,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
-from ..records import Extracted, ParsedFeed
+from ..records import Extracted, FeedDone, FeedJob, ParsedFeed, StoryDone, StoryJob
+from ..stages.classify import Topic
 
 T = TypeVar("T")
 
@@ -31,4 +32,24 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Wait for the write in progress, then release threads and processes."""
+        ...
+
+
+class Work(Protocol):
+    """A poll's network and CPU work on one feed or one story, wherever it runs: in this
+    process (``local.LocalWork``) or on Celery workers (``remote.CeleryWork``). The hub keeps
+    the database, the schedule and the outbox; only records cross this line."""
+
+    async def feed(self, job: FeedJob) -> FeedDone:
+        """Conditional GET of a feed, and its entries when it changed; never raises for a bad
+        feed (the outcome is data)."""
+        ...
+
+    async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
+        """Fetch and extract the entry's page, and classify the story; never raises for a bad
+        page."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; work still in flight is abandoned."""
         ...

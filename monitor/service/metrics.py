@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from ..clock import parse_iso
 from ..errors import StoreError
-from ..records import DeliveryResult, Health, PollReport
+from ..records import DeliveryResult, Health, PollReport, QueueStats
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,34 @@ class DatabaseCollector(Collector):
             )
 
 
+QueueRead = Callable[[], QueueStats]
+
+
+class QueueCollector(Collector):
+    """Gauges from the broker (``executor: celery``), read at each scrape."""
+
+    def __init__(self, read: QueueRead) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            stats = self.read()
+        except Exception as exc:  # redis' errors: the broker is down, which the hub logs too
+            log.warning("metrics: cannot read the broker: %s", exc)
+            yield GaugeMetricFamily("monitor_broker_up", "1 while the broker answers.", value=0)
+            return
+        yield GaugeMetricFamily("monitor_broker_up", "1 while the broker answers.", value=1)
+        yield GaugeMetricFamily("monitor_queue_depth", "Tasks waiting for a worker.", value=stats.depth)
+        yield GaugeMetricFamily(
+            "monitor_workers", "Workers that answered a task in the last five minutes.", value=stats.workers
+        )
+        yield GaugeMetricFamily(
+            "monitor_tasks_redispatched",
+            "Tasks sent again because a worker or the broker lost them (since Redis started).",
+            value=stats.redispatched,
+        )
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # scrapes every 15 s are not news
         pass
@@ -110,8 +138,10 @@ class MetricsServer:
     """``/metrics`` (Prometheus text format) and ``/healthz`` (200 or 503 with the reason) on a
     thread of their own."""
 
-    def __init__(self, read: HealthRead, host: str, port: int) -> None:
-        self.collector = DatabaseCollector(read)
+    def __init__(self, read: HealthRead, host: str, port: int, queue: QueueRead | None = None) -> None:
+        self.collectors: list[Collector] = [DatabaseCollector(read)]
+        if queue is not None:
+            self.collectors.append(QueueCollector(queue))
         metrics = make_wsgi_app(REGISTRY)
 
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -135,11 +165,13 @@ class MetricsServer:
         return int(self.server.server_address[1])
 
     def start(self) -> MetricsServer:
-        REGISTRY.register(self.collector)
+        for collector in self.collectors:
+            REGISTRY.register(collector)
         self.thread.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        REGISTRY.unregister(self.collector)
+        for collector in self.collectors:
+            REGISTRY.unregister(collector)

@@ -9,31 +9,34 @@ business, and storage is reached through the ``PollStore`` port.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..clock import Clock, utcnow
-from ..execute.ports import Executor
-from ..fetch import Fetcher
+from ..execute.ports import Executor, Work
 from ..records import (
     Article,
     Entry,
-    Extracted,
-    ExtractionStatus,
     Feed,
     FeedErrorKind,
+    FeedJob,
     FeedState,
     NewArticle,
     PollOutcome,
     PollReport,
+    StoryDone,
+    StoryJob,
     Validators,
 )
-from ..stages.classify import Topic, classify
-from ..stages.language import detect_language
+from ..stages.story import judge_story, topics_key
 from ..stages.urls import query_base, volatile_params, without_params
 from ..store.ports import PollStore
 from .health import assess, notice_text
@@ -41,11 +44,13 @@ from .metrics import count_poll
 from .policy import alert_channels, next_poll_time
 
 if TYPE_CHECKING:
-    from ..config import Settings
     from .runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# How long a poll holds its feed (``Store.claim_feed``) against a second hub or a restarted one:
+# longer than any poll takes; a hub killed mid-poll delays that feed's next poll by at most this.
+LEASE = timedelta(minutes=15)
 COMMIT_EVERY = 10  # stories per intermediate commit of a poll
 DEFERRED_RETRY = 60.0  # seconds until a feed with entries left over is polled again
 
@@ -70,39 +75,50 @@ def _without_params(entry: Entry, keys: frozenset[str]) -> Entry:
     return replace(entry, url=url, identity=url if entry.identity == entry.url else entry.identity)
 
 
-def article_from(
-    entry: Entry, feed: FeedState, extracted: Extracted, now: datetime, topics: tuple[Topic, ...]
-) -> Article:
-    """Merge a feed entry with its extracted page (or fall back to the summary) and classify."""
-    # A failed or too-short extraction is usually a paywall or cookie wall: the feed's own
-    # summary is the better text whenever there is one.
-    ok = extracted.status is ExtractionStatus.OK
-    text = extracted.text if ok else (entry.summary or extracted.text)
-    title = entry.title or extracted.title or ""
-    language = detect_language(title, text or "", extracted.language)
+def article_from(entry: Entry, feed: FeedState, story: StoryDone, now: datetime) -> Article:
+    """A feed entry merged with its judged page: the record the store keeps."""
+    extracted = story.extracted
     return Article(
         feed_id=feed.id,
         feed_name=feed.name,
         url=entry.url,
         guid=entry.identity,
-        title=title,
+        title=story.title,
         summary=entry.summary,
-        text=text,
+        text=story.text,
         author=entry.author or extracted.author,
-        language=language,
+        language=story.language,
         published_at=entry.published_at or extracted.published_at,
         discovered_at=now,
         extraction_status=extracted.status,
         extraction_detail=extracted.detail,
-        verdicts=classify(title, text, topics, language),
+        verdicts=story.verdicts,
     )
 
 
-def pages_in_flight(settings: Settings) -> int:
-    """Pages fetched or being fetched and not yet extracted, at most: the network's share
-    (``fetch.concurrency``, so downloads keep their parallelism over slow links) plus two per
-    extraction worker (one extracting, one ready), and no more waiting in memory."""
-    return settings.fetch.concurrency + 2 * max(settings.extract.workers, 1)
+def hub_id() -> str:
+    """Who holds a lease: this host and process, and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_gone(owner: str, me: str) -> bool:
+    """Whether the hub named ``owner`` is known to be dead: it ran on this host and its process
+    is gone, or it had this process's pid (a container restarted: its hub is pid 1 again).
+    A hub on another host is never known dead: its leases expire instead."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or owner == me:
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class Poller:
@@ -112,19 +128,20 @@ class Poller:
         self,
         runtime: Runtime,
         store: PollStore,
-        fetcher: Fetcher,
+        work: Work,
         executor: Executor,
         *,
         clock: Clock = utcnow,
+        owner: str | None = None,
     ) -> None:
         self.runtime = runtime
+        self.owner = owner or hub_id()
         self.settings = runtime.settings
         self.store = store
-        self.fetcher = fetcher
+        self.work = work
         self.executor = executor
         self.clock = clock
-        self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
-        self._pages = asyncio.Semaphore(pages_in_flight(runtime.settings))
+        self._topics_key = topics_key(runtime.topics)
 
     async def sync_feeds(self) -> dict[str, FeedState]:
         states = await self.executor.db(self.store.sync_feeds, self.runtime.feeds, self.clock())
@@ -150,9 +167,16 @@ class Poller:
 
         return list(await asyncio.gather(*(one(f) for f in feeds)))
 
-    async def poll_feed(self, feed: Feed) -> PollReport:
-        """Poll one feed. Never raises for a bad feed: the outcome is recorded on the feed row."""
+    async def poll_feed(self, feed: Feed, *, due_by: datetime | None = None) -> PollReport:
+        """Poll one feed (only if it is due by ``due_by``, when given). Never raises for a bad
+        feed: the outcome is recorded on the feed row. A feed another hub is polling (its lease
+        is held) is left alone: the report says ``leased``."""
         started = time.monotonic()
+        now = self.clock()
+        claim = self.store.claim_feed
+        if not await self.executor.db(claim, feed.name, self.owner, now, now + LEASE, due_by):
+            log.info("feed %r is being polled elsewhere, or not due: left alone", feed.name)
+            return PollReport(feed=feed.name, status=None, new=0, flagged=0, duration=0.0, leased=True)
         state = await self.feed_state(feed.name)
         if state is None:
             state = (await self.sync_feeds())[feed.name]
@@ -242,14 +266,16 @@ class Poller:
         )
 
     async def _poll(self, feed: Feed, state: FeedState, progress: _Progress) -> PollOutcome:
-        async with self.executor.network():
-            result = await self.fetcher.fetch_feed(
-                state.url,
+        done = await self.work.feed(
+            FeedJob(
+                url=state.url,
                 etag=state.etag,
                 last_modified=state.last_modified,
                 # A URL learnt from a 301 is the server's word, not the user's: guard it.
                 trusted=state.url == feed.url,
             )
+        )
+        result = done.fetched
         if result.error is not None:
             return self._failure(
                 feed, state, result.status, result.error, result.error_kind, result.retry_after
@@ -265,9 +291,9 @@ class Poller:
                 consecutive_errors=0,
                 new_url=result.permanent_redirect,
             )
-        parsed = await self.executor.parse(
-            result.content, url=result.final_url, content_type=result.content_type
-        )
+        parsed = done.parsed
+        if parsed is None:  # a worker's answer without entries for a 200: cannot happen
+            return self._failure(feed, state, result.status, "no parse result", FeedErrorKind.INTERNAL, None)
         if not parsed.entries and parsed.error:
             return self._failure(feed, state, result.status, parsed.error, parsed.error_kind, None)
         volatile = state.volatile_params
@@ -369,37 +395,23 @@ class Poller:
         return tuple(batch)
 
     async def _article(self, entry: Entry, feed: FeedState, slots: asyncio.Semaphore) -> Article:
-        if entry.url:
-            async with slots:  # this feed's share of the network
-                extracted = await self._page(entry.url)
-        else:
-            extracted = Extracted(status=ExtractionStatus.NO_LINK)
-        return article_from(entry, feed, extracted, self.clock(), self.runtime.topics)
+        job = StoryJob(url=entry.url, title=entry.title, summary=entry.summary)
+        topics = self.runtime.topics
+        async with slots:  # this feed's share of the network
+            story = await self.work.story(job, topics)
+        if story.topics != self._topics_key:
+            # A worker running another configuration's topics: judge the text with ours, so
+            # what is stored never depends on which worker took the page.
+            _warn_topics(story.topics, self._topics_key)
+            story = judge_story(job, story.extracted, topics)
+        return article_from(entry, feed, story, self.clock())
 
-    async def _page(self, url: str) -> Extracted:
-        """Fetch and extract a page once, even when several feeds carry it at the same time."""
-        if url in self._in_flight:
-            return await asyncio.shield(self._in_flight[url])
-        future: asyncio.Future[Extracted] = asyncio.get_running_loop().create_future()
-        self._in_flight[url] = future
-        try:
-            extracted = await self._fetch_and_extract(url)
-            future.set_result(extracted)
-            return extracted
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
-            raise
-        finally:
-            del self._in_flight[url]
 
-    async def _fetch_and_extract(self, url: str) -> Extracted:
-        # Back-pressure: a page holds its slot from fetch to extracted text, so memory is set by
-        # the pages in flight, not by the size of a poll (2,000 fetched pages waiting for two
-        # extraction workers).
-        async with self._pages:
-            async with self.executor.network():
-                page = await self.fetcher.fetch_page(url)
-            if page.error is not None:
-                return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
-            return await self.executor.extract(page.content, page.final_url)
+@functools.cache
+def _warn_topics(theirs: str, ours: str) -> None:
+    log.warning(
+        "a worker classified with other topics (%s, here %s): its stories are classified again "
+        "here; give the workers the hub's configuration",
+        theirs or "none",
+        ours,
+    )

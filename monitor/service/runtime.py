@@ -27,7 +27,7 @@ from ..config import (
     resolve_feeds,
 )
 from ..errors import ConfigError
-from ..execute import Executor, LocalExecutor
+from ..execute import Executor, LocalExecutor, LocalWork, Work
 from ..fetch import MAX_RETRY_AFTER, Fetcher
 from ..notify import ChannelHandle, Deliverer, build_channels
 from ..notify.deliver import MAX_RETRY, DbRunner, run_directly
@@ -36,7 +36,7 @@ from ..stages.classify import Topic, load_topics
 from ..stages.group.cluster import Weights
 from ..store.ports import MonitorStore, Outbox
 from .grouping import trained_weights
-from .poll import Poller
+from .poll import Poller, hub_id, owner_gone
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,15 @@ def deliverer_for(
     )
 
 
+def work_for(settings: Settings, fetcher: Fetcher, executor: Executor) -> Work:
+    """Where a poll's work runs: here, or on Celery workers (imported only when configured)."""
+    if settings.executor == "celery":
+        from ..execute.remote import CeleryWork
+
+        return CeleryWork(settings)
+    return LocalWork(settings, fetcher, executor)
+
+
 class Service:
     """Polling and delivery for one process. ``async with Service(...)`` inside the event loop;
     leaving it waits for a write in progress and releases the network, threads and processes."""
@@ -165,6 +174,7 @@ class Service:
         *,
         fetcher: Fetcher | None = None,
         executor: Executor | None = None,
+        work: Work | None = None,
         clock: Clock = utcnow,
     ) -> None:
         settings = runtime.settings
@@ -173,7 +183,10 @@ class Service:
         self.fetcher = fetcher or Fetcher(settings.fetch)
         self.clock = clock
         self.executor: Executor = executor or LocalExecutor(settings)
-        self.poller = Poller(runtime, store, self.fetcher, self.executor, clock=clock)
+        self.work: Work = work or work_for(settings, self.fetcher, self.executor)
+        self.owner = hub_id()  # this hub's name on the leases of the feeds it polls
+        self._released = False
+        self.poller = Poller(runtime, store, self.work, self.executor, clock=clock, owner=self.owner)
         self.deliverer = deliverer_for(runtime, store, db=self.executor.db, clock=clock)
 
     async def start(self) -> dict[str, FeedState]:
@@ -196,6 +209,10 @@ class Service:
                         moved,
                         channel.name,
                     )
+        for owner in await self.executor.db(self.store.lease_owners):
+            if owner_gone(owner, self.owner):
+                released = await self.executor.db(self.store.release_leases, owner)
+                log.info("%d feed lease(s) of a stopped poller (%s) released", released, owner)
         if feeds or alerts:
             log.warning(
                 "%d feed(s) and %d alert(s) were scheduled further ahead than monitor ever schedules "
@@ -209,7 +226,7 @@ class Service:
         """Use a reloaded configuration (feeds, topics, channels, alerts, schedule, health) from
         the next poll and sweep on; polls and sweeps in flight finish with the one they began
         with. The fetcher, the executor and the store stay: changing them needs a restart."""
-        poller = Poller(runtime, self.store, self.fetcher, self.executor, clock=self.clock)
+        poller = Poller(runtime, self.store, self.work, self.executor, clock=self.clock, owner=self.owner)
         deliverer = deliverer_for(runtime, self.store, db=self.executor.db, clock=self.clock)
         deliverer.succeed(self.deliverer)
         self.runtime, self.poller, self.deliverer = runtime, poller, deliverer
@@ -222,8 +239,17 @@ class Service:
     ) -> None:
         await self.aclose()
 
+    async def release(self) -> None:
+        """Give back the leases of polls that were cancelled, so that the next start (or another
+        hub) can poll their feeds at once. Before the executor closes; once."""
+        if not self._released:
+            self._released = True
+            await self.executor.db(self.store.release_leases, self.owner)
+
     async def aclose(self) -> None:
         try:
+            await self.work.aclose()
+            await self.release()
             self.executor.close()
         finally:
             await self.fetcher.aclose()

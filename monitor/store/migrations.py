@@ -258,5 +258,12 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_notices_channel_status ON notices(channel, status, next_attempt_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(db: sqlite_utils.Database) -> None:
+    """A poll's lease on its feed (``Store.claim_feed``): a second hub, or a hub restarted while
+    its poll was in flight, cannot poll the feed again until the lease is released or expires."""
+    db.execute("ALTER TABLE feeds ADD COLUMN lease_owner TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN lease_until TEXT")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 SCHEMA_VERSION = len(MIGRATIONS)

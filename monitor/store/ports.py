@@ -57,6 +57,14 @@ class FeedStore(Protocol):
 
     def clamp_next_polls(self, now: datetime, horizon: datetime) -> int: ...
 
+    def claim_feed(
+        self, name: str, owner: str, now: datetime, until: datetime, due_by: datetime | None
+    ) -> bool: ...
+
+    def lease_owners(self) -> list[str]: ...
+
+    def release_leases(self, owner: str) -> int: ...
+
 
 class ArticleStore(Protocol):
     """Articles, their matches, and the one-transaction commit of a poll."""

@@ -202,6 +202,35 @@ class Store:
             )
         return int(cursor.rowcount)
 
+    def claim_feed(
+        self, name: str, owner: str, now: datetime, until: datetime, due_by: datetime | None
+    ) -> bool:
+        """Lease a feed for one poll: true unless another owner holds an unexpired lease (or,
+        with ``due_by``, the feed is not due by then). One statement, so two hubs racing for
+        a feed cannot both win."""
+        due = iso(due_by) if due_by is not None else None
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name = ? "
+                "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?) "
+                "AND (? IS NULL OR next_poll_at IS NULL OR next_poll_at <= ?)",
+                [owner, iso(until), name, iso(now), owner, due, due],
+            )
+        return bool(cursor.rowcount)
+
+    def lease_owners(self) -> list[str]:
+        """Who holds a lease on some feed now (expired or not)."""
+        rows = self.db.execute("SELECT DISTINCT lease_owner FROM feeds WHERE lease_owner IS NOT NULL")
+        return [row[0] for row in rows.fetchall()]
+
+    def release_leases(self, owner: str) -> int:
+        """Give back every lease ``owner`` holds (a hub shutting down with polls cancelled)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", [owner]
+            )
+        return int(cursor.rowcount)
+
     def _feed_row(self, name: str) -> dict[str, Any] | None:
         rows = list(self.db.table("feeds").rows_where("name = ?", [name], limit=1))
         return rows[0] if rows else None
@@ -297,6 +326,8 @@ class Store:
                 "consecutive_errors": outcome.consecutive_errors,
                 "next_poll_at": iso(outcome.next_poll_at),
                 "last_skipped": outcome.skipped,
+                "lease_owner": None,
+                "lease_until": None,
             }
             if outcome.validators is not None:
                 update["etag"] = outcome.validators.etag

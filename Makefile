@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_poll 200 10
 	$(BIN)/python -m benchmarks.bench_repoll 1000
 	$(BIN)/python -m benchmarks.bench_events 3
+	$(BIN)/python -m benchmarks.bench_celery
 	$(BIN)/python -m monitor eval ../shared/corpus/labelled-dev.jsonl --cv 5 --show 0
 
 clean:

@@ -5,6 +5,8 @@ size a cluster (README: "Scaling out").
 A real redis-server on loopback, `monitor worker --concurrency 1` processes, the hub (this
 process) running `poll_once` as `monitor poll` does; feeds and pages served from a process of
 their own (benchmarks.bench_poll). Ratios are measured in one run.
+The pages are the corpus's real article pages when ../shared/corpus is there, else synthetic
+pages of PARAGRAPHS paragraphs.
 Usage: python -m benchmarks.bench_celery [FEEDS] [ENTRIES] [PARAGRAPHS]
 """
 
@@ -28,16 +30,27 @@ from pathlib import Path
 import redis
 import yaml
 
-from benchmarks.bench_poll import build_site, served
+from benchmarks.bench_poll import build_site, feeds_of, served
 from monitor.config import load_settings
 from monitor.execute.tasks import celery_app
 from monitor.service import poll_once, prepare
 from monitor.service.grouping import EventGrouping
 from monitor.store import Store
+from tests.loopback import Site
 
 INTERVAL = 300.0  # seconds: the feeds-per-core figure is for a 5-minute interval
 TARGET_SCALING = 1.7
 TARGET_HUB = 0.15  # of a core per 100 results/s
+
+
+CORPUS_HTML = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "html"
+
+
+def corpus_site(site: Site, feeds: int, entries: int) -> None:
+    """``feeds`` feeds of ``entries`` stories each, whose pages are the corpus's real article
+    pages (50-150 KB of markup around a few KB of text), taken in turn."""
+    pages = [p.read_bytes().decode("utf-8", "replace") for p in sorted(CORPUS_HTML.glob("*/source.html"))]
+    feeds_of(site, feeds, entries, lambda f, e, _title: pages[(f * entries + e) % len(pages)])
 
 
 def free_port() -> int:
@@ -105,7 +118,9 @@ def cpu() -> float:
 
 
 def run(base: str, broker: str, feeds: int, count: int, folder: Path) -> tuple[float, float, int, float]:
-    """(first-pass seconds, hub CPU seconds, articles, all-304 pass seconds) with ``count`` workers."""
+    """(first-pass seconds, hub CPU seconds, articles, all-304 pass seconds) with ``count`` workers.
+    The hub is warmed up first on one more feed, as a daemon is after its first poll: its
+    one-time imports and connections are not part of the cost per result."""
     config = folder / f"config-{count}.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -115,19 +130,21 @@ def run(base: str, broker: str, feeds: int, count: int, folder: Path) -> tuple[f
                 "broker": broker,
                 "fetch": {"allow_private_addresses": True, "concurrency": 32},
                 "celery": {"per_host": 64},  # one loopback host serves every feed here
-                "feeds": [{"name": f"Feed {f}", "url": f"{base}/f/{f}.xml"} for f in range(feeds)],
+                "feeds": [{"name": f"Feed {f}", "url": f"{base}/f/{f}.xml"} for f in range(feeds + 1)],
             }
         )
     )
     runtime = prepare(load_settings(config))
     store = Store(runtime.settings.database, grouping=EventGrouping(runtime.settings))
     try:
+        measured = [f"Feed {f}" for f in range(feeds)]
         with workers(config, count, folder):
+            asyncio.run(poll_once(runtime, store, [f"Feed {feeds}"]))  # the warm-up
             start, used = time.perf_counter(), cpu()
-            reports, _ = asyncio.run(poll_once(runtime, store))
+            reports, _ = asyncio.run(poll_once(runtime, store, measured))
             first, hub = time.perf_counter() - start, cpu() - used
             start = time.perf_counter()
-            asyncio.run(poll_once(runtime, store))
+            asyncio.run(poll_once(runtime, store, measured))
             second = time.perf_counter() - start
     finally:
         store.close()
@@ -141,7 +158,11 @@ def main() -> None:
     if shutil.which("redis-server") is None:
         print("celery: skipped (redis-server is not installed; apt-get install redis-server)")
         return
-    site = partial(build_site, feeds=feeds, entries=entries, paragraphs=paragraphs)
+    real = CORPUS_HTML.is_dir()
+    if real:
+        site = partial(corpus_site, feeds=feeds + 1, entries=entries)
+    else:
+        site = partial(build_site, feeds=feeds + 1, entries=entries, paragraphs=paragraphs)
     with tempfile.TemporaryDirectory() as tmp, served(site) as base, redis_server(Path(tmp)) as broker:
         one = run(base, broker, feeds, 1, Path(tmp))
         two = run(base, broker, feeds, 2, Path(tmp))
@@ -149,8 +170,9 @@ def main() -> None:
     hub_share = two[1] / two[2] * 100  # core-seconds per result, times 100 results/s
     per_article = one[0] / one[2]  # one worker core's seconds per article
     per_304 = one[3] / feeds  # ... per unchanged feed
+    pages = "real article pages of the corpus" if real else f"synthetic pages of {paragraphs} paragraphs"
     print(
-        f"celery: {feeds} feeds x {entries} entries of {paragraphs} paragraphs on loopback, "
+        f"celery: {feeds} feeds x {entries} entries ({pages}) on loopback, "
         f"workers of one process each, {os.cpu_count()} cores"
     )
     print(f"  1 worker:  {one[2]} articles in {one[0]:.1f} s = {rate1:.1f} articles/s")

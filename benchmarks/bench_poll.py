@@ -43,6 +43,19 @@ def page(text: str) -> Response:
 
 
 def build_site(site: Site, feeds: int, entries: int, paragraphs: int = 12) -> None:
+    def article(_f: int, e: int, title: str) -> str:
+        body = "".join(f"<p>{escape(PARAGRAPH)} Item {e}, paragraph {k}.</p>" for k in range(paragraphs))
+        return (
+            f"<html><head><title>{escape(title)}</title></head><body><nav>Home</nav>"
+            f"<article><h1>{escape(title)}</h1>{body}</article><footer>(c)</footer></body></html>"
+        )
+
+    feeds_of(site, feeds, entries, article)
+
+
+def feeds_of(site: Site, feeds: int, entries: int, article: Callable[[int, int, str], str]) -> None:
+    """``feeds`` feeds of ``entries`` stories each at /f/{f}.xml, the first story of every tenth
+    feed a launch; ``article(feed, entry, title)`` is each story's page."""
     base = site.base
     now = format_datetime(datetime.now(UTC))
     for f in range(feeds):
@@ -52,11 +65,7 @@ def build_site(site: Site, feeds: int, entries: int, paragraphs: int = 12) -> No
             title = f"Story {e} of feed {f}"
             if e == 0 and f % 10 == 0:
                 title = f"North Korea fires ballistic missile, feed {f} reports"
-            body = "".join(f"<p>{escape(PARAGRAPH)} Item {e}, paragraph {k}.</p>" for k in range(paragraphs))
-            site.routes[path] = page(
-                f"<html><head><title>{escape(title)}</title></head><body><nav>Home</nav>"
-                f"<article><h1>{escape(title)}</h1>{body}</article><footer>(c)</footer></body></html>"
-            )
+            site.routes[path] = page(article(f, e, title))
             items.append(
                 f"<item><title>{escape(title)}</title><link>{base}{path}</link><guid>{base}{path}</guid>"
                 f"<pubDate>{now}</pubDate><description>Lead of story {e}.</description></item>"

@@ -82,7 +82,7 @@ class CelerySettings(_Model):
     per_host: int = Field(default=4, ge=1, le=256)
     # A task not answered this long after a worker started it is sent again (a worker killed
     # mid-task); one never started is sent again after queue_timeout (a broker that lost it).
-    task_timeout: Duration = 120.0
+    task_timeout: Duration = 300.0
     queue_timeout: Duration = 600.0
     # A worker process is replaced after this many tasks, so no worker can grow for months.
     max_tasks_per_child: int = Field(default=500, ge=1)

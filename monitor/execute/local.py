@@ -154,6 +154,7 @@ class LocalWork:
     def __init__(self, settings: Settings, fetcher: Fetcher, executor: Executor) -> None:
         self.fetcher = fetcher
         self.executor = executor
+        self.per_feed = settings.fetch.per_feed_concurrency
         self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
         self._pages = asyncio.Semaphore(pages_in_flight(settings))
 

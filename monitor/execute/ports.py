@@ -40,6 +40,8 @@ class Work(Protocol):
     process (``local.LocalWork``) or on Celery workers (``remote.CeleryWork``). The hub keeps
     the database, the schedule and the outbox; only records cross this line."""
 
+    per_feed: int  # stories of one feed in flight at once (a feed of hanging links starves none)
+
     async def feed(self, job: FeedJob) -> FeedDone:
         """Conditional GET of a feed, and its entries when it changed; never raises for a bad
         feed (the outcome is data)."""

@@ -30,9 +30,7 @@ from ..records import (
     Extracted,
     ExtractionStatus,
     FeedDone,
-    FeedErrorKind,
     FeedJob,
-    FetchResult,
     QueueStats,
     StoryDone,
     StoryJob,
@@ -41,12 +39,15 @@ from ..stages.classify import Topic
 from ..stages.story import judge_story
 from ..stages.urls import redact_url
 from .codec import decode, encode
-from .tasks import FEED_TASK, QUEUE, REDISPATCHED_KEY, STORY_TASK, WORKER_KEY, celery_app
+from .tasks import FEED_TASK, QUEUE, REDISPATCHED_KEY, STORIES_TASK, WORKER_KEY, celery_app, feed_failure
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SWEEP_EVERY = 1.0  # seconds between looks at the pending tasks
+BATCH = 16  # stories per task, at most
+BATCH_WAIT = 0.02  # seconds a batch waits for more stories before it leaves
+DRAIN = 500  # answers taken from the reply list per round trip, at most
 MAX_SENDS = 4  # a task sent this often without an answer is given up (the story or poll fails)
 
 
@@ -78,6 +79,11 @@ class CeleryWork:
         self._slots = asyncio.Semaphore(settings.celery.in_flight)
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-send")
         self._stories: dict[StoryJob, asyncio.Future[StoryDone]] = {}
+        self._batch: list[tuple[StoryJob, asyncio.Future[dict[str, Any] | None]]] = []
+        self._flushing: asyncio.TimerHandle | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        # Stories of one feed in flight at once: enough to fill two batches.
+        self.per_feed = 2 * BATCH
         self._tasks: list[asyncio.Task[None]] = []  # the reader and the sweeper
         self._counting: set[asyncio.Task[None]] = set()
         self.redispatched = 0
@@ -87,19 +93,13 @@ class CeleryWork:
     async def feed(self, job: FeedJob) -> FeedDone:
         data = await self._call(FEED_TASK, encode(job))
         if data is None:
-            return FeedDone(
-                fetched=FetchResult(
-                    url=job.url,
-                    final_url=job.url,
-                    status=None,
-                    error=f"no worker answered after {MAX_SENDS} tries",
-                    error_kind=FeedErrorKind.INTERNAL,
-                )
-            )
+            return feed_failure(job, f"no worker answered after {MAX_SENDS} tries")
         return decode(FeedDone, data)
 
     async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
-        """One task per distinct story at a time, even when several feeds carry it."""
+        """One task per distinct story at a time, even when several feeds carry it; stories go
+        to the workers in batches of up to ``BATCH`` (one message and one answer for each batch,
+        which is most of the hub's cost per story)."""
         if not job.url:  # nothing to fetch: classifying here is cheaper than a round trip
             return judge_story(job, Extracted(status=ExtractionStatus.NO_LINK), topics)
         if job in self._stories:
@@ -107,7 +107,7 @@ class CeleryWork:
         future: asyncio.Future[StoryDone] = asyncio.get_running_loop().create_future()
         self._stories[job] = future
         try:
-            data = await self._call(STORY_TASK, encode(job))
+            data = await self._queued(job)
             if data is None:
                 lost = Extracted(status=ExtractionStatus.INTERRUPTED, detail="no worker answered")
                 done = judge_story(job, lost, topics)
@@ -122,10 +122,50 @@ class CeleryWork:
         finally:
             del self._stories[job]
 
+    async def _queued(self, job: StoryJob) -> dict[str, Any] | None:
+        """Join the batch being filled; it leaves when full or ``BATCH_WAIT`` after it began."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any] | None] = loop.create_future()
+        self._batch.append((job, future))
+        if len(self._batch) >= BATCH:
+            self._flush()
+        elif self._flushing is None:
+            self._flushing = loop.call_later(BATCH_WAIT, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+        batch, self._batch = self._batch, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._send_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _send_batch(self, batch: list[tuple[StoryJob, asyncio.Future[dict[str, Any] | None]]]) -> None:
+        try:
+            data = await self._call(STORIES_TASK, {"jobs": [encode(job) for job, _ in batch]})
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # a bug: every story of the batch hears of it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        stories: list[dict[str, Any] | None] = list(data["stories"]) if data else [None] * len(batch)
+        for (_, future), story in zip(batch, stories, strict=True):
+            if not future.done():  # its poll was cancelled meanwhile
+                future.set_result(story)
+
     async def aclose(self) -> None:
-        for task in self._tasks:
+        if self._flushing is not None:
+            self._flushing.cancel()
+        for task in [*self._tasks, *self._batches]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._batches, return_exceptions=True)
         self._tasks.clear()
         self._sender.shutdown(wait=False, cancel_futures=True)
         await self._redis.aclose()
@@ -174,12 +214,14 @@ class CeleryWork:
             self._tasks = [loop.create_task(self._read()), loop.create_task(self._sweep())]
 
     async def _read(self) -> None:
-        """Drain our reply list; a broken connection means answers (and queued tasks) may be
-        lost: everything pending is sent again once Redis is back."""
+        """Drain our reply list (what waits is taken in one round trip); a broken connection
+        means answers (and queued tasks) may be lost: everything pending is sent again once
+        Redis is back."""
         broken = False
         while True:
             try:
-                item = await self._redis.blpop([self.reply_key], timeout=1)
+                # One round trip: blocks until an answer is there, takes every waiting one.
+                popped = await self._redis.blmpop(1, 1, self.reply_key, direction="LEFT", count=DRAIN)
             except (redis.RedisError, OSError) as exc:
                 if not broken:
                     log.warning("broker %s unreachable (%s)", redact_url(str(self.settings.broker)), exc)
@@ -190,9 +232,9 @@ class CeleryWork:
                 broken = False
                 log.warning("broker reachable again: sending the %d pending tasks again", len(self._pending))
                 self._resend(list(self._pending.values()))
-            if item is not None:
+            for raw in popped[1] if popped else []:
                 try:
-                    self._answer(json.loads(item[1]))
+                    self._answer(json.loads(raw if isinstance(raw, bytes | str) else str(raw)))
                 except (ValueError, TypeError, KeyError) as exc:
                     log.error("an unreadable answer on %s ignored: %s", self.reply_key, exc)
 

@@ -1,5 +1,6 @@
 """The worker side of ``executor: celery``: the Celery app and its two tasks, ``monitor.feed``
-(conditional GET and parse) and ``monitor.story`` (fetch and extract a page, classify it).
+(conditional GET and parse) and ``monitor.stories`` (fetch a batch of pages concurrently,
+extract each within ``extract.timeout``, classify them).
 
 Tasks are pure work on records, JSON in and out (``codec``). They never open the database, so
 a task run twice (a broker redelivering it) changes nothing: the hub, the only writer, takes
@@ -21,9 +22,10 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -54,7 +56,8 @@ log = logging.getLogger(__name__)
 
 QUEUE = "monitor"  # the Redis list Celery keeps the tasks in (its depth is the backlog)
 FEED_TASK = "monitor.feed"
-STORY_TASK = "monitor.story"
+STORIES_TASK = "monitor.stories"  # a batch of stories (``remote.BATCH``)
+BATCH_MAX = 64  # stories one task may carry: its time limit is set for this many
 REPLY_TTL = 3600  # seconds a reply list outlives its hub's silence
 MAX_STARTS = 3  # a task that killed its worker this often is answered as failed
 WORKER_KEY = "monitor:worker:"  # + worker name: set by each task, expires after WORKER_TTL
@@ -75,17 +78,26 @@ return 0
 """
 
 
-def time_limits(settings: Settings) -> tuple[float, float]:
-    """(soft, hard) seconds for one task: a fetch (bounded by ``fetch.timeout``) plus an
-    extraction (``extract.timeout``); the soft limit turns into a ``timed_out`` story, the hard
-    one kills the worker process."""
-    soft = settings.fetch.timeout + settings.extract.timeout + 5.0
+def time_limits(settings: Settings, stories: int = 8) -> tuple[float, float]:
+    """(soft, hard) seconds for one task of ``stories`` stories: their fetches (concurrent, each
+    bounded by ``fetch.timeout``, with a wait for a per-host slot) and their extractions (each
+    bounded by ``extract.timeout``). The soft limit answers the task as timed out, the hard one
+    kills the worker process."""
+    soft = 2 * settings.fetch.timeout + stories * settings.extract.timeout + 5.0
     return soft, soft + 15.0
+
+
+def feed_failure(job: FeedJob, error: str) -> FeedDone:
+    """A feed's task that could not be done, as the poll records it (an internal error)."""
+    failed = FetchResult(
+        url=job.url, final_url=job.url, status=None, error=error, error_kind=FeedErrorKind.INTERNAL
+    )
+    return FeedDone(fetched=failed)
 
 
 def celery_app(settings: Settings) -> Celery:
     """The Celery app, configured for ``settings.broker``; the hub only sends with it."""
-    soft, hard = time_limits(settings)
+    soft, hard = time_limits(settings, 1)  # a feed: its fetch and its parse
     app = Celery("monitor", broker=settings.broker, set_as_current=False)
     app.conf.update(
         task_serializer="json",
@@ -157,12 +169,25 @@ class _Process:
         parsed = parse_feed(result.content, url=result.final_url, content_type=result.content_type)
         return FeedDone(fetched=replace(result, content=b""), parsed=parsed)
 
-    async def page(self, url: str) -> Extracted:
+    async def fetch(self, url: str | None) -> FetchResult | Extracted:
+        """A page's bytes, or the story's outcome when there are none."""
+        if not url:
+            return Extracted(status=ExtractionStatus.NO_LINK)
         async with self.host_slot(url):
             page = await self.fetcher.fetch_page(url)
         if page.error is not None:
             return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
-        return extract_article(page.content, page.final_url)
+        return page
+
+    def extract(self, page: FetchResult) -> Extracted:
+        """``extract_article`` within ``extract.timeout``, as the local executor bounds it: an
+        alarm interrupts the extraction (tasks run on the worker process's main thread)."""
+        budget = self.settings.extract.timeout
+        with _alarm(budget):
+            try:
+                return extract_article(page.content, page.final_url)
+            except _OverBudget:
+                return Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{budget:g}s")
 
     def reply(self, key: str, message: dict[str, Any]) -> None:
         worker = message["worker"]
@@ -171,6 +196,25 @@ class _Process:
         pipe.expire(key, REPLY_TTL)
         pipe.set(WORKER_KEY + worker, "1", ex=WORKER_TTL)
         pipe.execute()
+
+
+class _OverBudget(BaseException):
+    """Raised by the alarm inside an extraction (not an Exception: the extractor's own
+    ``except Exception`` must not swallow it)."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    def expire(_signum: int, _frame: object) -> None:
+        raise _OverBudget
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 _PROCESS: _Process | None = None
@@ -200,54 +244,63 @@ def register_tasks(app: Celery, settings: Settings, topics: tuple[Topic, ...]) -
     name = f"monitor@{socket.gethostname()}:{os.getpid()}"
 
     def run(
-        task: Task, reply: str, work: Callable[[_Process], dict[str, Any]], failed: dict[str, Any]
+        task: Task,
+        reply: str,
+        work: Callable[[_Process], dict[str, Any]],
+        failed: Callable[[str], dict[str, Any]],
     ) -> None:
+        """Announce the start, do the work, answer: with the work's result, or with ``failed``
+        and the reason (a task that keeps killing its worker, a time limit, a bug), so the hub
+        never waits for an answer that will not come."""
         process = _process(settings)
         task_id = str(task.request.id)
         starts = _starts(process, task_id)
         process.reply(reply, {"id": task_id, "kind": "started", "worker": name})
         try:
-            result = failed if starts > MAX_STARTS else work(process)
+            if starts > MAX_STARTS:
+                result = failed(f"stopped its worker {starts - 1} times (killed or over its time limit)")
+            else:
+                result = work(process)
         except SoftTimeLimitExceeded:
             _forget_process()
             process = _process(settings)
-            result = failed
+            result = failed("over the task's time limit")
+        except Exception as exc:
+            log.exception("task %s failed", task_id)
+            result = failed(f"worker error: {type(exc).__name__}: {exc}")
         process.reply(reply, {"id": task_id, "kind": "done", "worker": name, "result": result})
 
     def feed_task(task: Task, payload: dict[str, Any], reply: str) -> None:
         job = decode(FeedJob, payload)
-        failed = encode(
-            FeedDone(
-                fetched=FetchResult(
-                    url=job.url,
-                    final_url=job.url,
-                    status=None,
-                    error="the feed stopped its worker repeatedly (killed or over its time limit)",
-                    error_kind=FeedErrorKind.INTERNAL,
-                )
-            )
-        )
+
+        def failed(reason: str) -> dict[str, Any]:
+            return encode(feed_failure(job, f"the feed's task {reason}"))
+
         run(task, reply, lambda p: encode(p.loop.run_until_complete(p.feed(job))), failed)
 
-    def story_task(task: Task, payload: dict[str, Any], reply: str) -> None:
-        job = decode(StoryJob, payload)
-        soft, _ = time_limits(settings)
+    def stories_task(task: Task, payload: dict[str, Any], reply: str) -> None:
+        jobs = [decode(StoryJob, job) for job in payload["jobs"]][:BATCH_MAX]
+
+        async def fetch_all(p: _Process) -> list[FetchResult | Extracted]:
+            return list(await asyncio.gather(*(p.fetch(job.url) for job in jobs)))
 
         def work(p: _Process) -> dict[str, Any]:
-            extracted = (
-                p.loop.run_until_complete(p.page(job.url))
-                if job.url
-                else Extracted(status=ExtractionStatus.NO_LINK)
-            )
-            return encode(judge_story(job, extracted, topics))
+            pages = p.loop.run_until_complete(fetch_all(p))
+            stories = []
+            for job, page in zip(jobs, pages, strict=True):
+                extracted = page if isinstance(page, Extracted) else p.extract(page)
+                stories.append(encode(judge_story(job, extracted, topics)))
+            return {"stories": stories}
 
-        failed = encode(
-            judge_story(job, Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{soft:g}s"), topics)
-        )
+        def failed(reason: str) -> dict[str, Any]:
+            lost = Extracted(status=ExtractionStatus.INTERRUPTED, detail=reason)
+            return {"stories": [encode(judge_story(job, lost, topics)) for job in jobs]}
+
         run(task, reply, work, failed)
 
     app.task(name=FEED_TASK, bind=True)(feed_task)
-    app.task(name=STORY_TASK, bind=True)(story_task)
+    soft, hard = time_limits(settings, BATCH_MAX)
+    app.task(name=STORIES_TASK, bind=True, soft_time_limit=soft, time_limit=hard)(stories_task)
 
 
 def _starts(process: _Process, task_id: str) -> int:

@@ -361,7 +361,7 @@ class Poller:
         the poll's final transaction with the feed's new state."""
         done: asyncio.Queue[NewArticle] = asyncio.Queue()
         max_age, max_alerts = self.settings.alerts.max_age, self.settings.alerts.max_per_poll
-        slots = asyncio.Semaphore(self.settings.fetch.per_feed_concurrency)
+        slots = asyncio.Semaphore(self.work.per_feed)
         alerted = held = 0
 
         async def one(entry: Entry) -> None:

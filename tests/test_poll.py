@@ -517,17 +517,18 @@ def test_a_feed_another_hub_is_polling_is_left_alone(tmp_path: Path, site: Site)
     )
     runtime = prepare(load_settings(one_feed(tmp_path, site)))
     start_service(runtime)
-    store = Store(runtime.settings.database)
+    first, second = Store(runtime.settings.database), Store(runtime.settings.database)
 
     async def both() -> list[PollReport]:
-        async with Service(runtime, store) as one, Service(runtime, store) as two:
+        async with Service(runtime, first) as one, Service(runtime, second) as two:
             (feed,) = runtime.feeds
             return list(await asyncio.gather(one.poller.poll_feed(feed), two.poller.poll_feed(feed)))
 
     try:
         reports = asyncio.run(both())
     finally:
-        store.close()
+        first.close()
+        second.close()
     assert sorted(r.leased for r in reports) == [False, True]
     assert sum(r.new for r in reports) == 2 and len(site.hits("/feed.xml")) == 1
     # The lease went with the poll's commit: the next poll is not refused.

@@ -202,6 +202,12 @@ class Store:
             )
         return int(cursor.rowcount)
 
+    def _update_feed(self, feed_id: int, values: dict[str, Any]) -> None:
+        """``UPDATE feeds`` in one statement, on every poll's hot path (``Table.update`` reads
+        the table's structure and the row again). The column names are this module's own."""
+        columns = ", ".join(f"{name} = ?" for name in values)
+        self.db.execute(f"UPDATE feeds SET {columns} WHERE id = ?", [*values.values(), feed_id])  # noqa: S608
+
     def claim_feed(
         self, name: str, owner: str, now: datetime, until: datetime, due_by: datetime | None
     ) -> bool:
@@ -232,8 +238,11 @@ class Store:
         return int(cursor.rowcount)
 
     def _feed_row(self, name: str) -> dict[str, Any] | None:
-        rows = list(self.db.table("feeds").rows_where("name = ?", [name], limit=1))
-        return rows[0] if rows else None
+        """One statement (sqlite-utils' ``rows_where`` reads the table's structure first: a
+        third of the database's time when re-polling unchanged feeds)."""
+        cursor = self.db.execute("SELECT * FROM feeds WHERE name = ?", [name])
+        row = cursor.fetchone()
+        return dict(zip((c[0] for c in cursor.description), row, strict=True)) if row else None
 
     def feed_state(self, name: str) -> FeedState | None:
         row = self._feed_row(name)
@@ -348,7 +357,7 @@ class Store:
                     notice=health.notice.value if health.notice else None,
                     last_new=outcome.new_entries,
                 )
-            self.db.table("feeds").update(outcome.feed_id, update)
+            self._update_feed(outcome.feed_id, update)
             if outcome.notice is not None:
                 feed = self.db.execute("SELECT name FROM feeds WHERE id = ?", [outcome.feed_id]).fetchone()
                 for channel in outcome.notice_channels:

@@ -422,3 +422,36 @@ def test_one_host_gets_at_most_per_host_fetches_at_once_across_workers(
         poll(cfg, cli_env)
     assert _count(tmp_path / "hub" / "monitor.db", "SELECT count(*) FROM articles") == 20
     assert most[0] == 2, most  # reached, never passed
+
+
+def test_a_page_over_its_extraction_budget_is_timed_out_on_a_worker_as_in_one_process(
+    tmp_path: Path, site: Site, receiver: Receiver, broker: RedisServer, cli_env: dict[str, str]
+) -> None:
+    """extract.timeout bounds each page on the workers as the local executor bounds it: with a
+    1 ms budget every page is `timed_out` (the feed's summary is kept as its text), the worker
+    survives, and the stories are the same as one process stores."""
+    news(site)
+    budget = {"workers": 0, "timeout": "1ms"}
+    local = config(tmp_path / "local", site, receiver, extract=budget)
+    poll(local, cli_env)
+    remote = celery_config(tmp_path / "celery", site, receiver, broker, extract=budget)
+    with workers(remote, cli_env, tmp_path, 1) as (worker,):
+        poll(remote, cli_env)
+        assert worker.poll() is None  # the alarm stopped the extraction, not the worker
+    statuses = {
+        name: sorted(
+            {(s, d) for s, d in _rows(tmp_path / name / "monitor.db", "extraction_status, extraction_detail")}
+        )
+        for name in ("local", "celery")
+    }
+    assert statuses["celery"] == statuses["local"] == [("timed_out", "0.001s")], statuses
+    texts = _rows(tmp_path / "celery" / "monitor.db", "text")
+    assert all(text.startswith("Summary of story") for (text,) in texts), texts
+
+
+def _rows(db: Path, columns: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(f"SELECT {columns} FROM articles").fetchall()
+    finally:
+        conn.close()

@@ -141,6 +141,22 @@ def news(site: Site) -> None:
     wire(site, "/b.xml", b)
 
 
+def hold(site: Site, path: str) -> tuple[threading.Event, threading.Event]:
+    """Serve ``path`` only once the first event (the gate) is set; the second is set when a
+    request for it arrives (a worker is mid-task)."""
+    gate, held = threading.Event(), threading.Event()
+    page = site.routes[path]
+    assert isinstance(page, Response)
+
+    def slow(_req: Request) -> Response:
+        held.set()
+        gate.wait(60)
+        return page
+
+    site.routes[path] = slow
+    return gate, held
+
+
 def config(tmp_path: Path, site: Site, receiver: Receiver, **extra: Any) -> Path:
     tmp_path.mkdir(exist_ok=True)
     return write_config(
@@ -234,16 +250,7 @@ def test_a_worker_killed_mid_task_loses_nothing(
     tmp_path: Path, site: Site, receiver: Receiver, broker: RedisServer, cli_env: dict[str, str]
 ) -> None:
     news(site)
-    gate, held = threading.Event(), threading.Event()
-    page = site.routes["/a/21.html"]
-    assert isinstance(page, Response)
-
-    def slow(_req: Request) -> Response:
-        held.set()
-        gate.wait(60)
-        return page
-
-    site.routes["/a/21.html"] = slow
+    gate, held = hold(site, "/a/21.html")
     cfg = celery_config(
         tmp_path / "hub",
         site,
@@ -277,16 +284,7 @@ def test_a_redis_restart_mid_poll_loses_nothing(
     tmp_path: Path, site: Site, receiver: Receiver, broker: RedisServer, cli_env: dict[str, str]
 ) -> None:
     news(site)
-    gate, held = threading.Event(), threading.Event()
-    page = site.routes["/a/20.html"]
-    assert isinstance(page, Response)
-
-    def slow(_req: Request) -> Response:
-        held.set()
-        gate.wait(60)
-        return page
-
-    site.routes["/a/20.html"] = slow
+    gate, held = hold(site, "/a/20.html")
     cfg = celery_config(tmp_path / "hub", site, receiver, broker, schedule={"default_interval": "1h"})
     db = tmp_path / "hub" / "monitor.db"
     with workers(cfg, cli_env, tmp_path, 2), running_daemon(cfg, cli_env, tmp_path / "hub.log") as hub:

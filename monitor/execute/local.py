@@ -27,6 +27,7 @@ from ..stages.classify import Topic
 from ..stages.extract import extract_article
 from ..stages.parse import parse_feed
 from ..stages.story import judge_story
+from .flight import once
 from .ports import Executor
 
 log = logging.getLogger(__name__)
@@ -172,30 +173,14 @@ class LocalWork:
 
     async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
         if job.url:
-            extracted = await self._page(job.url)
+            url = job.url  # fetched and extracted once, even when several feeds carry it at once
+            extracted = await once(self._in_flight, url, lambda: self._fetch_and_extract(url))
         else:
             extracted = Extracted(status=ExtractionStatus.NO_LINK)
         return judge_story(job, extracted, topics)
 
     async def aclose(self) -> None:
         """The fetcher and the executor belong to the service, which closes them."""
-
-    async def _page(self, url: str) -> Extracted:
-        """Fetch and extract a page once, even when several feeds carry it at the same time."""
-        if url in self._in_flight:
-            return await asyncio.shield(self._in_flight[url])
-        future: asyncio.Future[Extracted] = asyncio.get_running_loop().create_future()
-        self._in_flight[url] = future
-        try:
-            extracted = await self._fetch_and_extract(url)
-            future.set_result(extracted)
-            return extracted
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
-            raise
-        finally:
-            del self._in_flight[url]
 
     async def _fetch_and_extract(self, url: str) -> Extracted:
         # Back-pressure: a page holds its slot from fetch to extracted text, so memory is set by

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
@@ -39,6 +39,7 @@ from ..stages.classify import Topic
 from ..stages.story import judge_story
 from ..stages.urls import redact_url
 from .codec import decode, encode
+from .flight import once
 from .tasks import FEED_TASK, QUEUE, REDISPATCHED_KEY, STORIES_TASK, WORKER_KEY, celery_app, feed_failure
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class _Pending:
     future: asyncio.Future[dict[str, Any]]
     sent_at: float
     started_at: float | None = None
-    worker: str | None = field(default=None)
+    worker: str | None = None
 
 
 class CeleryWork:
@@ -86,7 +87,6 @@ class CeleryWork:
         self.per_feed = 2 * BATCH
         self._tasks: list[asyncio.Task[None]] = []  # the reader and the sweeper
         self._counting: set[asyncio.Task[None]] = set()
-        self.redispatched = 0
 
     # -- the Work port -------------------------------------------------------------------
 
@@ -102,25 +102,14 @@ class CeleryWork:
         which is most of the hub's cost per story)."""
         if not job.url:  # nothing to fetch: classifying here is cheaper than a round trip
             return judge_story(job, Extracted(status=ExtractionStatus.NO_LINK), topics)
-        if job in self._stories:
-            return await asyncio.shield(self._stories[job])
-        future: asyncio.Future[StoryDone] = asyncio.get_running_loop().create_future()
-        self._stories[job] = future
-        try:
-            data = await self._queued(job)
-            if data is None:
-                lost = Extracted(status=ExtractionStatus.INTERRUPTED, detail="no worker answered")
-                done = judge_story(job, lost, topics)
-            else:
-                done = decode(StoryDone, data)
-            future.set_result(done)
-            return done
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            del self._stories[job]
+        return await once(self._stories, job, lambda: self._judged(job, topics))
+
+    async def _judged(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
+        data = await self._queued(job)
+        if data is None:
+            lost = Extracted(status=ExtractionStatus.INTERRUPTED, detail="no worker answered")
+            return judge_story(job, lost, topics)
+        return decode(StoryDone, data)
 
     async def _queued(self, job: StoryJob) -> dict[str, Any] | None:
         """Join the batch being filled; it leaves when full or ``BATCH_WAIT`` after it began."""
@@ -266,7 +255,6 @@ class CeleryWork:
         for pending in lost:
             if not pending.future.done():
                 pending.future.set_exception(_Resend())
-                self.redispatched += 1
                 log.warning(
                     "%s task %s (worker %s) sent again",
                     pending.task,

@@ -269,3 +269,85 @@ def test_a_fact_first_reported_later_alerts_as_an_update_with_a_map(tmp_path: Pa
     assert [a.kind.value for a in store.due_alerts(last, "hook")] == ["event", "update"]
     assert store.db.execute("SELECT articles FROM events").fetchall() == [(3,)]
     store.close()
+
+
+def test_each_distance_takes_the_word_beside_it_in_either_order() -> None:
+    """Apogee and range from the word on either side of the number (verb-final languages put it
+    after), never one that belongs to the neighbouring number; a location or a capability is
+    neither."""
+    from monitor.stages.facts.distance import distances
+
+    def read(sentence: str) -> list[tuple[str, int]]:
+        return [(d.measure.value, d.km) for d in distances(sentence)]
+
+    assert read("It flew about 360 kilometers with a maximum altitude of around 540 km.") == [
+        ("range_km", 360),
+        ("apogee_km", 540),
+    ]
+    assert read("최대 910여㎞ 높이로 450㎞를 날아갔습니다.") == [("apogee_km", 910), ("range_km", 450)]
+    assert read("최대 고도가 770㎞이고, 비행 거리는 3천7백 ㎞라고 설명했다.") == [
+        ("apogee_km", 770),
+        ("range_km", 3700),
+    ]
+    assert read("ミサイルは約900キロ飛行し、北海道・渡島大島の西約200キロの日本海に落下した。") == [
+        ("range_km", 900)
+    ]
+    assert read("It traveled approximately 621 miles (1,000 kilometers) and rose more than 6 000 km.") == [
+        ("range_km", 999),
+        ("apogee_km", 6000),
+    ]
+    assert read("The missile flew for an hour and landed some 200 km off Hokkaido.") == []
+    assert read("Japan says the new missile has a range of up to 2,500 km.") == []
+    assert read("It reached an altitude of up to 60 km.") == [("apogee_km", 60)]
+
+
+def test_a_named_missile_settles_its_class_and_a_recalled_launch_does_not_count() -> None:
+    nodong = values(
+        launch_facts(
+            "North Korea fires ballistic missiles",
+            "They are thought to be Rodong missiles, an intermediate-range type, officials said.",
+            "en",
+            DAY,
+        )
+    )
+    assert nodong["weapon"] == "Nodong" and nodong["weapon_class"] == "MRBM"
+    newspaper = values(
+        launch_facts("North Korea fires a ballistic missile", "Rodong Sinmun said so.", "en", DAY)
+    )
+    assert "weapon" not in newspaper and newspaper["weapon_class"] == "ballistic" and newspaper["count"] == 1
+    after = values(
+        launch_facts(
+            "N. Korea fires short-range ballistic missiles two days after testing ICBM", "", "en", DAY
+        )
+    )
+    assert after["weapon_class"] == "SRBM"
+    recalled = values(
+        launch_facts(
+            "North Korea fires three ballistic missiles",
+            "Two weeks ago a KN-11 was fired from a submarine.",
+            "en",
+            DAY,
+        )
+    )
+    assert "weapon" not in recalled and recalled["weapon_class"] == "ballistic"
+    semi = values(launch_facts("북한, 노동 준중거리탄도미사일(MRBM) 2발 발사", "", "ko", DAY))
+    assert semi["weapon_class"] == "MRBM" and semi["weapon"] == "Nodong" and semi["count"] == 2
+    # 방위성 (Japan's defence ministry) holds 위성 (satellite): not a satellite launch.
+    ministry = values(launch_facts('日방위성 "北미사일 3발 EEZ 낙하"', "", "ko", DAY))
+    assert ministry.get("weapon_class") != "SLV"
+    satellite = values(launch_facts("North Korea's spy satellite launch fails", "", "en", DAY))
+    assert satellite["weapon_class"] == "SLV" and satellite["count"] == 1
+
+
+def test_a_day_of_last_month_is_a_recall_and_a_weekday_may_be_the_day_after_publication() -> None:
+    from monitor.stages.group.anchors import day_named
+
+    assert (
+        day_named("政府、北朝鮮に追加制裁", "北朝鮮は先月24日に発射を行った。政府は1日の閣議で決めた。", DAY)
+        == 1
+    )
+    wednesday = date(2022, 1, 26)
+    assert day_named("North Korea fires two missiles", "South Korea said on Thursday.", wednesday) == 27
+    assert day_named("North Korea fires two missiles", "It fired them on Monday.", wednesday) == 24
+    tie = fuse([(1, {"date": Fact("2019-10-03", "a")}), (2, {"date": Fact("2019-10-02", "b")})])
+    assert tie["date"].value == "2019-10-02"  # a report is dated on or after its event

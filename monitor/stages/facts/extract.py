@@ -20,6 +20,7 @@ from babel import Locale
 
 from ..classify.topics import _yaml
 from ..group.anchors import Dictionary, anchors, day_named, gazetteer, headline, lead_of, missiles, places
+from .distance import distances
 
 LEAD_SENTENCES = 3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
@@ -35,6 +36,16 @@ CLASS_NAMES = {
     "ballistic": "ballistic",
 }
 _INTERMEDIATE = re.compile(r"IRBM|intermediate|中距離|중거리|中程|средней дальности|середньої", re.IGNORECASE)
+_SEMI_MEDIUM = re.compile(r"MRBM|medium-range|medium range|준중거리|準中距離|准中程", re.IGNORECASE)
+# An earlier launch a sentence recalls ("two days after testing an ICBM", "more than the SLBM
+# fired last month", "two weeks ago a KN-11 was fired"); Latin script only. What a sentence
+# names after one of these is not what it reports.
+_BACK_REFERENCE = re.compile(
+    r"\b(?:after|since|following|than|ago|last (?:week|month|year)|earlier this|previous\w*|"
+    r"in (?:january|february|march|april|may|june|july|august|september|october|november|december))\b",
+    re.IGNORECASE,
+)
+_RECALL = re.compile(r"\b(?:ago|last (?:week|month|year)|previously)\b", re.IGNORECASE)
 _HYPERSONIC = re.compile(r"hypersonic|극초음속|極超音速|高超音速|гиперзвук|гіперзвук", re.IGNORECASE)
 _FIRE = re.compile(
     r"\b(?:fire[sd]?|firing|launch(?:es|ed)?|test-fire[sd]?|strikes?|struck|hits?|attack(?:s|ed)?)\b"
@@ -80,9 +91,10 @@ class _Tables:
     eez: Dictionary
     sites: Dictionary
     site_latlon: dict[str, tuple[float, float]]
-    apogee: re.Pattern[str]
-    range: re.Pattern[str]
     target_words: Dictionary
+    numbered_classes: dict[str, str]
+    named_missiles: dict[str, re.Pattern[str]]
+    named_classes: dict[str, str]
 
 
 @functools.cache
@@ -114,35 +126,16 @@ def _tables() -> _Tables:
         seas=Dictionary((n, c) for c, names in data["seas"].items() for n in names),
         eez=Dictionary((n, c) for c, names in data["eez"].items() for n in names),
         sites=Dictionary((n, site) for site, spec in data["sites"].items() for n in spec["names"]),
+        numbered_classes=dict(data["missile_classes"]["numbered"]),
+        named_missiles={
+            name: re.compile(rf"(?<![\w-])(?:{pattern})", re.IGNORECASE)
+            for name, (_, pattern) in data["missile_classes"]["named"].items()
+        },
+        named_classes={name: cls for name, (cls, _) in data["missile_classes"]["named"].items()},
         site_latlon={
             site: (float(spec["latlon"][0]), float(spec["latlon"][1])) for site, spec in data["sites"].items()
         },
-        apogee=_distance(data["apogee_words"]),
-        range=_distance(data["range_words"]),
     )
-
-
-_NUMBER = r"(\d{1,3}(?:[,.]\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)"
-_ABOUT = r"about |around |some |approximately |約|약\s?|约"
-_UNIT = r"\s?(km|kilomet(?:er|re)s?|キロ(?:メートル)?|㎞|킬로미터|킬로|公里|千米|км|километр\w*|miles?)"
-
-
-def _distance(words: list[str]) -> re.Pattern[str]:
-    """A number and its unit within 40 characters after one of ``words``, or (as Japanese,
-    Korean and Chinese write it) before."""
-    alternatives = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
-    return re.compile(
-        rf"(?:{alternatives})[^.。\n]{{0,40}}?(?:{_ABOUT})?{_NUMBER}{_UNIT}",
-        re.IGNORECASE,
-    )
-
-
-def _kilometres(number: str, unit: str) -> float | None:
-    try:
-        value = float(number.replace(",", ""))
-    except ValueError:
-        return None
-    return round(value * 1.609 if unit.lower().startswith("mile") else value, 1)
 
 
 def site_latlon(site: str) -> tuple[float, float] | None:
@@ -229,6 +222,56 @@ def _landing(sentences: list[str]) -> Fact | None:
     return Fact(", ".join(parts), (sea or eez or ({}, ""))[1])
 
 
+def _named(sentence: str) -> tuple[str, str | None] | None:
+    """The missile a sentence names (a numbered family first: Hwasong-15, KN-23; else a system
+    known by name: Nodong, Iskander) and the class it belongs to, if the tables know it."""
+    t = _tables()
+    if _RECALL.search(sentence):
+        return None
+    numbered = sorted(missiles(headline(sentence)))
+    if numbered:
+        family = numbered[0]
+        return family[:1].upper() + family[1:], t.numbered_classes.get(family)
+    found = [(m.start(), n) for n, pattern in t.named_missiles.items() if (m := pattern.search(sentence))]
+    if found:
+        name = min(found)[1]
+        return name, t.named_classes[name]
+    return None
+
+
+def _stated_class(sentence: str) -> str | None:
+    """The most specific missile class a sentence states for the launch it reports: the first
+    one named, leaving out those after "after", "since", "following" (an earlier launch)."""
+    found = gazetteer().weapons.positions(sentence)
+    back = _BACK_REFERENCE.search(sentence)
+    specific = {c: at for c, at in found.items() if c != "ballistic" and (back is None or at < back.start())}
+    if not specific:
+        return None
+    first = min(specific, key=lambda c: specific[c])
+    if first == "medium":
+        if _SEMI_MEDIUM.search(sentence):
+            return "MRBM"
+        return "IRBM" if _INTERMEDIATE.search(sentence) else "MRBM"
+    return CLASS_NAMES.get(first, first.upper())
+
+
+def _weapon(sentences: list[str]) -> tuple[Fact | None, Fact | None]:
+    """The named missile and the missile class: the class of the named missile when the tables
+    know it, else the first specific class stated, else "hypersonic" or "ballistic"."""
+    named = _first(sentences, _named)
+    weapon = Fact(named[0][0], named[1]) if named else None
+    if named and named[0][1]:
+        return weapon, Fact(named[0][1], named[1])
+    stated = _first(sentences, _stated_class)
+    if stated:
+        return weapon, Fact(stated[0], stated[1])
+    vague = _first(sentences, gazetteer().weapons.find)
+    if vague:
+        name = "hypersonic" if _HYPERSONIC.search(vague[1]) else "ballistic"
+        return weapon, Fact(name, vague[1])
+    return weapon, None
+
+
 def launch_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
     """``actor``, ``date``, ``count``, ``weapon_class``, ``weapon``, ``site``, ``landing``,
     ``apogee_km``, ``range_km``, ``reported_by``."""
@@ -243,25 +286,13 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
     count = _first(sentences, _count)
     if count:
         facts["count"] = Fact(count[0], count[1])
-    g = gazetteer()
-    classes = _first(sentences, g.weapons.find)
-    if classes:
-        found, sentence = classes
-        specific = sorted(found - {"ballistic", "medium"})
-        if "medium" in found:
-            specific.append("irbm" if _INTERMEDIATE.search(sentence) else "mrbm")
-        name = (
-            CLASS_NAMES.get(specific[0], specific[0].upper())
-            if specific
-            else "hypersonic"
-            if _HYPERSONIC.search(sentence)
-            else "ballistic"
-        )
-        facts["weapon_class"] = Fact(name, sentence)
-    weapon = _first(sentences, lambda s: missiles(headline(s)))
+    weapon, weapon_class = _weapon(sentences)
     if weapon:
-        family = sorted(weapon[0])[0]
-        facts["weapon"] = Fact(family[:1].upper() + family[1:], weapon[1])
+        facts["weapon"] = weapon
+    if weapon_class:
+        facts["weapon_class"] = weapon_class
+        if weapon_class.value == "SLV" and "count" not in facts:  # one rocket carries a satellite
+            facts["count"] = Fact(1, weapon_class.quote)
     later = sentences + _sentences("", text[len(lead_of(text, 600)) : 2500], 8)
     landing = _landing(later)
     if landing:
@@ -272,13 +303,9 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
         found, sentence = site
         name = min(found, key=lambda v: found[v])
         facts["site"] = Fact(name, sentence)
-    for field, pattern in (("apogee_km", t.apogee), ("range_km", t.range)):
-        for sentence in later:
-            m = pattern.search(sentence)
-            km = _kilometres(m.group(1), m.group(2)) if m else None
-            if m and km is not None and 10 <= km <= 20000:
-                facts[field] = Fact(round(km), sentence)
-                break
+    for sentence in later:
+        for distance in distances(sentence):
+            facts.setdefault(distance.measure.value, Fact(distance.km, sentence))
     reporters = _first(sentences, _tables().reporters.positions)
     if reporters:
         found, sentence = reporters

@@ -1,17 +1,19 @@
 """An event's facts from its stories' facts (pure): as reports arrive, each field takes the
 value most of them give; the vague value of a field ("ballistic" for a missile class) only when
-no report is more specific; ties go to the earlier report. Each fused fact keeps the quote and
-the story of its first report."""
+no report is more specific; ties go to the earlier report (between dates, to the earlier day).
+Each fused fact keeps the quote and the story of its first report."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from .extract import Fact
 
 VAGUE = {"weapon_class": {"ballistic"}}
+EARLIEST = ("date",)  # fields whose ties go to the earliest value, not the earliest report
 LISTS = ("targets", "measures")  # fields whose value is a list: fused item by item
 MAX_ITEMS = 5
 
@@ -49,7 +51,10 @@ def fuse(reports: Iterable[tuple[int, dict[str, Fact]]]) -> dict[str, Fused]:
     for field, counts in votes.items():
         vague = VAGUE.get(field, set())
         candidates = {v: n for v, n in counts.items() if v not in vague} or dict(counts)
-        value = max(candidates, key=lambda v: (candidates[v], -first[(field, v)][0]))
+        if field in EARLIEST:  # a tie between days: reports can be dated later, never earlier
+            value = max(candidates, key=lambda v: (candidates[v], -date.fromisoformat(str(v)).toordinal()))
+        else:
+            value = max(candidates, key=lambda v: (candidates[v], -first[(field, v)][0]))
         _, quote, article = first[(field, value)]
         fused[field] = Fused(value=value, quote=quote, article=article, reports=candidates[value])
     return fused

@@ -249,12 +249,18 @@ def headline(title: str, lead: str = "") -> str:
     return _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])
 
 
+_EARLIER = re.compile(r"(?:先月|前月|昨年|去年|上月|지난달|지난해|작년|last month|last year)\s*$", re.I)
+
+
 def day_named(title: str, lead: str, when: date | None) -> int | None:
-    """The day of the month a story says its news happened on: the first date it gives, else
-    the latest weekday it names on or before ``when`` (its publication date)."""
+    """The day of the month a story says its news happened on: the first date it gives (not one
+    of last month or last year), else the latest weekday it names on or before the day after
+    ``when`` (its publication date)."""
     g = gazetteer()
     both = f"{title}\n{lead}"
     for m in g.dates.finditer(both):
+        if _EARLIER.search(both, max(0, m.start() - 6), m.start()):
+            continue  # "先月24日", "지난달 24일": a day of last month, recalled
         for d in m.groups():
             if d and 0 < int(d) < 32:
                 return int(d)
@@ -264,7 +270,10 @@ def day_named(title: str, lead: str, when: date | None) -> int | None:
     if not named:
         return None
     weekday = int(min(named, key=lambda w: named[w]))
-    return (when - timedelta(days=(when.weekday() - weekday) % 7)).day
+    # Up to a day after publication: a report dated in UTC is often a day behind the local date
+    # of an event in East Asia ("on Thursday" in a story stamped Wednesday 23:00 UTC).
+    latest = when + timedelta(days=1)
+    return (latest - timedelta(days=(latest.weekday() - weekday) % 7)).day
 
 
 def anchors(title: str, lead: str, language: str | None = None, when: date | None = None) -> Anchors:

@@ -351,3 +351,26 @@ def test_a_day_of_last_month_is_a_recall_and_a_weekday_may_be_the_day_after_publ
     assert day_named("North Korea fires two missiles", "It fired them on Monday.", wednesday) == 24
     tie = fuse([(1, {"date": Fact("2019-10-03", "a")}), (2, {"date": Fact("2019-10-02", "b")})])
     assert tie["date"].value == "2019-10-02"  # a report is dated on or after its event
+
+
+def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:
+    strike = values(
+        launch_facts("Удар по Киеву", "Российские войска нанесли ракетный удар по Киеву.", "ru", DAY)
+    )
+    assert strike["actor"] == "Russia"  # the forces that struck, not the city struck
+    obama = values(
+        sanctions_facts("", "Барак Обама распорядился начать отмену санкций против Ирана.", "ru", DAY)
+    )
+    assert obama["authority"] == "United States" and obama["target_country"] == "Iran"
+    china = values(sanctions_facts("", "中方決定對9間美國軍工企業採取反制措施。", "zh", DAY))
+    assert china["authority"] == "China" and china["targets"] == "9 companies"
+    banks = values(
+        sanctions_facts("Japan to freeze assets of four more Russian banks", "Tokyo said so.", "en", DAY)
+    )
+    assert banks["targets"] == "four Russian banks"
+    japan = values(sanctions_facts("政府、北朝鮮に追加制裁", "3団体と4人を資産凍結の対象とする。", "ja", DAY))
+    assert japan["targets"] == "3 entities, 4 individuals"
+    months = values(sanctions_facts("", "中国对美国实施制裁，为期3个月。", "zh", DAY))
+    assert "targets" not in months  # 3个月 is three months, not three companies
+    reference = {"topic": "sanctions", "facts": {"targets": ["DPRK"], "authority": "UN Security Council"}}
+    assert judge({"target_country": "North Korea"}, reference)["target"] is True

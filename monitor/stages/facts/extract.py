@@ -19,10 +19,21 @@ from typing import Any
 from babel import Locale
 
 from ..classify.topics import _yaml
-from ..group.anchors import Dictionary, anchors, day_named, gazetteer, headline, lead_of, missiles, places
+from ..group.anchors import (
+    Dictionary,
+    anchors,
+    day_named,
+    gazetteer,
+    headline,
+    lead_of,
+    missiles,
+    places,
+    reported,
+)
 from .distance import distances
 
 LEAD_SENTENCES = 3
+MAX_GROUPS = 3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
 
 # Missile classes as the CNS/NTI database names them.
@@ -37,14 +48,6 @@ CLASS_NAMES = {
 }
 _INTERMEDIATE = re.compile(r"IRBM|intermediate|中距離|중거리|中程|средней дальности|середньої", re.IGNORECASE)
 _SEMI_MEDIUM = re.compile(r"MRBM|medium-range|medium range|준중거리|準中距離|准中程", re.IGNORECASE)
-# An earlier launch a sentence recalls ("two days after testing an ICBM", "more than the SLBM
-# fired last month", "two weeks ago a KN-11 was fired"); Latin script only. What a sentence
-# names after one of these is not what it reports.
-_BACK_REFERENCE = re.compile(
-    r"\b(?:after|since|following|than|ago|last (?:week|month|year)|earlier this|previous\w*|"
-    r"in (?:january|february|march|april|may|june|july|august|september|october|november|december))\b",
-    re.IGNORECASE,
-)
 _RECALL = re.compile(r"\b(?:ago|last (?:week|month|year)|previously)\b", re.IGNORECASE)
 _HYPERSONIC = re.compile(r"hypersonic|극초음속|極超音速|高超音速|гиперзвук|гіперзвук", re.IGNORECASE)
 _FIRE = re.compile(
@@ -93,6 +96,7 @@ class _Tables:
     site_latlon: dict[str, tuple[float, float]]
     target_words: Dictionary
     numbered_classes: dict[str, str]
+    forces: Dictionary
     named_missiles: dict[str, re.Pattern[str]]
     named_classes: dict[str, str]
 
@@ -126,6 +130,7 @@ def _tables() -> _Tables:
         seas=Dictionary((n, c) for c, names in data["seas"].items() for n in names),
         eez=Dictionary((n, c) for c, names in data["eez"].items() for n in names),
         sites=Dictionary((n, site) for site, spec in data["sites"].items() for n in spec["names"]),
+        forces=Dictionary((n, code) for code, names in data["forces"].items() for n in names),
         numbered_classes=dict(data["missile_classes"]["numbered"]),
         named_missiles={
             name: re.compile(rf"(?<![\w-])(?:{pattern})", re.IGNORECASE)
@@ -197,9 +202,10 @@ def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None
     """The place named last before the first launch verb of a sentence (who fired), else the
     first place the headline names."""
     named = places(language)
+    forces = _tables().forces
     for sentence in sentences:
         verb = _FIRE.search(sentence)
-        found = named.positions(sentence)
+        found = {**named.positions(sentence), **forces.positions(sentence)}
         if verb and found:
             before = {p: at for p, at in found.items() if at < verb.start()}
             if before:
@@ -242,9 +248,8 @@ def _named(sentence: str) -> tuple[str, str | None] | None:
 def _stated_class(sentence: str) -> str | None:
     """The most specific missile class a sentence states for the launch it reports: the first
     one named, leaving out those after "after", "since", "following" (an earlier launch)."""
-    found = gazetteer().weapons.positions(sentence)
-    back = _BACK_REFERENCE.search(sentence)
-    specific = {c: at for c, at in found.items() if c != "ballistic" and (back is None or at < back.start())}
+    found = gazetteer().weapons.positions(reported(sentence))
+    specific = {c: at for c, at in found.items() if c != "ballistic"}
     if not specific:
         return None
     first = min(specific, key=lambda c: specific[c])
@@ -383,6 +388,40 @@ def _targets(sentences: list[str], named: Dictionary) -> list[tuple[str, str]]:
     return found[:5]
 
 
+# Who a sanctions action names as a group when it names no one ("four more Russian banks",
+# "19 entities", "3団体と4人", "9間美國軍工企業"): a count or a nationality, then what they are.
+_NATIONALITY = r"Russian|North Korean|Iranian|Chinese|Belarusian|Syrian|Venezuelan|Myanmar|US|U\.S\.|American"
+_GROUP_TARGET = re.compile(
+    rf"(?<![\w-])(?:(?P<n>\d{{1,4}}|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+)?"
+    rf"(?:(?:more|additional|new|other|selected)\s+)?(?:(?P<of>{_NATIONALITY})\s+)?"
+    r"(?:defen[cs]e\s+|state-owned\s+|shipping\s+|trading\s+)?"
+    r"(?P<what>banks|financial institutions|entities|individuals|companies|firms|persons|officials|vessels|"
+    r"tankers|oligarchs|businessmen)\b",
+    re.IGNORECASE,
+)
+_CJK_GROUP = re.compile(
+    r"(\d{1,4})\s?(?:つの)?(?:(団体|機関|개\s?기관|개\s?단체)|(人|명)|(行)"
+    r"|(?:間|家|个|個)[^\d，。、]{0,6}?(?:企业|企業|公司|实体|實體|机构|機構))"
+)
+_CJK_GROUP_NAMES = ("companies", "entities", "individuals", "banks")  # by the group that matched
+
+
+def _groups(sentences: list[str]) -> list[tuple[str, str]]:
+    """Target groups a sanctions story gives with their count or nationality, in English."""
+    found: list[tuple[str, str]] = []
+    for sentence in sentences:
+        for m in _GROUP_TARGET.finditer(sentence):
+            if m.group("n") or m.group("of"):
+                words = (m.group("n"), m.group("of"), m.group("what").lower())
+                found.append((" ".join(w for w in words if w), sentence))
+        for m in _CJK_GROUP.finditer(sentence):
+            kind = next((i for i in (2, 3, 4) if m.group(i)), 1) - 1
+            found.append((f"{m.group(1)} {_CJK_GROUP_NAMES[kind]}", sentence))
+        if found:
+            break
+    return found[:MAX_GROUPS]
+
+
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
     """``authority`` (and ``authority_detail``), ``action``, ``target_country``, ``targets``
     (named), ``measures``, ``date``."""
@@ -421,7 +460,7 @@ def sanctions_facts(title: str, text: str, language: str | None, published: date
     target = _target(sentences, named, authority)
     if target:
         facts["target_country"] = Fact(place_name(target[0]), target[1])
-    targets = _targets(sentences, named)
+    targets = _targets(sentences, named) or _groups(sentences)
     if targets:
         facts["targets"] = Fact(", ".join(name for name, _ in targets), targets[0][1])
     measures = _tables().measures

@@ -14,6 +14,7 @@ reference's first word; the target country is the country concerned.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from datetime import date
 
@@ -64,7 +65,7 @@ def judge(facts: Mapping[str, object], reference: Mapping[str, object]) -> dict[
         out["authority"] = any(w in f"{authority} " for w in words)
         action = str(ref.get("action", "")).split()
         out["action"] = bool(action) and facts.get("action") == action[0]
-        named = [str(t).lower() for t in ref.get("targets", []) if isinstance(t, str)]
+        named = [_aliases(str(t).lower()) for t in ref.get("targets", []) if isinstance(t, str)]
         # A named target: one the story names, or the country when the reference lists it.
         listed = f"{facts.get('targets', '')}, {facts.get('target_country', '')}"
         found = [t.lower() for t in listed.split(", ") if len(t) > 2]
@@ -73,6 +74,16 @@ def judge(facts: Mapping[str, object], reference: Mapping[str, object]) -> dict[
         target = str(facts.get("target_country", "")).split(" (")[0]
         out["target_country"] = bool(target) and target.split()[0] in str(ref.get("country_concerned", ""))
     return out
+
+
+# Names a reference writes for what we name otherwise.
+ALIASES = {"dprk": "north korea", "prc": "china", "rok": "south korea"}
+
+
+def _aliases(text: str) -> str:
+    """The reference's text with its aliases spelt out as ours ("DPRK" also as "north korea")."""
+    extra = [ours for theirs, ours in ALIASES.items() if re.search(rf"\b{theirs}\b", text)]
+    return ", ".join([text, *extra])
 
 
 def _names(ours: str, theirs: str) -> bool:

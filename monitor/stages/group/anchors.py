@@ -244,6 +244,22 @@ def missiles(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+# An earlier launch a sentence recalls ("two days after testing an ICBM", "more than the SLBM
+# fired last month"); Latin script only. What a sentence names after one of these is not what it
+# reports.
+BACK_REFERENCE = re.compile(
+    r"\b(?:after|since|following|than|ago|last (?:week|month|year)|earlier this|previous\w*|"
+    r"in (?:january|february|march|april|may|june|july|august|september|october|november|december))\b",
+    re.IGNORECASE,
+)
+
+
+def reported(sentence: str) -> str:
+    """The part of a sentence before it recalls an earlier launch (``BACK_REFERENCE``)."""
+    back = BACK_REFERENCE.search(sentence)
+    return sentence[: back.start()] if back else sentence
+
+
 def headline(title: str, lead: str = "") -> str:
     """What a story says in its headline (its first sentence when it has none), dateline off."""
     return _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])

@@ -298,6 +298,8 @@ def test_each_distance_takes_the_word_beside_it_in_either_order() -> None:
     ]
     assert read("The missile flew for an hour and landed some 200 km off Hokkaido.") == []
     assert read("Japan says the new missile has a range of up to 2,500 km.") == []
+    assert read("An ICBM with a range of 15,000 km flew 1,000 km.") == [("range_km", 1000)]
+    assert read("ノドン中距離弾道ミサイル(射程1300キロ)3発を発射した。") == []  # what it can do
     assert read("It reached an altitude of up to 60 km.") == [("apogee_km", 60)]
 
 

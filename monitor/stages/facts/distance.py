@@ -6,7 +6,8 @@ number in most languages ("an altitude of 50 km", "flew about 600 km"), after it
 comes last ("約900キロ飛行し", "450㎞를 날아갔다", "910여㎞ 높이로"). Each distance takes the
 nearest such word on either side, without reaching past another distance; distances that say
 where something is ("about 200 km west of Okushiri", "北海道の西約200キロ") or what a missile
-could do ("a range of up to 2,500 km", "capable of") are no flight's apogee or range.
+could do ("a range of 15,000 km", "射程1300キロ", "capable of") are no flight's apogee or range:
+"range" and 射程 name a capability, not a flight, and are no measurement word here.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ _WORDS = {
     ),
     Measure.RANGE: (
         "flew", "flown", "flying", "flight distance", "flying distance", "flight of", "traveled",
-        "travelled", "traveling", "travelling", "covered", "covering", "distance", "range",
+        "travelled", "traveling", "travelling", "covered", "covering", "distance", "flight range",
         "飛行距離", "飛距離", "飛翔距離", "飛行", "飛翔", "飛ん", "飛び", "비행거리", "비행 거리", "비행",
         "날아",
-        "飞行距离", "飞行", "射程", "пролетел", "пролетела", "пролетели", "пролетіла", "дальност",
+        "飞行距离", "飞行", "пролетел", "пролетела", "пролетели", "пролетіла", "дальност",
         "дальніст", "flog", "Flugstrecke", "volé", "parcouru", "voló", "recorrió", "volou",
         "percorso", "volato",
     ),

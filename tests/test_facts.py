@@ -376,3 +376,25 @@ def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:
     assert "targets" not in months  # 3个月 is three months, not three companies
     reference = {"topic": "sanctions", "facts": {"targets": ["DPRK"], "authority": "UN Security Council"}}
     assert judge({"target_country": "North Korea"}, reference)["target"] is True
+
+
+def test_a_stated_count_outweighs_a_missile_said_with_an_article() -> None:
+    singular = values(
+        launch_facts(
+            "North Korea fires missile", "It fired an intermediate range ballistic missile.", "en", DAY
+        )
+    )
+    assert singular["count"] == 1
+    assert "count" not in values(
+        launch_facts("North Korea", "It conducted a missile test on Monday.", "en", DAY)
+    )
+    assert values(launch_facts("", "It launched three test missiles into the sea.", "en", DAY))["count"] == 3
+    stated = values(
+        launch_facts("A missile, then two", "North Korea fired two ballistic missiles.", "en", DAY)
+    )
+    assert stated["count"] == 2  # a number anywhere in the lead before an article
+    english = launch_facts("North Korea fires a ballistic missile", "", "en", DAY)
+    korean = launch_facts("북한, 탄도미사일 2발 발사", "", "ko", DAY)
+    fused = fuse([(1, english), (2, korean)])
+    assert fused["count"].value == 2 and fused["count"].reports == 1  # "a missile" weighs half "2발"
+    assert fuse([(1, english), (2, english), (3, english), (4, korean)])["count"].value == 1

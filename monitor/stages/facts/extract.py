@@ -73,10 +73,13 @@ PLACE_NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class Fact:
-    """One fact and the sentence it was read from."""
+    """One fact and the sentence it was read from. ``weight``: how much it counts when an
+    event's reports are fused (a count read from "a missile" is half a stated number: reports
+    say "a missile" before anyone has counted)."""
 
     value: str | int
     quote: str
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,20 @@ class _Tables:
     named_classes: dict[str, str]
 
 
+# Words between a number and what it counts: "two more short-range ballistic missiles", "an
+# intermediate range ballistic missile", "a new type of intercontinental ballistic missile",
+# "a submarine-launched ballistic missile", "three test missiles", "another Hwasong-15 ICBM".
+_COUNT_WORDS = (
+    r"more|new|new type of|suspected|unidentified|unknown|ballistic|cruise|test|intercontinental|"
+    r"intermediate|medium|short|long|range|hypersonic|possible|apparent|additional|further|"
+    r"strategic|tactical|\w+-\w+(?:-\w+)?"
+)
+# What a singular noun is part of when it counts nothing: "a missile test", "a missile programme".
+_COMPOUND = (
+    r"tests?|launch(?:es|er|ers)?|program(?:me)?s?|base|site|defen[cs]e|system|threat|unit|technology|alert"
+)
+
+
 @functools.cache
 def _tables() -> _Tables:
     data: dict[str, Any] = _yaml(
@@ -113,8 +130,8 @@ def _tables() -> _Tables:
     return _Tables(
         numbers=numbers,
         counted=re.compile(
-            rf"(?<![\w-])(\d{{1,2}}|{words})(?:\s+(?:more|new|suspected|unidentified|\w+-range|ballistic|more))*"
-            rf"\s+(?:{counted})(?!\w)",
+            rf"(?<![\w-])(\d{{1,2}}|{words})(?:\s+(?:{_COUNT_WORDS}))*"
+            rf"\s+(?:{counted})(?![\w-]|\s+(?:{_COMPOUND})\b)",
             re.IGNORECASE,
         ),
         counters=re.compile(
@@ -167,15 +184,21 @@ def _first(sentences: list[str], find: Any) -> tuple[Any, str] | None:
     return None
 
 
-def _count(sentence: str) -> int | None:
+# Indefinite articles: "a missile" is one, but said before the missiles are counted.
+ARTICLES = frozenset({"a", "an", "un", "une", "ein", "eine", "einen", "uno", "una", "um", "uma"})
+
+
+def _count(sentence: str, articles: bool = False) -> int | None:
+    """The number of missiles a sentence states; with ``articles``, also "a missile" (one)."""
     t = _tables()
-    m = t.counted.search(sentence)
-    if m:
+    for m in t.counted.finditer(sentence):
         word = m.group(1).casefold()
+        if word in ARTICLES and not articles:
+            continue
         return int(word) if word.isdigit() else t.numbers.get(word)
-    m = t.counters.search(sentence)
-    if m:
-        word = m.group(1)
+    counter = t.counters.search(sentence)
+    if counter:
+        word = counter.group(1)
         return int(word) if word.isdigit() else t.numbers.get(word.casefold())
     return None
 
@@ -291,6 +314,10 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
     count = _first(sentences, _count)
     if count:
         facts["count"] = Fact(count[0], count[1])
+    else:
+        count = _first(sentences, lambda s: _count(s, articles=True))
+        if count:
+            facts["count"] = Fact(count[0], count[1], weight=0.5)
     weapon, weapon_class = _weapon(sentences)
     if weapon:
         facts["weapon"] = weapon

@@ -1,6 +1,7 @@
 """An event's facts from its stories' facts (pure): as reports arrive, each field takes the
-value most of them give; the vague value of a field ("ballistic" for a missile class) only when
-no report is more specific; ties go to the earlier report (between dates, to the earlier day).
+value most of them give (a report's ``Fact.weight`` is its vote); the vague value of a field
+("ballistic" for a missile class) only when no report is more specific; ties go to the earlier
+report (between dates, to the earlier day).
 Each fused fact keeps the quote and the story of its first report."""
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ class Fused:
 
 def fuse(reports: Iterable[tuple[int, dict[str, Fact]]]) -> dict[str, Fused]:
     """Fuse (story id, facts) pairs given in arrival order."""
-    votes: dict[str, Counter[str | int]] = {}
+    votes: dict[str, Counter[str | int]] = {}  # field -> value -> stories giving it
+    weights: dict[str, dict[str | int, float]] = {}  # ... and what they weigh (Fact.weight)
     first: dict[tuple[str, str | int], tuple[int, str, int]] = {}
     for order, (article, facts) in enumerate(reports):
         for field, fact in facts.items():
             votes.setdefault(field, Counter())[fact.value] += 1
+            weighed = weights.setdefault(field, {})
+            weighed[fact.value] = weighed.get(fact.value, 0.0) + fact.weight
             first.setdefault((field, fact.value), (order, fact.quote, article))
     fused: dict[str, Fused] = {}
     for field in LISTS:
@@ -51,10 +55,11 @@ def fuse(reports: Iterable[tuple[int, dict[str, Fact]]]) -> dict[str, Fused]:
     for field, counts in votes.items():
         vague = VAGUE.get(field, set())
         candidates = {v: n for v, n in counts.items() if v not in vague} or dict(counts)
+        weigh = weights[field]
         if field in EARLIEST:  # a tie between days: reports can be dated later, never earlier
-            value = max(candidates, key=lambda v: (candidates[v], -date.fromisoformat(str(v)).toordinal()))
+            value = max(candidates, key=lambda v: (weigh[v], -date.fromisoformat(str(v)).toordinal()))
         else:
-            value = max(candidates, key=lambda v: (candidates[v], -first[(field, v)][0]))
+            value = max(candidates, key=lambda v: (weigh[v], -first[(field, v)][0]))
         _, quote, article = first[(field, value)]
         fused[field] = Fused(value=value, quote=quote, article=article, reports=candidates[value])
     return fused

@@ -188,14 +188,16 @@ def test_eval_events_scores_facts_on_the_coverage_set(corpus: Path, cli_env: dic
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)["facts"]
     assert set(facts) == {
-        *("date", "actor", "count", "weapon_class", "site", "apogee_km", "range_km"),
+        *("date", "actor", "count", "weapon_class", "site", "apogee_km", "range_km", "outcome"),
         *("authority", "action", "target", "target_country"),
     }
-    # The first measurement, as a floor (see the README for the figures and the targets).
+    # This session's measurement less a margin, as a floor (see the README for the figures).
     assert (
         facts["date"]["share"] >= 0.9
         and facts["action"]["share"] >= 0.9
-        and facts["authority"]["share"] >= 0.8
+        and facts["authority"]["share"] >= 0.9
+        and facts["target"]["share"] >= 0.8
+        and facts["weapon_class"]["share"] >= 0.7
     )
 
 
@@ -398,3 +400,35 @@ def test_a_stated_count_outweighs_a_missile_said_with_an_article() -> None:
     fused = fuse([(1, english), (2, korean)])
     assert fused["count"].value == 2 and fused["count"].reports == 1  # "a missile" weighs half "2발"
     assert fuse([(1, english), (2, english), (3, english), (4, korean)])["count"].value == 1
+
+
+def test_the_outcome_is_a_failure_said_of_this_launch_else_a_flight_that_came_down() -> None:
+    exploded = values(
+        launch_facts(
+            "North Korea's spy satellite launch fails",
+            "The new rocket exploded in mid-air during the first stage.",
+            "en",
+            DAY,
+        )
+    )
+    assert exploded["outcome"] == "failure" and "failed" in summary(exploded)
+    korean = values(launch_facts("북한 미사일 2발 발사", "1발은 발사 직후 폭발했다.", "ko", DAY))
+    assert korean["outcome"] == "failure"
+    recalled = launch_facts(
+        "N. Korea fires missiles after failed satellite launch",
+        "The missiles flew about 350 km before falling into the sea.",
+        "en",
+        DAY,
+    )
+    assert recalled["outcome"].value == "success" and recalled["outcome"].weight == 0.5  # it flew
+    doubted = values(
+        launch_facts(
+            "North Korea fires a rocket", "It was not clear whether the launch was successful.", "en", DAY
+        )
+    )
+    assert "outcome" not in doubted
+    claimed = values(launch_facts("북한, ICBM 시험발사 성공 주장", "", "ko", DAY))
+    assert claimed["outcome"] == "success"
+    reference = {"topic": "missile_launch", "facts": {"outcome": {"success": 1, "failure": 1}}}
+    assert judge({"outcome": "failure"}, reference) == {"outcome": True}
+    assert judge({}, {"topic": "missile_launch", "facts": {"outcome": {"unknown": 2}}}) == {}

@@ -18,6 +18,7 @@ from typing import Any
 
 from babel import Locale
 
+from ..classify.segment import is_cjk
 from ..classify.topics import _yaml
 from ..group.anchors import (
     Dictionary,
@@ -99,6 +100,7 @@ class _Tables:
     site_latlon: dict[str, tuple[float, float]]
     target_words: Dictionary
     numbered_classes: dict[str, str]
+    outcomes: dict[str, re.Pattern[str]]
     forces: Dictionary
     named_missiles: dict[str, re.Pattern[str]]
     named_classes: dict[str, str]
@@ -116,6 +118,20 @@ _COUNT_WORDS = (
 _COMPOUND = (
     r"tests?|launch(?:es|er|ers)?|program(?:me)?s?|base|site|defen[cs]e|system|threat|unit|technology|alert"
 )
+
+
+def _words(words: list[str]) -> re.Pattern[str]:
+    """Words as written (Latin script, whole words), stems (Cyrillic: any ending) or strings
+    (Han, kana, Hangul: no word boundaries)."""
+    parts = []
+    for word in sorted(words, key=len, reverse=True):
+        if is_cjk(word[0]):
+            parts.append(re.escape(word))
+        elif "\u0400" <= word[0] <= "\u04ff":
+            parts.append(rf"(?<![\w-]){re.escape(word)}\w*")
+        else:
+            parts.append(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
+    return re.compile("|".join(parts), re.IGNORECASE)
 
 
 @functools.cache
@@ -148,6 +164,7 @@ def _tables() -> _Tables:
         eez=Dictionary((n, c) for c, names in data["eez"].items() for n in names),
         sites=Dictionary((n, site) for site, spec in data["sites"].items() for n in spec["names"]),
         forces=Dictionary((n, code) for code, names in data["forces"].items() for n in names),
+        outcomes={kind: _words(names) for kind, names in data["outcomes"].items()},
         numbered_classes=dict(data["missile_classes"]["numbered"]),
         named_missiles={
             name: re.compile(rf"(?<![\w-])(?:{pattern})", re.IGNORECASE)
@@ -300,9 +317,34 @@ def _weapon(sentences: list[str]) -> tuple[Fact | None, Fact | None]:
     return weapon, None
 
 
+# What a sentence must be about for its "failed" or "successful" to be the launch's.
+_LAUNCHED = re.compile(
+    r"missile|rocket|launch|satellite|projectile|test|미사일|발사|로켓|위성|ミサイル|発射|ロケット|衛星|"
+    r"导弹|導彈|发射|發射|火箭|卫星|ракет|запуск|пуск|спутник|Rakete|fusée|misil|cohete",
+    re.IGNORECASE,
+)
+# Doubt about success is not success ("it was not clear whether the launch was successful").
+_DOUBT = re.compile(r"whether|if it|not (?:immediately )?clear|unclear|unknown", re.IGNORECASE)
+
+
+def _outcome(sentence: str) -> str | None:
+    """ "failure" when the sentence says the launch (or one of its missiles) failed, "success"
+    when it says it succeeded; None when it says neither (or doubts it)."""
+    sentence = reported(sentence)  # not "after its failed satellite launch"
+    if not _LAUNCHED.search(sentence):
+        return None
+    outcomes = _tables().outcomes
+    if outcomes["failure"].search(sentence):
+        return "failure"
+    success = outcomes["success"].search(sentence)
+    if success is None or _DOUBT.search(sentence, max(0, success.start() - 40), success.start()):
+        return None
+    return "success"
+
+
 def launch_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
     """``actor``, ``date``, ``count``, ``weapon_class``, ``weapon``, ``site``, ``landing``,
-    ``apogee_km``, ``range_km``, ``reported_by``."""
+    ``apogee_km``, ``range_km``, ``outcome``, ``reported_by``."""
     sentences = _sentences(title, text)
     facts: dict[str, Fact] = {}
     actor = _actor(sentences, language)
@@ -338,6 +380,12 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
     for sentence in later:
         for distance in distances(sentence):
             facts.setdefault(distance.measure.value, Fact(distance.km, sentence))
+    outcome = _first(later, _outcome)
+    if outcome:
+        facts["outcome"] = Fact(outcome[0], outcome[1])
+    elif "range_km" in facts or "landing" in facts:  # it flew and came down where it was sent
+        flown = facts.get("range_km") or facts["landing"]
+        facts["outcome"] = Fact("success", flown.quote, weight=0.5)
     reporters = _first(sentences, _tables().reporters.positions)
     if reporters:
         found, sentence = reporters

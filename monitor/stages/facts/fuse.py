@@ -92,6 +92,8 @@ def summary(facts: dict[str, object]) -> str:
         parts.append(
             f"{site} → {landing}" if site and landing else f"from {site}" if site else f"→ {landing}"
         )
+    if facts.get("outcome") == "failure":
+        parts.append("failed")
     if "apogee_km" in facts:
         parts.append(f"apogee {facts['apogee_km']} km")
     if "range_km" in facts:

@@ -6,9 +6,10 @@ sanctions actions. Per field, a fused value is right when: the date is within a 
 event's (the database's UTC date; Korean reports give the next day); the actor names the
 launcher; the count is exact; the class is one of the database's classes (events the database
 calls Unknown are left out); the site lies within 50 km of one of its facilities; apogee and
-range are within 15 % of its maxima; a named target is one the reference names (or a word of
-more than three letters of it is); the authority is the one the reference names; the action is the
-reference's first word; the target country is the country concerned.
+range are within 15 % of its maxima; the outcome is one the database gives for one of the
+launch's missiles (events it calls unknown are left out); a named target is one the reference
+names (or a word of more than three letters of it is); the authority is the one the reference
+names; the action is the reference's first word; the target country is the country concerned.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def judge(facts: Mapping[str, object], reference: Mapping[str, object]) -> dict[
         sites = ref.get("facility_latlon")
         if isinstance(sites, dict) and sites:
             out["site"] = _near(facts.get("site_latlon"), list(sites.values()))
+        outcomes = ref.get("outcome")
+        if isinstance(outcomes, dict) and set(outcomes) - {"unknown"}:
+            out["outcome"] = facts.get("outcome") in outcomes
         for ours, theirs in (("apogee_km", "max_apogee_km"), ("range_km", "max_distance_km")):
             expected = ref.get(theirs)
             if isinstance(expected, int | float) and expected > 0:

@@ -432,3 +432,19 @@ def test_the_outcome_is_a_failure_said_of_this_launch_else_a_flight_that_came_do
     reference = {"topic": "missile_launch", "facts": {"outcome": {"success": 1, "failure": 1}}}
     assert judge({"outcome": "failure"}, reference) == {"outcome": True}
     assert judge({}, {"topic": "missile_launch", "facts": {"outcome": {"unknown": 2}}}) == {}
+
+
+def test_a_fact_that_changes_or_a_failure_is_news_for_an_update() -> None:
+    from monitor.stages.facts.fuse import material_news
+
+    def facts(**values: object) -> dict[str, dict[str, object]]:
+        return {k: {"value": v} for k, v in values.items()}
+
+    assert material_news(facts(date="2024-05-30"), facts(date="2024-05-30", count=10)) == ("count: 10",)
+    assert material_news(facts(count=10), facts(count=18)) == ("count: 10 → 18",)
+    assert material_news(facts(weapon_class="SRBM"), facts(weapon_class="ICBM")) == (
+        "weapon_class: SRBM → ICBM",
+    )
+    assert material_news(facts(outcome="success"), facts(outcome="failure")) == ("outcome: failure",)
+    assert material_news(facts(), facts(outcome="success", site="Sunan", apogee_km=50)) == ()
+    assert material_news(facts(count=2), facts(count=2, apogee_km=50)) == ()

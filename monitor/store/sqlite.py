@@ -45,6 +45,7 @@ from ..records import (
     StoryToGroup,
     Verdict,
 )
+from ..stages.facts.fuse import material_news
 from ..stages.parse import distinct_identity, same_story
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .ports import Grouping
@@ -52,8 +53,6 @@ from .ports import Grouping
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-# Facts whose first report about an event is worth an update alert (alerts.update_spacing).
-MATERIAL_FACTS = ("count", "weapon")
 
 
 class Store:
@@ -413,13 +412,8 @@ class Store:
         grouping.placed(decision, event_id)
         facts = grouping.event_facts(event_id)
         self._write_facts(event_id, facts)
-        if decision.event_id is not None:  # a fact the event's reports had not given counts as news
-            firsts = tuple(
-                f"{field}: {facts[field]['value']}"
-                for field in MATERIAL_FACTS
-                if field in facts and field not in before
-            )
-            decision = replace(decision, news=decision.news + firsts)
+        if decision.event_id is not None:
+            decision = replace(decision, news=decision.news + material_news(before, facts))
         kind = grouping.kind()
         update = kind is AlertKind.EVENT and grouping.update_due(decision, alerted_at, now)
         queued = False

@@ -17,6 +17,11 @@ VAGUE = {"weapon_class": {"ballistic"}}
 EARLIEST = ("date",)  # fields whose ties go to the earliest value, not the earliest report
 LISTS = ("targets", "measures")  # fields whose value is a list: fused item by item
 MAX_ITEMS = 5
+# Facts whose first report about an event, or a change of whose fused value, is worth an update
+# alert (alerts.update_spacing); and values that are news whenever a field takes them.
+MATERIAL_FACTS = ("count", "weapon")
+MATERIAL_CHANGES = ("count", "weapon", "weapon_class")
+MATERIAL_VALUES = {"outcome": "failure"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +108,20 @@ def summary(facts: dict[str, object]) -> str:
     if "reported_by" in facts:
         parts.append(f"per {facts['reported_by']}")
     return " · ".join(parts)
+
+
+def material_news(
+    before: dict[str, dict[str, object]], after: dict[str, dict[str, object]]
+) -> tuple[str, ...]:
+    """What a story changed in its event's fused facts that is news: a count or named missile
+    first reported, a count, missile or class that changed ("count: 10 → 18"), a failure."""
+    news = []
+    for field, fact in after.items():
+        value, old = fact["value"], before.get(field, {}).get("value")
+        if old is None and field in MATERIAL_FACTS:
+            news.append(f"{field}: {value}")
+        elif old is not None and old != value and field in MATERIAL_CHANGES:
+            news.append(f"{field}: {old} → {value}")
+        elif old != value and MATERIAL_VALUES.get(field) == value:
+            news.append(f"{field}: {value}")
+    return tuple(news)

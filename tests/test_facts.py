@@ -446,5 +446,6 @@ def test_a_fact_that_changes_or_a_failure_is_news_for_an_update() -> None:
         "weapon_class: SRBM → ICBM",
     )
     assert material_news(facts(outcome="success"), facts(outcome="failure")) == ("outcome: failure",)
+    assert material_news(facts(weapon_class="ballistic"), facts(weapon_class="ICBM")) == ()  # grouping's news
     assert material_news(facts(), facts(outcome="success", site="Sunan", apogee_km=50)) == ()
     assert material_news(facts(count=2), facts(count=2, apogee_km=50)) == ()

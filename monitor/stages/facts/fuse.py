@@ -114,14 +114,16 @@ def material_news(
     before: dict[str, dict[str, object]], after: dict[str, dict[str, object]]
 ) -> tuple[str, ...]:
     """What a story changed in its event's fused facts that is news: a count or named missile
-    first reported, a count, missile or class that changed ("count: 10 → 18"), a failure."""
+    first reported, a count, missile or class that changed ("count: 10 → 18"; not "ballistic"
+    made specific, which grouping reports as a class first named), a failure."""
     news = []
     for field, fact in after.items():
         value, old = fact["value"], before.get(field, {}).get("value")
         if old is None and field in MATERIAL_FACTS:
             news.append(f"{field}: {value}")
         elif old is not None and old != value and field in MATERIAL_CHANGES:
-            news.append(f"{field}: {old} → {value}")
+            if old not in VAGUE.get(field, ()):
+                news.append(f"{field}: {old} → {value}")
         elif old != value and MATERIAL_VALUES.get(field) == value:
             news.append(f"{field}: {value}")
     return tuple(news)

@@ -328,8 +328,8 @@ _DOUBT = re.compile(r"whether|if it|not (?:immediately )?clear|unclear|unknown",
 
 
 def _outcome(sentence: str) -> str | None:
-    """ "failure" when the sentence says the launch (or one of its missiles) failed, "success"
-    when it says it succeeded; None when it says neither (or doubts it)."""
+    """What the sentence says of how this launch ended: "failure" (it, or one of its missiles,
+    failed or exploded), "success" (said, not doubted), or None."""
     sentence = reported(sentence)  # not "after its failed satellite launch"
     if not _LAUNCHED.search(sentence):
         return None
@@ -499,7 +499,7 @@ def _groups(sentences: list[str]) -> list[tuple[str, str]]:
 
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
     """``authority`` (and ``authority_detail``), ``action``, ``target_country``, ``targets``
-    (named), ``measures``, ``date``."""
+    (named, else the groups counted), ``measures``, ``date``."""
     sentences = _sentences(title, text)
     facts: dict[str, Fact] = {}
     named = places(language)

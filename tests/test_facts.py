@@ -353,6 +353,8 @@ def test_a_day_of_last_month_is_a_recall_and_a_weekday_may_be_the_day_after_publ
     wednesday = date(2022, 1, 26)
     assert day_named("North Korea fires two missiles", "South Korea said on Thursday.", wednesday) == 27
     assert day_named("North Korea fires two missiles", "It fired them on Monday.", wednesday) == 24
+    un = "The Security Council stepped up sanctions on Monday over North Korea's nuclear test on September 3."
+    assert day_named("UN adopts sanctions", un, date(2017, 9, 12)) == 11  # Monday, not the test's day
     tie = fuse([(1, {"date": Fact("2019-10-03", "a")}), (2, {"date": Fact("2019-10-02", "b")})])
     assert tie["date"].value == "2019-10-02"  # a report is dated on or after its event
 

@@ -265,6 +265,8 @@ def headline(title: str, lead: str = "") -> str:
     return _DATELINE.sub("", title.strip() or _SENTENCE_END.split(lead.strip(), maxsplit=1)[0])
 
 
+# A day named after these, in its sentence, is another occurrence's: what the news answers.
+_RECALLED_DAY = re.compile(r"\b(?:over|after|following|since|in response to|in retaliation for)\b", re.I)
 _EARLIER = re.compile(r"(?:先月|前月|昨年|去年|上月|지난달|지난해|작년|last month|last year)\s*$", re.I)
 
 
@@ -275,8 +277,11 @@ def day_named(title: str, lead: str, when: date | None) -> int | None:
     g = gazetteer()
     both = f"{title}\n{lead}"
     for m in g.dates.finditer(both):
-        if _EARLIER.search(both, max(0, m.start() - 6), m.start()):
+        if _EARLIER.search(both, max(0, m.start() - 12), m.start()):
             continue  # "先月24日", "지난달 24일": a day of last month, recalled
+        clause = both[max(both.rfind(".", 0, m.start()), both.rfind("\n", 0, m.start()), 0) : m.start()]
+        if _RECALLED_DAY.search(clause):
+            continue  # "sanctions on Monday over its nuclear test on September 3"
         for d in m.groups():
             if d and 0 < int(d) < 32:
                 return int(d)

@@ -223,6 +223,12 @@ def test_site_height_and_distance_in_three_languages() -> None:
     for title, text, language in reports:
         facts = values(launch_facts(title, text, language, DAY))
         assert facts["site"] == "Sunan" and facts["apogee_km"] == 6000, facts
+    for suburbs in (
+        "同ミサイルは平壌郊外から発射された。",
+        "미사일은 평양 근교에서 발사됐다.",
+        "It was fired from the outskirts of Pyongyang.",
+    ):
+        assert values(launch_facts("", suburbs, None, DAY))["site"] == "Pyongyang", suburbs
         assert abs(int(str(facts["range_km"])) - 1000) <= 5, facts  # 620 miles is 998 km
     reference = {
         "topic": "missile_launch",

@@ -308,6 +308,9 @@ def test_each_distance_takes_the_word_beside_it_in_either_order() -> None:
     assert read("Japan says the new missile has a range of up to 2,500 km.") == []
     assert read("An ICBM with a range of 15,000 km flew 1,000 km.") == [("range_km", 1000)]
     assert read("ノドン中距離弾道ミサイル(射程1300キロ)3発を発射した。") == []  # what it can do
+    assert read("朝鮮導彈的射程約1080公里,最高射高超過6200公里。") == [
+        ("apogee_km", 6200)
+    ]  # "," ends a clause
     assert read("It reached an altitude of up to 60 km.") == [("apogee_km", 60)]
 
 
@@ -321,6 +324,7 @@ def test_a_named_missile_settles_its_class_and_a_recalled_launch_does_not_count(
         )
     )
     assert nodong["weapon"] == "Nodong" and nodong["weapon_class"] == "MRBM"
+    assert values(launch_facts("North Korea fires KN-23", "", "en", DAY))["weapon"] == "KN-23"
     newspaper = values(
         launch_facts("North Korea fires a ballistic missile", "Rodong Sinmun said so.", "en", DAY)
     )
@@ -437,6 +441,13 @@ def test_the_outcome_is_a_failure_said_of_this_launch_else_a_flight_that_came_do
     assert "outcome" not in doubted
     claimed = values(launch_facts("북한, ICBM 시험발사 성공 주장", "", "ko", DAY))
     assert claimed["outcome"] == "success"
+    intercepted = "Air defences intercepted a missile launched from Yemen that exploded over central Israel."
+    assert "outcome" not in values(launch_facts("", intercepted, "en", DAY))
+    beside = (
+        "A bomb exploded during a parade in the northeast on Sunday, killing at least 15 people, including "
+        "schoolchildren, while a rocket attack at a school injured 17."
+    )
+    assert "outcome" not in values(launch_facts("", beside, "en", DAY))
     reference = {"topic": "missile_launch", "facts": {"outcome": {"success": 1, "failure": 1}}}
     assert judge({"outcome": "failure"}, reference) == {"outcome": True}
     assert judge({}, {"topic": "missile_launch", "facts": {"outcome": {"unknown": 2}}}) == {}

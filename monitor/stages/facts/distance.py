@@ -80,7 +80,7 @@ _CUES = {
 # Where a word comes after its number: in Japanese, Korean and Chinese; in English, "50 km high".
 _AFTER_TOO = {"high", "altitude", "height"}
 _CONVERSION = re.compile(r"\s?\(\s?(?:about |around |some |approximately )?")
-_CLAUSE = re.compile(r"[,，、;；。:：]\s|[、，；。]")
+_CLAUSE = re.compile(r"[,，、;；。:：!?！？]")  # a number's own commas are inside its match
 BEFORE = 40  # how far before a distance its word may stand
 AFTER = 12  # and after it (verb-final languages)
 

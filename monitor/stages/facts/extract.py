@@ -277,7 +277,8 @@ def _named(sentence: str) -> tuple[str, str | None] | None:
     numbered = sorted(missiles(headline(sentence)))
     if numbered:
         family = numbered[0]
-        return family[:1].upper() + family[1:], t.numbered_classes.get(family)
+        name = family.upper() if family.startswith("kn-") else family[:1].upper() + family[1:]
+        return name, t.numbered_classes.get(family)
     found = [(m.start(), n) for n, pattern in t.named_missiles.items() if (m := pattern.search(sentence))]
     if found:
         name = min(found)[1]
@@ -317,12 +318,16 @@ def _weapon(sentences: list[str]) -> tuple[Fact | None, Fact | None]:
     return weapon, None
 
 
-# What a sentence must be about for its "failed" or "successful" to be the launch's.
+# What a sentence must be about for its "failed" or "successful" to be the launch's: a launch,
+# a test or a rocket, not just a missile (an intercepted missile that "exploded over Israel"
+# is no failed launch; nor is a bomb).
 _LAUNCHED = re.compile(
-    r"missile|rocket|launch|satellite|projectile|test|미사일|발사|로켓|위성|ミサイル|発射|ロケット|衛星|"
-    r"导弹|導彈|发射|發射|火箭|卫星|ракет|запуск|пуск|спутник|Rakete|fusée|misil|cohete",
+    r"launch|test|rocket|satellite|lift-?off|발사|로켓|위성|発射|打ち上げ|ロケット|衛星|发射|發射|试射|試射|火箭|"
+    r"卫星|衛星|запуск|пуск|испытан|ракета-носител|спутник|Start|Rakete|lancement|fusée|lanzamiento|cohete",
     re.IGNORECASE,
 )
+NEAR = 100  # characters between a failure and the launch it is said of
+_INTERCEPTED = re.compile(r"intercept|shot down|요격|迎撃|拦截|攔截|перехват|збит", re.IGNORECASE)
 # Doubt about success is not success ("it was not clear whether the launch was successful").
 _DOUBT = re.compile(r"whether|if it|not (?:immediately )?clear|unclear|unknown", re.IGNORECASE)
 
@@ -331,11 +336,12 @@ def _outcome(sentence: str) -> str | None:
     """What the sentence says of how this launch ended: "failure" (it, or one of its missiles,
     failed or exploded), "success" (said, not doubted), or None."""
     sentence = reported(sentence)  # not "after its failed satellite launch"
-    if not _LAUNCHED.search(sentence):
+    if not _LAUNCHED.search(sentence) or _INTERCEPTED.search(sentence):
         return None
     outcomes = _tables().outcomes
-    if outcomes["failure"].search(sentence):
-        return "failure"
+    for failed in outcomes["failure"].finditer(sentence):  # said of a launch, not of a bomb beside it
+        if _LAUNCHED.search(sentence, max(0, failed.start() - NEAR), failed.end() + NEAR):
+            return "failure"
     success = outcomes["success"].search(sentence)
     if success is None or _DOUBT.search(sentence, max(0, success.start() - 40), success.start()):
         return None

@@ -386,6 +386,9 @@ def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:
     assert banks["targets"] == "four Russian banks"
     japan = values(sanctions_facts("政府、北朝鮮に追加制裁", "3団体と4人を資産凍結の対象とする。", "ja", DAY))
     assert japan["targets"] == "3 entities, 4 individuals"
+    korean = "북한 개인 4명 제재… 정부는 4명을 독자 제재 대상으로 지정했다."
+    twice = values(sanctions_facts("", korean, "ko", DAY))
+    assert twice["targets"] == "4 individuals"  # once, however often it is said
     months = values(sanctions_facts("", "中国对美国实施制裁，为期3个月。", "zh", DAY))
     assert "targets" not in months  # 3个月 is three months, not three companies
     reference = {"topic": "sanctions", "facts": {"targets": ["DPRK"], "authority": "UN Security Council"}}

@@ -500,7 +500,8 @@ def _groups(sentences: list[str]) -> list[tuple[str, str]]:
             found.append((f"{m.group(1)} {_CJK_GROUP_NAMES[kind]}", sentence))
         if found:
             break
-    return found[:MAX_GROUPS]
+    unique = {name: sentence for name, sentence in reversed(found)}  # the first sentence of each
+    return [(name, unique[name]) for name in dict.fromkeys(name for name, _ in found)][:MAX_GROUPS]
 
 
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:

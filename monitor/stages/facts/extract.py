@@ -446,6 +446,12 @@ _NOT_A_TARGET = re.compile(
     r"June|July|August|September|October|November|December|OFAC|EU|UN|US|UK|G7|UNSCR|Resolution|Article|"
     r"Chapter|Deal|Western|Union|Act|Order|Law|Package|Agreement|Statement|New York)\b"
 )
+# Whole names that are never a target: news agencies and outlets, legislatures, month
+# abbreviations, "U.S" cut at its last dot.
+_NEVER_A_TARGET = re.compile(
+    r"(?:U\.S|U\.N|AFP|AP|Reuters|Bloomberg|Yonhap|Kyodo|TASS|Xinhua|CNN|BBC|NHK|Interfax|RIA Novosti|"
+    r"Senate|Congress|Capitol Hill|Parliament|House|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+)
 
 
 def _targets(sentences: list[str], named: Dictionary) -> list[tuple[str, str]]:
@@ -459,8 +465,10 @@ def _targets(sentences: list[str], named: Dictionary) -> list[tuple[str, str]]:
         for cue in _TARGET_CUE.finditer(sentence):
             window = sentence[cue.end() : cue.end() + 160]
             for m in _NAME.finditer(window):
-                name = m.group(0).strip(" .,'’")
-                if len(name) < 3 or _NOT_A_TARGET.match(name) or named.find(name):
+                name = re.sub(r"['’]s$", "", m.group(0).strip(" .,'’")).strip(" .,'’")  # Potanin's
+                if len(name) < 3 or _NOT_A_TARGET.match(name) or _NEVER_A_TARGET.fullmatch(name):
+                    continue
+                if named.find(name):
                     continue
                 if name not in (n for n, _ in found):
                     found.append((name, sentence))

@@ -7,7 +7,9 @@
    Something that two reports of one occurrence cannot disagree on rules an event out: another
    class of missile (a short-range launch is not the next day's ICBM), another named missile
    family and number, another sanctions action (lifting is not imposing), another resolution or
-   package number, or a headline whose places that event's stories never name. Of the rest, the
+   package number, a story none of whose places the event's stories name (a launch in Yemen is
+   not the same day's launch in North Korea), or a headline whose places that event's stories
+   never name. Of the rest, the
    story joins the most similar when the similarity reaches ``threshold``: TF-IDF cosine with
    the event's closest story in the same language, plus how many of the story's places the
    event's stories name, less a penalty per day since the event was last reported.
@@ -246,8 +248,8 @@ class Grouper:
 
     def features(self, story: Sketch, vector: dict[str, float], event: OpenEvent) -> dict[str, float] | str:
         """What grouping weighs (``FEATURES``), or what rules the event out: two classes of
-        missile that cannot describe one launch, two named missiles, two numbers, or an event
-        closed for longer than the window."""
+        missile that cannot describe one launch, two named missiles, two numbers, no place in
+        common, or an event closed for longer than the window."""
         a, t, g = story.anchors, self.tuning, gazetteer()
         if a.head_weapons and g.clash(a.head_weapons, _classes(event.head_weapons)):
             return f"another missile class ({', '.join(sorted(a.head_weapons))})"
@@ -255,6 +257,10 @@ class Grouper:
             return f"another missile ({', '.join(sorted(a.head_families))})"
         if a.head_identifiers and event.identifiers and not a.head_identifiers & set(event.identifiers):
             return f"another number ({', '.join(sorted(a.head_identifiers))})"
+        if a.places and event.places and not a.places & set(event.places):
+            # Two launches in different countries the same day are two events, however alike
+            # their words ("fires ballistic missile"): no place in common rules one out.
+            return f"no place in common ({', '.join(sorted(a.places))})"
         new_places = a.head_places - set(event.places)
         other_action = event.topic == "sanctions" and a.action not in _top(event.actions)
         if other_action and new_places:

@@ -102,6 +102,7 @@ class _Tables:
     numbered_classes: dict[str, str]
     outcomes: dict[str, re.Pattern[str]]
     forces: Dictionary
+    sea_names: re.Pattern[str]
     named_missiles: dict[str, re.Pattern[str]]
     named_classes: dict[str, str]
 
@@ -164,6 +165,10 @@ def _tables() -> _Tables:
         eez=Dictionary((n, c) for c, names in data["eez"].items() for n in names),
         sites=Dictionary((n, site) for site, spec in data["sites"].items() for n in spec["names"]),
         forces=Dictionary((n, code) for code, names in data["forces"].items() for n in names),
+        sea_names=re.compile(
+            "|".join(sorted((re.escape(n) for names in data["seas"].values() for n in names), key=len)[::-1]),
+            re.IGNORECASE,
+        ),
         outcomes={kind: _words(names) for kind, names in data["outcomes"].items()},
         numbered_classes=dict(data["missile_classes"]["numbered"]),
         named_missiles={
@@ -238,20 +243,53 @@ def _date(title: str, text: str, published: date | None) -> date | None:
     return min(candidates, key=lambda d: abs((d - published).days), default=published)
 
 
+# Who fires is not who reports it ("the South Korean Joint Chiefs of Staff said", "韓国軍は…
+# 発表"), not what is fired at ("a strike on Kyiv", "удар по Киеву"), and not a sea named after
+# a country (日本海, the Sea of Japan).
+_REPORTING = re.compile(
+    r"[^.。\n]{0,30}?(?:military|militaries|army|Joint Chiefs|JCS|defen[cs]e ministry|Defense Ministry|"
+    r"government|officials|coast guard|合同参謀本部|軍|防衛省|政府|합참|합동참모본부|군|국방부|정부)"
+    r"[^.。\n]{0,40}?(?:said|says|stated|detected|reported|announced|confirmed|発表|明らか|밝혔|탐지|포착)",
+    re.IGNORECASE,
+)
+_BY = re.compile(r"\b(?:fired|launched|test-fired|test-launched)\s+by\s+", re.IGNORECASE)
+_TARGETED = re.compile(
+    r"(?:\b(?:on|at|against|toward|towards|into|по|на|против|проти)\s+(?:the\s+)?)$", re.IGNORECASE
+)
+
+
+def _acting_places(sentence: str, named: Dictionary) -> dict[str, int]:
+    """The places and forces a sentence names that could have fired: not a reporter, a target or
+    a sea."""
+    t = _tables()
+    masked = sentence
+    for sea in t.sea_names.finditer(sentence):  # keep offsets: blank the sea's name out
+        masked = masked[: sea.start()] + " " * (sea.end() - sea.start()) + masked[sea.end() :]
+    found = {**named.positions(masked), **t.forces.positions(masked)}
+    return {
+        place: at
+        for place, at in found.items()
+        if not _REPORTING.match(masked, at) and not _TARGETED.search(masked, max(0, at - 12), at)
+    }
+
+
 def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None:
     """The place named last before the first launch verb of a sentence (who fired), else the
-    first place the headline names."""
+    first place the headline names; neither a reporter, a target nor a sea (``_acting_places``)."""
     named = places(language)
-    forces = _tables().forces
     for sentence in sentences:
+        passive = _BY.search(sentence)  # "a missile fired by North Korea"
+        if passive:
+            after = {p: at for p, at in _acting_places(sentence, named).items() if at >= passive.end()}
+            if after:
+                return min(after, key=lambda p: after[p]), sentence
         verb = _FIRE.search(sentence)
-        found = {**named.positions(sentence), **forces.positions(sentence)}
-        if verb and found:
-            before = {p: at for p, at in found.items() if at < verb.start()}
-            if before:
-                return max(before, key=lambda p: before[p]), sentence
+        found = _acting_places(sentence, named) if verb else {}
+        before = {p: at for p, at in found.items() if verb and at < verb.start()}
+        if before:
+            return max(before, key=lambda p: before[p]), sentence
     for sentence in sentences[:1]:
-        found = named.positions(sentence)
+        found = _acting_places(sentence, named)
         if found:
             return min(found, key=lambda p: found[p]), sentence
     return None

@@ -369,6 +369,22 @@ def test_a_day_of_last_month_is_a_recall_and_a_weekday_may_be_the_day_after_publ
     assert tie["date"].value == "2019-10-02"  # a report is dated on or after its event
 
 
+def test_who_fired_is_not_the_reporter_the_target_or_a_sea() -> None:
+    def actor(title: str, text: str, language: str = "en") -> object:
+        return values(launch_facts(title, text, language, DAY)).get("actor")
+
+    assert actor("北朝鮮、日本海へ弾道ミサイル3発発射", "", "ja") == "North Korea"  # not 日本(海)
+    assert (
+        actor("", "The South Korean Joint Chiefs of Staff said North Korea launched a missile.")
+        == "North Korea"
+    )
+    assert actor("", "The South Korean Joint Chiefs of Staff said it detected a missile launch.") is None
+    assert actor("Missile strike on Kyiv kills 30", "") is None  # the target is no launcher
+    assert actor("", "A ballistic missile fired by North Korea on Wednesday is a challenge to the U.S.") == (
+        "North Korea"
+    )
+
+
 def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:
     strike = values(
         launch_facts("Удар по Киеву", "Российские войска нанесли ракетный удар по Киеву.", "ru", DAY)

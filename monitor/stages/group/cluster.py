@@ -9,10 +9,10 @@
    family and number, another sanctions action (lifting is not imposing), another resolution or
    package number, a story none of whose places the event's stories name (a launch in Yemen is
    not the same day's launch in North Korea), or a headline whose places that event's stories
-   never name. Of the rest, the
-   story joins the most similar when the similarity reaches ``threshold``: TF-IDF cosine with
-   the event's closest story in the same language, plus how many of the story's places the
-   event's stories name, less a penalty per day since the event was last reported.
+   never name. Of the rest, the story joins the most similar when the similarity reaches
+   ``threshold``: TF-IDF cosine with the event's closest story in the same language, plus how
+   many of the story's places the event's stories name, less a penalty per day since the event
+   was last reported.
    Across languages, where words cannot meet, places, weapons and identifiers carry the match.
 
 An event is open while it has been reported within ``window`` (72 h by default). Decisions

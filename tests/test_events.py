@@ -387,6 +387,33 @@ def test_launches_in_four_countries_the_same_day_are_four_events(
     assert len({r["event"] for r in rows}) == 4 and all(r["alert"] == "event" for r in rows)
 
 
+def test_a_strike_and_the_retaliation_are_two_events(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """The same two countries, the same words, the roles reversed: who fired settles it."""
+    strikes = [
+        ("Russia launches missile strike on Kyiv", "Russia fired cruise and ballistic missiles at "
+         "Kyiv overnight on Tuesday, Ukraine's air force said, killing three people.", "03"),
+        ("Russian missiles hit Kyiv, killing three", "Russian forces struck Kyiv with missiles on "
+         "Tuesday, Ukrainian officials said.", "05"),
+        ("Ukraine fires missiles at Russia's Belgorod region", "Ukraine fired missiles at targets in "
+         "Russia's Belgorod region on Tuesday, Russia's defence ministry said.", "09"),
+    ]  # fmt: skip
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": str(i), "title": t, "text": x, "published": f"2024-03-05T{h}:00:00Z", "lang": "en"}
+            )
+            for i, (t, x, h) in enumerate(strikes)
+        )
+        + "\n"
+    )
+    result = monitor("group", "--jsonl", str(path), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None  # the same strike
+    assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"  # the other side's
+
+
 @pytest.mark.slow
 def test_eval_events_cross_validated_meets_its_floor_on_the_coverage_set(
     corpus: Path, cli_env: dict[str, str]
@@ -400,9 +427,9 @@ def test_eval_events_cross_validated_meets_its_floor_on_the_coverage_set(
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["stories"] == 296 and figures["real_events"] == 53
-    assert figures["pairwise"]["f1"] >= 0.92 and figures["bcubed"]["f1"] >= 0.94
-    # 5 mixed of 56 since the places veto (4 of 57 before it, when four unrelated launches of one
-    # day made one event): the share the README quotes, as a ceiling.
+    assert figures["pairwise"]["f1"] >= 0.93 and figures["bcubed"]["f1"] >= 0.945
+    # 5 mixed of 57 since the places and reversed-roles vetoes (4 of 57 before them, when four
+    # unrelated launches of one day made one event): the share the README quotes, as a ceiling.
     assert figures["alerts_per_event"] <= 1.10 and figures["mixed_share"] <= 0.09
 
 

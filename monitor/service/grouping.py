@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from ..config import Settings, models_dir
 from ..errors import ConfigError
 from ..records import AlertKind, EventDecision, GroupedStory, StoryToGroup
-from ..stages.facts.extract import Fact, site_latlon, story_facts
+from ..stages.facts.extract import Fact, launch_actor, site_latlon, story_facts
 from ..stages.facts.fuse import fuse
 from ..stages.group import Grouper, Sketch, Tuning, sketch
 from ..stages.group.cluster import Weights
@@ -48,6 +48,13 @@ def trained_weights(settings: Settings) -> Weights | None:
         return Weights.from_json(path.read_text(encoding="utf-8"), str(path))
     except (OSError, ValueError) as exc:
         raise ConfigError(str(exc), source=str(path)) from None
+
+
+def launcher(topic: str, title: str, text: str, language: str | None) -> str | None:
+    """Who fired, as a place code, for a launch story (None for other topics or when unsaid)."""
+    if topic != "missile_launch":
+        return None
+    return launch_actor(title, text, language)
 
 
 def tuning_for(settings: Settings, weights: Weights | None = None) -> Tuning:
@@ -89,7 +96,7 @@ class EventGrouping:
 
     def _take(self, story: StoryToGroup, event_id: int, topic: str) -> None:
         assert self._grouper is not None
-        self._grouper.add(self.sketch(story), event_id, topic)
+        self._grouper.add(self.sketch(story, topic), event_id, topic)
         self._report(story, event_id, topic)
         self._watermark = max(self._watermark, story.article_id)
 
@@ -114,8 +121,12 @@ class EventGrouping:
         return facts
 
     @staticmethod
-    def sketch(story: StoryToGroup) -> Sketch:
-        return sketch(story.article_id, story.title, story.text, story.language, story.time, story.source)
+    def sketch(story: StoryToGroup, topic: str | None = None) -> Sketch:
+        topic = topic or (story.topics[0] if story.topics else None)
+        actor = launcher(topic, story.title, story.text, story.language) if topic else None
+        return sketch(
+            story.article_id, story.title, story.text, story.language, story.time, story.source, actor
+        )
 
     def place(self, story: StoryToGroup) -> EventDecision:
         """Where ``story`` goes; nothing changes until ``placed``."""

@@ -295,6 +295,12 @@ def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None
     return None
 
 
+def launch_actor(title: str, text: str, language: str | None) -> str | None:
+    """Who fired, as a place code ("KP"), read as ``launch_facts`` reads its ``actor``."""
+    found = _actor(_sentences(title, text), language)
+    return found[0] if found else None
+
+
 def _landing(sentences: list[str]) -> Fact | None:
     """Where the missiles came down: the sea, and inside or outside Japan's EEZ."""
     t = _tables()

@@ -8,11 +8,11 @@
    class of missile (a short-range launch is not the next day's ICBM), another named missile
    family and number, another sanctions action (lifting is not imposing), another resolution or
    package number, a story none of whose places the event's stories name (a launch in Yemen is
-   not the same day's launch in North Korea), or a headline whose places that event's stories
-   never name. Of the rest, the story joins the most similar when the similarity reaches
-   ``threshold``: TF-IDF cosine with the event's closest story in the same language, plus how
-   many of the story's places the event's stories name, less a penalty per day since the event
-   was last reported.
+   not the same day's launch in North Korea), a launch by the country the event's launcher
+   struck (the retaliation), or a headline whose places that event's stories never name. Of
+   the rest, the story joins the most similar when the similarity reaches ``threshold``: TF-IDF
+   cosine with the event's closest story in the same language, plus how many of the story's
+   places the event's stories name, less a penalty per day since the event was last reported.
    Across languages, where words cannot meet, places, weapons and identifiers carry the match.
 
 An event is open while it has been reported within ``window`` (72 h by default). Decisions
@@ -125,6 +125,7 @@ class OpenEvent:
     vectors: dict[int, dict[str, float]] = field(default_factory=dict)
     places: Counter[str] = field(default_factory=Counter)
     subjects: Counter[str] = field(default_factory=Counter)
+    actors: Counter[str] = field(default_factory=Counter)
     days: Counter[int] = field(default_factory=Counter)
     weapons: Counter[str] = field(default_factory=Counter)
     head_weapons: Counter[str] = field(default_factory=Counter)
@@ -147,6 +148,14 @@ def _classes(weapons: Counter[str]) -> set[str]:
     """The class of missile an event's headlines name most, a specific one before "ballistic"."""
     specific = Counter({w: n for w, n in weapons.items() if w != "ballistic"})
     return _top(specific or weapons)
+
+
+def _reversed(actor: str, places: set[str], actors: set[str], event: OpenEvent) -> bool:
+    """Whether the roles are reversed: the story's launcher (``actor``) is not the event's
+    (``actors``, the one its stories name most) but a place the event names, and the story
+    names the event's launcher among its ``places``. A strike and the retaliation: Iran on
+    Pakistan, then Pakistan on Iran; Russia on Kyiv, Ukraine on Belgorod the same day."""
+    return actor not in actors and actor in event.places and bool(actors & places)
 
 
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
@@ -249,7 +258,7 @@ class Grouper:
     def features(self, story: Sketch, vector: dict[str, float], event: OpenEvent) -> dict[str, float] | str:
         """What grouping weighs (``FEATURES``), or what rules the event out: two classes of
         missile that cannot describe one launch, two named missiles, two numbers, no place in
-        common, or an event closed for longer than the window."""
+        common, roles reversed, or an event closed for longer than the window."""
         a, t, g = story.anchors, self.tuning, gazetteer()
         if a.head_weapons and g.clash(a.head_weapons, _classes(event.head_weapons)):
             return f"another missile class ({', '.join(sorted(a.head_weapons))})"
@@ -261,6 +270,8 @@ class Grouper:
             # Two launches in different countries the same day are two events, however alike
             # their words ("fires ballistic missile"): no place in common rules one out.
             return f"no place in common ({', '.join(sorted(a.places))})"
+        if story.actor and event.actors and _reversed(story.actor, set(a.places), _top(event.actors), event):
+            return f"roles reversed ({story.actor} acts on the event's actor)"
         new_places = a.head_places - set(event.places)
         other_action = event.topic == "sanctions" and a.action not in _top(event.actions)
         if other_action and new_places:
@@ -333,6 +344,8 @@ class Grouper:
         event.places.update(a.places)
         if a.subject:
             event.subjects[a.subject] += 1
+        if story.actor:
+            event.actors[story.actor] += 1
         if a.day:
             event.days[a.day] += 1
         event.weapons.update(a.weapons)

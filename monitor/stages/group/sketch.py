@@ -47,6 +47,7 @@ class Sketch:
     anchors: Anchors
     title: str
     source: str  # the outlet: its feed, else the link's host
+    actor: str | None = None  # a place code: who fired, as fact extraction reads it
 
 
 def terms(title: str, lead: str) -> Counter[str]:
@@ -80,8 +81,17 @@ def minhash(title: str, text: str) -> LeanMinHash:
     return LeanMinHash(m)
 
 
-def sketch(key: int, title: str, text: str, language: str | None, time: datetime, source: str = "") -> Sketch:
-    """Everything grouping needs of one story."""
+def sketch(
+    key: int,
+    title: str,
+    text: str,
+    language: str | None,
+    time: datetime,
+    source: str = "",
+    actor: str | None = None,
+) -> Sketch:
+    """Everything grouping needs of one story; ``actor``: who fired (a place code), from its
+    facts."""
     lead = lead_of(text)
     return Sketch(
         key=key,
@@ -92,6 +102,7 @@ def sketch(key: int, title: str, text: str, language: str | None, time: datetime
         anchors=anchors(title, lead, language, time.date()),
         title=title,
         source=source,
+        actor=actor,
     )
 
 

@@ -126,6 +126,8 @@ def distances(sentence: str) -> Iterable[Distance]:
         if found and _CONVERSION.fullmatch(sentence, found[-1].end(), m.start()):
             continue  # "621 miles (1,000 km)": the same distance again
         found.append(m)
+    if not found:
+        return
     cues = [
         (c.start(), c.end(), kind, is_cjk(c.group(0)[0]) or c.group(0).lower() in _AFTER_TOO)
         for kind, pattern in _CUES.items()

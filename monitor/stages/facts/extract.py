@@ -103,7 +103,8 @@ class _Tables:
     outcomes: dict[str, re.Pattern[str]]
     forces: Dictionary
     sea_names: re.Pattern[str]
-    named_missiles: dict[str, re.Pattern[str]]
+    named_missiles: re.Pattern[str]  # one alternation, group n for the n-th of named_order
+    named_order: tuple[str, ...]
     named_classes: dict[str, str]
 
 
@@ -171,10 +172,14 @@ def _tables() -> _Tables:
         ),
         outcomes={kind: _words(names) for kind, names in data["outcomes"].items()},
         numbered_classes=dict(data["missile_classes"]["numbered"]),
-        named_missiles={
-            name: re.compile(rf"(?<![\w-])(?:{pattern})", re.IGNORECASE)
-            for name, (_, pattern) in data["missile_classes"]["named"].items()
-        },
+        named_missiles=re.compile(
+            "|".join(
+                rf"(?P<n{i}>(?<![\w-])(?:{pattern}))"
+                for i, (_, pattern) in enumerate(data["missile_classes"]["named"].values())
+            ),
+            re.IGNORECASE,
+        ),
+        named_order=tuple(data["missile_classes"]["named"]),
         named_classes={name: cls for name, (cls, _) in data["missile_classes"]["named"].items()},
         site_latlon={
             site: (float(spec["latlon"][0]), float(spec["latlon"][1])) for site, spec in data["sites"].items()
@@ -323,9 +328,9 @@ def _named(sentence: str) -> tuple[str, str | None] | None:
         family = numbered[0]
         name = family.upper() if family.startswith("kn-") else family[:1].upper() + family[1:]
         return name, t.numbered_classes.get(family)
-    found = [(m.start(), n) for n, pattern in t.named_missiles.items() if (m := pattern.search(sentence))]
-    if found:
-        name = min(found)[1]
+    found = t.named_missiles.search(sentence)  # the first named, in one pass
+    if found and found.lastgroup:
+        name = t.named_order[int(found.lastgroup[1:])]
         return name, t.named_classes[name]
     return None
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..classify.segment import is_cjk
+from .words import alternation
 
 
 class Measure(StrEnum):
@@ -67,16 +68,7 @@ _WHERE_AFTER = re.compile(
     r"(?:to the )?(?:north|south|east|west)\w* of\b|앞바다|떨어진|離れ|沖)",
     re.IGNORECASE,
 )
-_CUES = {
-    measure: re.compile(
-        "|".join(
-            re.escape(w) if is_cjk(w[0]) else rf"(?<![\w-]){re.escape(w)}"
-            for w in sorted(words, key=len, reverse=True)
-        ),
-        re.IGNORECASE,
-    )
-    for measure, words in _WORDS.items()
-}
+_CUES = {measure: alternation(words) for measure, words in _WORDS.items()}
 # Where a word comes after its number: in Japanese, Korean and Chinese; in English, "50 km high".
 _AFTER_TOO = {"high", "altitude", "height"}
 _CONVERSION = re.compile(r"\s?\(\s?(?:about |around |some |approximately )?")

@@ -18,9 +18,9 @@ from typing import Any
 
 from babel import Locale
 
-from ..classify.segment import is_cjk
 from ..classify.topics import _yaml
 from ..group.anchors import (
+    RECALL,
     Dictionary,
     anchors,
     day_named,
@@ -32,6 +32,7 @@ from ..group.anchors import (
     reported,
 )
 from .distance import distances
+from .words import alternation
 
 LEAD_SENTENCES = 3
 MAX_GROUPS = 3
@@ -49,7 +50,6 @@ CLASS_NAMES = {
 }
 _INTERMEDIATE = re.compile(r"IRBM|intermediate|中距離|중거리|中程|средней дальности|середньої", re.IGNORECASE)
 _SEMI_MEDIUM = re.compile(r"MRBM|medium-range|medium range|준중거리|準中距離|准中程", re.IGNORECASE)
-_RECALL = re.compile(r"\b(?:ago|last (?:week|month|year)|previously)\b", re.IGNORECASE)
 _HYPERSONIC = re.compile(r"hypersonic|극초음속|極超音速|高超音速|гиперзвук|гіперзвук", re.IGNORECASE)
 _FIRE = re.compile(
     r"\b(?:fire[sd]?|firing|launch(?:es|ed)?|test-fire[sd]?|strikes?|struck|hits?|attack(?:s|ed)?)\b"
@@ -122,20 +122,6 @@ _COMPOUND = (
 )
 
 
-def _words(words: list[str]) -> re.Pattern[str]:
-    """Words as written (Latin script, whole words), stems (Cyrillic: any ending) or strings
-    (Han, kana, Hangul: no word boundaries)."""
-    parts = []
-    for word in sorted(words, key=len, reverse=True):
-        if is_cjk(word[0]):
-            parts.append(re.escape(word))
-        elif "\u0400" <= word[0] <= "\u04ff":
-            parts.append(rf"(?<![\w-]){re.escape(word)}\w*")
-        else:
-            parts.append(rf"(?<![\w-]){re.escape(word)}(?![\w-])")
-    return re.compile("|".join(parts), re.IGNORECASE)
-
-
 @functools.cache
 def _tables() -> _Tables:
     data: dict[str, Any] = _yaml(
@@ -170,7 +156,7 @@ def _tables() -> _Tables:
             "|".join(sorted((re.escape(n) for names in data["seas"].values() for n in names), key=len)[::-1]),
             re.IGNORECASE,
         ),
-        outcomes={kind: _words(names) for kind, names in data["outcomes"].items()},
+        outcomes={kind: alternation(names, whole=True) for kind, names in data["outcomes"].items()},
         numbered_classes=dict(data["missile_classes"]["numbered"]),
         named_missiles=re.compile(
             "|".join(
@@ -321,7 +307,7 @@ def _named(sentence: str) -> tuple[str, str | None] | None:
     """The missile a sentence names (a numbered family first: Hwasong-15, KN-23; else a system
     known by name: Nodong, Iskander) and the class it belongs to, if the tables know it."""
     t = _tables()
-    if _RECALL.search(sentence):
+    if RECALL.search(sentence):
         return None
     numbered = sorted(missiles(headline(sentence)))
     if numbered:
@@ -557,8 +543,10 @@ def _groups(sentences: list[str]) -> list[tuple[str, str]]:
             found.append((f"{m.group(1)} {_CJK_GROUP_NAMES[kind]}", sentence))
         if found:
             break
-    unique = {name: sentence for name, sentence in reversed(found)}  # the first sentence of each
-    return [(name, unique[name]) for name in dict.fromkeys(name for name, _ in found)][:MAX_GROUPS]
+    first: dict[str, str] = {}  # each group once, with the first sentence that gives it
+    for name, sentence in found:
+        first.setdefault(name, sentence)
+    return list(first.items())[:MAX_GROUPS]
 
 
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:

@@ -247,11 +247,14 @@ def missiles(text: str) -> frozenset[str]:
 # An earlier launch a sentence recalls ("two days after testing an ICBM", "more than the SLBM
 # fired last month"); Latin script only. What a sentence names after one of these is not what it
 # reports.
+_AGO = r"ago|last (?:week|month|year)"
 BACK_REFERENCE = re.compile(
-    r"\b(?:after|since|following|than|ago|last (?:week|month|year)|earlier this|previous\w*|"
+    rf"\b(?:after|since|following|than|{_AGO}|earlier this|previous\w*|"
     r"in (?:january|february|march|april|may|june|july|august|september|october|november|december))\b",
     re.IGNORECASE,
 )
+# A sentence that says when before now ("two weeks ago a KN-11 was fired") is about the past.
+RECALL = re.compile(rf"\b(?:{_AGO}|previously)\b", re.IGNORECASE)
 
 
 def reported(sentence: str) -> str:

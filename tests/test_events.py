@@ -355,6 +355,19 @@ def test_group_writes_one_line_per_story_as_the_daemon_would(tmp_path: Path, cli
     assert by_id["d"]["new_event"] is True and by_id["d"]["event"] != by_id["a"]["event"]
 
 
+def group_one_day(tmp_path: Path, cli_env: dict[str, str], stories: list[tuple[str, str, str]]) -> list[Any]:
+    """``monitor group`` on English (title, text, hour) stories of 5 March 2024: its lines."""
+    path = tmp_path / "in.jsonl"
+    lines = (
+        {"id": str(i), "title": title, "text": text, "published": f"2024-03-05T{hour}:00:00Z", "lang": "en"}
+        for i, (title, text, hour) in enumerate(stories)
+    )
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = monitor("group", "--jsonl", str(path), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def test_launches_in_four_countries_the_same_day_are_four_events(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -370,19 +383,7 @@ def test_launches_in_four_countries_the_same_day_are_four_events(
         ("Houthis fire missile at ship in Red Sea", "Yemen's Houthi rebels fired an anti-ship "
          "ballistic missile at a cargo ship in the Red Sea on Tuesday, the US military said."),
     ]  # fmt: skip
-    path = tmp_path / "in.jsonl"
-    path.write_text(
-        "\n".join(
-            json.dumps(
-                {"id": str(i), "title": t, "text": x, "published": f"2024-03-05T0{i}:00:00Z", "lang": "en"}
-            )
-            for i, (t, x) in enumerate(launches)
-        )
-        + "\n"
-    )
-    result = monitor("group", "--jsonl", str(path), env=cli_env)
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    rows = group_one_day(tmp_path, cli_env, [(t, x, f"0{i}") for i, (t, x) in enumerate(launches)])
     assert [r["flagged"] for r in rows] == [["missile_launch"]] * 4
     assert len({r["event"] for r in rows}) == 4 and all(r["alert"] == "event" for r in rows)
 
@@ -397,19 +398,7 @@ def test_a_strike_and_the_retaliation_are_two_events(tmp_path: Path, cli_env: di
         ("Ukraine fires missiles at Russia's Belgorod region", "Ukraine fired missiles at targets in "
          "Russia's Belgorod region on Tuesday, Russia's defence ministry said.", "09"),
     ]  # fmt: skip
-    path = tmp_path / "in.jsonl"
-    path.write_text(
-        "\n".join(
-            json.dumps(
-                {"id": str(i), "title": t, "text": x, "published": f"2024-03-05T{h}:00:00Z", "lang": "en"}
-            )
-            for i, (t, x, h) in enumerate(strikes)
-        )
-        + "\n"
-    )
-    result = monitor("group", "--jsonl", str(path), env=cli_env)
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    rows = group_one_day(tmp_path, cli_env, strikes)
     assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None  # the same strike
     assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"  # the other side's
 

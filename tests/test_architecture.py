@@ -24,7 +24,17 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("monitor.daemon",),
     ("monitor.cli", "monitor.__main__"),
 )
-IO_LIBRARIES = {"httpx", "httpcore", "socket", "sqlite3", "sqlite_utils", "apprise", "asyncio", "subprocess"}
+IO_LIBRARIES = {
+    "aiohttp",
+    "httpx",
+    "httpcore",
+    "socket",
+    "sqlite3",
+    "sqlite_utils",
+    "apprise",
+    "asyncio",
+    "subprocess",
+}
 
 
 def module_name(path: Path) -> str:

@@ -54,10 +54,3 @@ def test_the_events_benchmark_groups_what_it_stores(corpus: Path, tmp_path: Path
     assert 40 <= events < 100 and events <= alerts < 100  # 53 real events, one alert each (and updates)
     assert none == 0 and story_alerts == 296 and per_story > 0 and plain > 0
 
-
-def test_httpcore_finds_sniffio() -> None:
-    """httpcore imports sniffio on every request; without it each request pays a failed import,
-    which was 40 % of the CPU of re-polling unchanged feeds (benchmarks/bench_repoll.py)."""
-    import importlib.util
-
-    assert importlib.util.find_spec("sniffio") is not None

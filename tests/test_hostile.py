@@ -18,13 +18,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpcore
-import httpx
 import pytest
 
 from monitor.config import FetchSettings, load_settings
-from monitor.errors import BlockedAddressError
-from monitor.fetch import Fetcher, GuardedBackend, address_is_blocked
+from monitor.fetch import Fetcher, address_is_blocked
 from monitor.records import FeedErrorKind, FetchResult
 from monitor.service import poll_once, prepare
 from monitor.stages.parse import parse_feed
@@ -193,15 +190,17 @@ def test_other_schemes_are_refused(url: str) -> None:
     assert error and "refused scheme" in error
 
 
-def test_an_injected_transport_keeps_the_guard(site: Site) -> None:
-    """The test seam (a transport that serves a loopback site) replaces the network, never the
-    guard: a link or a redirect to an internal address is still refused, and its kind recorded."""
+def test_the_test_seams_keep_the_guard(site: Site) -> None:
+    """The test seams (names answered without DNS, dialling limited to loopback) replace the
+    network, never the guard: a link or a redirect to an internal address is still refused, and
+    its kind recorded."""
     port = site.server.server_address[1]
     site.routes["/hop"] = Response(b"", 302, {"Location": f"http://127.0.0.1:{port}/internal"})
     site.routes["/internal"] = Response(b"secret")
 
     async def go() -> tuple[FetchResult, FetchResult]:
-        async with Fetcher(FetchSettings(timeout=5), transport=LoopbackOnly()) as fetcher:
+        fetcher = Fetcher(FetchSettings(timeout=5), resolver=public_dns, socket_factory=loopback_only)
+        async with fetcher:
             return await fetcher.fetch_page(site.url("/internal")), await fetcher.fetch_feed(site.url("/hop"))
 
     page, feed = asyncio.run(go())
@@ -268,25 +267,18 @@ def test_a_reader_holding_the_database_never_fails_a_poll(tmp_path: Path, site: 
     reader.close()
 
 
-class LoopbackOnly(httpx.AsyncBaseTransport):
-    """Real HTTP to loopback; anything else (the public internet, absent here) is refused
-    without touching the network."""
-
-    def __init__(self) -> None:
-        self.real = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host in ("127.0.0.1", "localhost"):
-            return await self.real.handle_async_request(request)
-        raise httpx.ConnectError("public internet not reachable in tests", request=request)
-
-    async def aclose(self) -> None:
-        await self.real.aclose()
+def loopback_only(info: tuple) -> socket.socket:
+    """The socket factory of the tests' fetchers: real sockets to loopback; anything else (the
+    public internet, absent here) is refused without touching the network."""
+    family, kind, proto, _, address = info
+    if address[0] not in ("127.0.0.1", "::1"):
+        raise OSError(101, f"public internet not reachable in tests: {address[0]}")
+    return socket.socket(family, kind, proto)
 
 
 async def public_dns(host: str, port: int) -> list[str]:
     """Every name resolves to one public address, without a DNS query: the guard lets it
-    through and ``LoopbackOnly`` then refuses to connect, so nothing leaves the machine."""
+    through and ``loopback_only`` then refuses to connect, so nothing leaves the machine."""
     return ["127.0.0.1"] if host == "localhost" else ["93.184.216.34"]
 
 
@@ -308,7 +300,7 @@ def test_every_real_and_illformed_feed_gets_a_status(tmp_path: Path, site: Site,
     runtime = prepare(load_settings(cfg))
     store = Store(runtime.settings.database)
     try:
-        fetcher = Fetcher(runtime.settings.fetch, transport=LoopbackOnly(), resolver=public_dns)
+        fetcher = Fetcher(runtime.settings.fetch, resolver=public_dns, socket_factory=loopback_only)
         reports, _ = asyncio.run(poll_once(runtime, store, fetcher=fetcher))
     finally:
         store.close()
@@ -447,8 +439,8 @@ def test_the_checked_address_is_the_one_dialled_so_dns_rebinding_cannot_slip_thr
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A rebinding resolver answers a public address to the check and loopback afterwards. The
-    guarded backend resolves once, checks, and dials that IP literal: no second lookup happens.
-    (The public DNS cannot exist here, so the resolver is the one stand-in.)"""
+    guarded session resolves once, checks, and dials the address it checked: no second lookup
+    happens. (The public DNS cannot exist here, so the system resolver is the one stand-in.)"""
     answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
     lookups: list[str] = []
 
@@ -459,25 +451,18 @@ def test_the_checked_address_is_the_one_dialled_so_dns_rebinding_cannot_slip_thr
     monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", rebinding_getaddrinfo)
     dialled: list[str] = []
 
-    class Recorder(httpcore.AsyncNetworkBackend):
-        async def connect_tcp(
-            self,
-            host: str,
-            port: int,
-            timeout: float | None = None,
-            local_address: str | None = None,
-            socket_options: object = None,
-        ) -> httpcore.AsyncNetworkStream:
-            dialled.append(host)
-            raise httpcore.ConnectError("recorded, not connected")
+    def recorder(info: tuple) -> socket.socket:
+        dialled.append(info[4][0])
+        raise OSError(101, "recorded, not connected")
 
-    async def go() -> None:
-        with pytest.raises(httpcore.ConnectError):
-            await GuardedBackend(Recorder()).connect_tcp("rebind.example", 80)
-        with pytest.raises(BlockedAddressError):  # the next answer is loopback: refused outright
-            await GuardedBackend(Recorder()).connect_tcp("rebind.example", 80)
+    async def fetch() -> FetchResult:
+        async with Fetcher(FetchSettings(timeout=5), socket_factory=recorder) as fetcher:
+            return await fetcher.fetch_page("http://rebind.example/")
 
-    asyncio.run(go())
+    first = asyncio.run(fetch())
+    assert first.error_kind is FeedErrorKind.CONNECTION and first.error and "recorded" in first.error
+    second = asyncio.run(fetch())  # the next answer is loopback: refused before any dial
+    assert second.error_kind is FeedErrorKind.BLOCKED
     assert dialled == ["93.184.216.34"] and lookups == ["rebind.example", "rebind.example"]
 
 

@@ -103,8 +103,7 @@ def setup_logging(level: str, fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper()))
-    # httpx logs every request URL at INFO; apprise logs its services' URLs. Ours say what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # apprise logs its services' URLs at DEBUG; ours say what matters.
     logging.getLogger("apprise").setLevel(max(logging.INFO, getattr(logging, level.upper())))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("trafilatura").setLevel(logging.ERROR)

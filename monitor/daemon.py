@@ -26,7 +26,7 @@ from .clock import utcnow
 from .errors import ConfigError, ServiceError
 from .records import Feed, FeedState
 from .service import Runtime, Service
-from .service.metrics import HealthRead, MetricsServer, QueueRead, count_deliveries
+from .service.metrics import START_DELAY, HealthRead, MetricsServer, QueueRead, count_deliveries
 from .service.policy import poll_jitter
 from .store.ports import MonitorStore
 
@@ -71,6 +71,7 @@ class Daemon:
         self._service: Service | None = None
         self._sweeps: set[asyncio.Task[None]] = set()
         self._reloading = asyncio.Lock()
+        self._due: dict[str, datetime] = {}  # when each feed's job is meant to fire
 
     def stop(self) -> None:
         self._stop.set()
@@ -78,6 +79,9 @@ class Daemon:
     async def _poll_job(self, feed: Feed) -> None:
         assert self._service is not None and self._scheduler is not None
         poller = self._service.poller
+        due = self._due.pop(feed.name, None)
+        if due is not None:  # how late the scheduler fired this job
+            START_DELAY.observe(max((utcnow() - due).total_seconds(), 0.0))
         state = await poller.feed_state(feed.name)
         now = utcnow()
         if state and state.next_poll_at and state.next_poll_at > now + timedelta(seconds=self._slack(feed)):
@@ -108,13 +112,14 @@ class Daemon:
         return self._jitter(feed) + 1.0
 
     def _reschedule(self, feed: Feed, when: datetime) -> None:
+        """Fire the feed's job at ``when``: its stored next poll, which already holds its jitter."""
         assert self._scheduler is not None
         if self._stop.is_set():
             return
-        when = when + timedelta(seconds=random.uniform(0, self._jitter(feed)))
         job = self._scheduler.get_job(feed.name)
         if job is not None:
             job.modify(next_run_time=when)
+            self._due[feed.name] = when
 
     async def _deliver(self) -> None:
         assert self._service is not None
@@ -169,11 +174,12 @@ class Daemon:
         log.info("monitor stopped")
 
     def _schedule(self, feed: Feed, state: FeedState, now: datetime) -> None:
-        """One job per feed, first run at its stored next poll (spread over a few seconds)."""
+        """One job per feed, first run at its stored next poll; feeds already due (a first start,
+        a restart after downtime) are spread over a few seconds."""
         assert self._scheduler is not None
-        first = max(now, state.next_poll_at or now) + timedelta(
-            seconds=random.uniform(0, min(STARTUP_SPREAD, feed.interval))
-        )
+        first = state.next_poll_at
+        if first is None or first <= now:
+            first = now + timedelta(seconds=random.uniform(0, min(STARTUP_SPREAD, feed.interval)))
         self._scheduler.add_job(
             self._poll_job,
             self._trigger(feed),
@@ -182,6 +188,7 @@ class Daemon:
             name=f"poll {feed.name}",
             next_run_time=first,
         )
+        self._due[feed.name] = first
 
     def _trigger(self, feed: Feed) -> IntervalTrigger:
         return IntervalTrigger(seconds=feed.interval, jitter=self._jitter(feed), timezone=UTC)
@@ -235,6 +242,7 @@ class Daemon:
         for name in before.keys() - wanted.keys():
             if scheduler.get_job(name) is not None:
                 scheduler.remove_job(name)
+                self._due.pop(name, None)
         for feed in runtime.feeds:
             job = scheduler.get_job(feed.name)
             if job is None:

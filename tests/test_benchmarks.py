@@ -53,4 +53,3 @@ def test_the_events_benchmark_groups_what_it_stores(corpus: Path, tmp_path: Path
     plain, none, story_alerts = run(False, 1, tmp_path)
     assert 40 <= events < 100 and events <= alerts < 100  # 53 real events, one alert each (and updates)
     assert none == 0 and story_alerts == 296 and per_story > 0 and plain > 0
-

@@ -79,6 +79,9 @@ def test_daemon_metrics_show_a_failing_feed_and_a_failed_alert(
         assert sample(text, "monitor_alerts", status="failed") == 1
         assert sample(text, "monitor_alert_deliveries_total", result="failed") == 1
         assert sample(text, "monitor_healthy") == 1
+        # Both feeds were due at start and polled by their jobs: the scheduler's lateness is seen.
+        assert (sample(text, "monitor_poll_start_delay_seconds_count") or 0) >= 2
+        assert (sample(text, "monitor_poll_start_delay_seconds_bucket", le="30.0") or 0) >= 2
         assert (sample(text, "monitor_last_successful_poll_timestamp_seconds") or 0) > time.time() - 120
         assert "Broken" not in text and "Wire" not in text  # no feed names as labels
         status, body = get(base + "/healthz")

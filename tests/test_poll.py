@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from monitor.clock import parse_iso
 from monitor.config import load_settings
 from monitor.records import ExtractionStatus, PollReport
 from monitor.service import Runtime, Service, next_poll_time, poll_once, prepare
@@ -439,6 +440,23 @@ def test_a_link_parameter_that_changes_every_poll_is_learnt(tmp_path: Path, site
         rss([{"title": "Budget revised", "link": site.url("/p?id=3&session=DDD")}])
     )
     assert poll(cfg)[0].new == 1  # another page (id=3) under another headline: a new story
+
+
+def test_the_stored_next_poll_holds_the_jitter(tmp_path: Path, site: Site) -> None:
+    """Each poll draws its jitter once and stores it in next_poll_at, so the time the database
+    shows (``monitor feeds``, another hub) is the time the feed is polled, within a tenth of
+    its interval."""
+    for f in range(12):
+        site.routes[f"/{f}.xml"] = Response(rss([story(f, site)]))
+    feeds = [{"name": f"Wire {f}", "url": site.url(f"/{f}.xml"), "interval": "60s"} for f in range(12)]
+    cfg = write_config(tmp_path, feeds=feeds, schedule={"jitter": "30s"})
+    poll(cfg)
+    gaps = [
+        (parse_iso(due) - parse_iso(polled)).total_seconds()  # type: ignore[operator]
+        for due, polled in rows(tmp_path / "monitor.db", "SELECT next_poll_at, last_polled_at FROM feeds")
+    ]
+    assert len(gaps) == 12 and all(60 <= gap <= 66 for gap in gaps), gaps
+    assert len({round(gap, 3) for gap in gaps}) > 1, gaps  # drawn per feed, not one shared delay
 
 
 def test_jitter_is_at_most_a_tenth_of_the_interval() -> None:

@@ -32,6 +32,11 @@ POLL_SECONDS = Histogram(
     "Wall time of one feed poll.",
     buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
 )
+START_DELAY = Histogram(
+    "monitor_poll_start_delay_seconds",
+    "How long after its due time each scheduled poll started: whether the scheduler keeps up.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
 STORIES = Counter("monitor_stories_stored", "New stories stored.")
 FLAGGED = Counter("monitor_stories_flagged", "New stories some topic flagged.")
 DELIVERIES = Counter("monitor_alert_deliveries", "Alert deliveries by result: sent or failed.", ["result"])

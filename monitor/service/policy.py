@@ -10,15 +10,21 @@ from ..records import Article
 
 
 def next_poll_time(
-    now: datetime, interval: float, errors: int, retry_after: float | None, max_backoff: float
+    now: datetime,
+    interval: float,
+    errors: int,
+    retry_after: float | None,
+    max_backoff: float,
+    jitter: float = 0.0,
 ) -> datetime:
     """After success: one interval. After the n-th failure in a row: interval * 2**(n-1), capped
     at ``max_backoff``, never sooner than the server's Retry-After. A failing feed is never
-    dropped: it is retried at the cap for as long as it fails."""
+    dropped: it is retried at the cap for as long as it fails. ``jitter`` (seconds, drawn by the
+    caller) is added, so the stored time is the one the scheduler keeps."""
     delay = interval if errors == 0 else min(interval * 2 ** (errors - 1), max(max_backoff, interval))
     if retry_after:
         delay = max(delay, retry_after)
-    return now + timedelta(seconds=delay)
+    return now + timedelta(seconds=delay + jitter)
 
 
 JITTER_SHARE = 0.1  # of a feed's interval, at most

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -41,7 +42,7 @@ from ..stages.urls import query_base, volatile_params, without_params
 from ..store.ports import PollStore
 from .health import assess, notice_text
 from .metrics import count_poll
-from .policy import alert_channels, next_poll_time
+from .policy import alert_channels, next_poll_time, poll_jitter
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -230,6 +231,11 @@ class Poller:
             return None
         return self.store.feed_state(name)
 
+    def _jitter(self, feed: Feed) -> float:
+        """This poll's share of ``schedule.jitter``, drawn once and stored in ``next_poll_at``, so
+        the time the database shows is the time the feed is polled."""
+        return random.uniform(0, poll_jitter(feed.interval, self.settings.schedule.jitter))
+
     def _with_health(self, outcome: PollOutcome, state: FeedState) -> PollOutcome:
         """The outcome with the feed's health after it, and a notice for the ops channels."""
         health, notice = assess(
@@ -260,15 +266,14 @@ class Poller:
     ) -> PollOutcome:
         now = self.clock()
         errors = state.consecutive_errors + 1
+        backoff = self.settings.schedule.max_backoff
         return PollOutcome(
             feed_id=state.id,
             polled_at=now,
             status=status,
             error=error,
             error_kind=kind,
-            next_poll_at=next_poll_time(
-                now, feed.interval, errors, retry_after, self.settings.schedule.max_backoff
-            ),
+            next_poll_at=next_poll_time(now, feed.interval, errors, retry_after, backoff, self._jitter(feed)),
             consecutive_errors=errors,
         )
 
@@ -288,7 +293,9 @@ class Poller:
                 feed, state, result.status, result.error, result.error_kind, result.retry_after
             )
         now = self.clock()
-        next_at = next_poll_time(now, feed.interval, 0, None, self.settings.schedule.max_backoff)
+        next_at = next_poll_time(
+            now, feed.interval, 0, None, self.settings.schedule.max_backoff, self._jitter(feed)
+        )
         if result.not_modified:
             return PollOutcome(
                 feed_id=state.id,

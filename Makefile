@@ -25,10 +25,15 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/monitor demo
 
+# About half an hour: each benchmark prints its figures with issue 17's targets beside them.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_classify
 	$(BIN)/python -m benchmarks.bench_poll 200 10
+	$(BIN)/python -m benchmarks.bench_first_poll 200 10
 	$(BIN)/python -m benchmarks.bench_repoll 1000
+	$(BIN)/python -m benchmarks.bench_scale 10000 300 120
+	$(BIN)/python -m benchmarks.bench_latency 50 2 180
+	$(BIN)/python -m benchmarks.bench_steady 1000 600
 	$(BIN)/python -m benchmarks.bench_events 3
 	$(BIN)/python -m benchmarks.bench_celery
 	$(BIN)/python -m monitor eval ../shared/corpus/labelled-dev.jsonl --cv 5 --show 0

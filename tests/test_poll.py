@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -525,6 +526,53 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
         store.close()
     assert report.new == 40
     assert 1 < SlowWorker.most <= bound, SlowWorker.most
+
+
+def test_extraction_workers_are_recycled_and_import_extraction_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Workers fork from a server that imported extraction and nothing else (not the CLI,
+    apprise or the network), and are replaced after ``extract.max_tasks_per_child`` pages each:
+    every page is still extracted, and the replaced workers are gone."""
+    import logging
+
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "x.db"), "extract": {"workers": 1, "max_tasks_per_child": 3}}
+    )
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
+    heavy = "__import__('sys').modules.keys() & {'apprise', 'aiohttp', 'monitor.cli', 'monitor.service'}"
+
+    async def run() -> tuple[list[str], set[str], int]:
+        executor = LocalExecutor(settings)
+        try:
+            statuses = [(await executor.extract(page, f"http://x.example/{i}")).status for i in range(10)]
+            loop = asyncio.get_running_loop()
+            loaded: set[str] = await loop.run_in_executor(executor._extractor, eval, heavy)
+            return statuses, loaded, len(executor._extractor._processes)  # type: ignore[attr-defined,return-value]
+        finally:
+            executor.close()
+
+    with caplog.at_level(logging.INFO, logger="monitor.execute.local"):
+        statuses, loaded, workers = asyncio.run(run())
+    assert statuses == [ExtractionStatus.OK] * 10
+    assert loaded == set(), loaded
+    assert workers == 1
+    # Pages 1-3, 4-6 and 7-9 each on a pool of their own (the warm-up call counts no page).
+    assert caplog.text.count("extraction workers recycled after 3 pages") == 3
+    zombies = [p for p in os.listdir("/proc") if p.isdigit() and _is_defunct_child(int(p))]
+    assert not zombies, zombies
+
+
+def _is_defunct_child(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]
+    return state == "Z" and int(parent) == os.getpid()
 
 
 def test_a_feed_another_hub_is_polling_is_left_alone(tmp_path: Path, site: Site) -> None:

@@ -70,6 +70,8 @@ class ScheduleSettings(_Model):
 class ExtractSettings(_Model):
     workers: int = Field(default=2, ge=0, le=64)
     timeout: Duration = 30.0
+    # A worker process is replaced after this many pages, so no worker can grow for months.
+    max_tasks_per_child: int = Field(default=500, ge=1)
 
 
 class CelerySettings(_Model):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor as PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -19,7 +18,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any, TypeVar
 
-from ..config import Settings
+from ..config import ExtractSettings, Settings
 from ..errors import MonitorError
 from ..fetch import Fetcher
 from ..records import Extracted, ExtractionStatus, FeedDone, FeedJob, ParsedFeed, StoryDone, StoryJob
@@ -29,23 +28,22 @@ from ..stages.parse import parse_feed
 from ..stages.story import judge_story
 from .flight import once
 from .ports import Executor
+from .worker import warm_worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def warm_worker() -> None:
-    """Run once in each new extraction process: load trafilatura's models and caches, and
-    linger a moment so that every worker of the pool receives one."""
-    extract_article(b"<html><body><article><p>warm up</p></article></body></html>", "http://localhost/")
-    time.sleep(0.05)
-
-
-def _extract_pool(workers: int) -> PoolExecutor:
-    if workers <= 0:
+def _extract_pool(settings: ExtractSettings) -> PoolExecutor:
+    if settings.workers <= 0:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-extract")
-    # forkserver: a clean child, not a fork of a process that holds threads and sockets
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    # forkserver: a clean child, not a fork of a process that holds threads and sockets. The
+    # server imports extraction alone, warm (``preload``); workers fork from it and share that.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([f"{__package__}.preload"])
+    # Not the executor's own max_tasks_per_child: on Python 3.11 a worker that exits at its limit
+    # can leave the pool without workers (CPython gh-115634). LocalExecutor recycles whole pools.
+    return ProcessPoolExecutor(max_workers=settings.workers, mp_context=context)
 
 
 class LocalExecutor:
@@ -54,7 +52,7 @@ class LocalExecutor:
     def __init__(self, settings: Settings, *, extract_pool: PoolExecutor | None = None) -> None:
         self.settings = settings
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
-        self._extractor = extract_pool or _extract_pool(settings.extract.workers)
+        self._extractor = extract_pool or _extract_pool(settings.extract)
         self._owns_extractor = extract_pool is None
         self._network = asyncio.Semaphore(settings.fetch.concurrency)
         # One page per worker at a time: the budget must time the extraction, not the wait for a
@@ -62,6 +60,7 @@ class LocalExecutor:
         self._extracting = asyncio.Semaphore(max(settings.extract.workers, 1))
         self._warm_for: PoolExecutor | None = None
         self._warming: asyncio.Future[list[None]] | None = None
+        self._extracted = 0  # pages the current pool has taken
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call on the database thread."""
@@ -79,8 +78,10 @@ class LocalExecutor:
             async with self._extracting:
                 # Warm the pool this page will run on: a pool replaced while the page waited for
                 # its turn starts cold, and start-up must not count against the budget.
+                self._recycle_if_due()
                 await self._warm_up()
                 executor = self._extractor
+                self._extracted += 1
                 try:
                     return await self._extract_on(executor, content, url)
                 except BrokenProcessPool:
@@ -102,6 +103,20 @@ class LocalExecutor:
             return Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{budget:g}s")
         except MonitorError as exc:
             return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=str(exc))
+
+    def _recycle_if_due(self) -> None:
+        """Replace the pool after ``extract.max_tasks_per_child`` pages per worker, so that no
+        worker grows for months (lxml's and the allocator's leftovers). Pages already on the old
+        pool finish there; its workers exit when they are done."""
+        executor, extract = self._extractor, self.settings.extract
+        if not isinstance(executor, ProcessPoolExecutor):
+            return
+        if self._extracted < extract.max_tasks_per_child * max(extract.workers, 1):
+            return
+        log.info("extraction workers recycled after %d pages", self._extracted)
+        self._extracted = 0
+        self._extractor = _extract_pool(extract)
+        executor.shutdown(wait=False)
 
     def close(self) -> None:
         """Wait for the write in progress (if any) to finish, then release the pools."""
@@ -129,11 +144,13 @@ class LocalExecutor:
         """Stop a pathological extraction: kill the pool's workers and start a fresh pool, so the
         time budget is a real bound and no worker stays busy. (A thread cannot be killed: with
         ``extract.workers: 0`` the budget only stops the waiting.)"""
-        if executor is not self._extractor or not isinstance(executor, ProcessPoolExecutor):
+        if not isinstance(executor, ProcessPoolExecutor):
             return
-        log.warning("an extraction exceeded its budget: restarting the extraction workers")
         processes = list((getattr(executor, "_processes", None) or {}).values())
-        self._extractor = _extract_pool(self.settings.extract.workers)
+        if executor is self._extractor:  # not one already replaced (recycled, or killed before)
+            log.warning("an extraction exceeded its budget: restarting the extraction workers")
+            self._extracted = 0
+            self._extractor = _extract_pool(self.settings.extract)
         # Not cancel_futures: a cancelled future would cancel the poll awaiting it. Pages queued
         # in the old pool fail with BrokenProcessPool instead, and extract() retries them.
         executor.shutdown(wait=False)

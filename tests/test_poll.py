@@ -566,6 +566,57 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     assert not zombies, zombies
 
 
+def test_a_page_ready_behind_another_is_not_cut_short_for_waiting(tmp_path: Path) -> None:
+    """Each worker holds one page extracting and one ready. The ready page's budget runs from
+    hand-over and is doubled (it may wait one budget behind the other): a page waiting behind a
+    slow but legitimate one is not timed out, and a pathological one is still stopped."""
+    import time
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+    from monitor.records import Extracted
+
+    handed: list[float] = []  # when each page reached the pool
+
+    class Scripted(ThreadPoolExecutor):
+        """One worker whose extraction of each page takes the seconds its URL says."""
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            handed.append(time.monotonic())
+            seconds = float(args[1].rsplit("/", 1)[1])
+
+            def extract() -> Extracted:
+                time.sleep(seconds)
+                return Extracted(status=ExtractionStatus.OK)
+
+            return super().submit(extract)
+
+    extract = {"workers": 1, "timeout": "1s"}
+    settings = Settings.model_validate({"database": str(tmp_path / "x.db"), "extract": extract})
+
+    async def run(durations: list[float]) -> list[tuple[ExtractionStatus, float]]:
+        executor = LocalExecutor(settings, extract_pool=Scripted(max_workers=1))
+        started = time.monotonic()
+
+        async def one(seconds: float) -> tuple[ExtractionStatus, float]:
+            status = (await executor.extract(b"<html/>", f"http://x.example/{seconds}")).status
+            return status, time.monotonic() - started
+
+        try:
+            return list(await asyncio.gather(*(one(s) for s in durations)))
+        finally:
+            executor.close()
+
+    # 0.5 s, then 0.7 s behind it: done at 1.2 s, past one budget from its hand-over.
+    (first, _), (second, at_second) = asyncio.run(run([0.5, 0.7]))
+    assert first == second == ExtractionStatus.OK and at_second > 1.0
+    assert handed[1] - handed[0] < 0.3  # the second page was ready before the first was done
+    # A runaway page waiting behind a short one is stopped at twice the budget.
+    (_, _), (runaway, at_runaway) = asyncio.run(run([0.1, 5.0]))
+    assert runaway == ExtractionStatus.TIMED_OUT and 1.5 < at_runaway < 2.5
+
+
 def _is_defunct_child(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

@@ -75,6 +75,31 @@ def build(site: Site, feeds: int, period: float, start: float, turns: int) -> No
         site.routes[f"/p/{t % feeds}/{t}.html"] = page
 
 
+def roles(me: int, pids: list[int]) -> dict[int, str]:
+    """Each process of the tree by what it is: the daemon, the forkserver, a worker, the tracker."""
+    named = {me: "daemon"}
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if "resource_tracker" in command:
+            named[pid] = "tracker"
+        elif "forkserver" in command:
+            named[pid] = "forkserver" if parent == me else "worker"
+    return named
+
+
+def by_role(sizes: dict[int, float], named: dict[int, str]) -> str:
+    totals: dict[str, list[float]] = {}
+    for pid, mb in sizes.items():
+        totals.setdefault(named.get(pid, "other"), []).append(mb)
+    return ", ".join(
+        f"{role} {' + '.join(f'{mb:.0f}' for mb in sorted(v))}" for role, v in sorted(totals.items())
+    )
+
+
 def slope(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, MB), in MB per hour."""
     n = len(samples)
@@ -87,12 +112,19 @@ def slope(samples: list[tuple[float, float]]) -> float:
 async def run(settings: Settings, store: Store, seconds: float, server: set[int]) -> list[tuple[float, ...]]:
     daemon = Daemon(prepare(settings), store)
     samples: list[tuple[float, ...]] = []
+    first_rss: dict[int, float] = {}
 
     async def sample() -> None:
         me, began, cpu = os.getpid(), time.monotonic(), time.process_time()
         while time.monotonic() - began < seconds:
             await asyncio.sleep(SAMPLE)
             pids = [me] + [p for p in descendants(me) if p not in server]
+            sizes = {p: resident_mb(p) for p in pids}
+            if len(pids) > 1 and not first_rss:
+                first_rss.update(sizes)
+                print(
+                    f"  at {time.monotonic() - began:.0f} s, resident MB: {by_role(sizes, roles(me, pids))}"
+                )
             samples.append(
                 (
                     time.monotonic() - began,
@@ -102,6 +134,9 @@ async def run(settings: Settings, store: Store, seconds: float, server: set[int]
                     len(pids),
                 )
             )
+        pids = [me] + [p for p in descendants(me) if p not in server]
+        sizes = {p: resident_mb(p) for p in pids}
+        print(f"  at the end, resident MB: {by_role(sizes, roles(me, pids))}")
         daemon.stop()
 
     sampling = asyncio.get_running_loop().create_task(sample())

@@ -155,9 +155,9 @@ class Poller:
         self, names: Iterable[str] | None = None, on_report: Callable[[PollReport], None] | None = None
     ) -> list[PollReport]:
         """Poll every configured feed (or those named) once, concurrently; ``on_report`` hears
-        of each feed as it finishes (a progress bar)."""
+        of each feed as it finishes (a progress bar). After ``Service.start``, which synced the
+        feeds table (a feed added since is synced by its own poll)."""
         wanted = set(names) if names is not None else None
-        await self.sync_feeds()
         feeds = [f for f in self.runtime.feeds if wanted is None or f.name in wanted]
 
         async def one(feed: Feed) -> PollReport:

@@ -3,7 +3,7 @@
 F feeds (default 50) are polled every 60 s (the default jitter, capped at a tenth of the
 interval). Each publishes S launch reports (default 2) at random moments of a window (default
 180 s): the story appears in its feed, with its page, at that moment. The daemon runs in this
-process and alerts a json:// receiver on loopback, which notes when each alert arrives. Latency
+process and alerts the tests' json:// receiver on loopback, which notes when each alert arrives. Latency
 is arrival minus publication: the wait for the feed's next poll, the page's fetch and extraction,
 classification, storage and delivery. Event grouping is off (a Store without it), so that every
 story is an alert of its own; grouping adds milliseconds per story (``bench_events``).
@@ -19,20 +19,17 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from functools import partial
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from benchmarks.bench_poll import served
 from monitor.config import Settings
 from monitor.daemon import Daemon
 from monitor.service import prepare
 from monitor.store import Store
-from tests.loopback import Request, Response, Site, article_page
+from tests.loopback import Receiver, Request, Response, Site, article_page
 
 INTERVAL = 60
 LEAD = 15.0  # seconds from the daemon's start to the first publication
@@ -81,38 +78,13 @@ def _rfc822(ts: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(ts))
 
 
-class Inbox:
-    """A json:// endpoint that notes when each alert arrives."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
-        inbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                inbox.arrivals.append((time.time(), json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
-def latencies(plan: dict[tuple[int, int], float], start: float, inbox: Inbox) -> list[float]:
+def latencies(plan: dict[tuple[int, int], float], start: float, inbox: Receiver) -> list[float]:
     """Seconds from publication to arrival, per story alerted (by the report number in its text)."""
     found = []
+    received = list(zip(inbox.arrivals, inbox.posts, strict=True))
     for (f, k), at in plan.items():
         mark = f"report {f}-{k}"
-        arrived = [when for when, post in inbox.arrivals if mark in json.dumps(post)]
+        arrived = [when for when, post in received if mark in json.dumps(post)]
         if arrived:
             found.append(min(arrived) - (start + at))
     return found
@@ -131,7 +103,7 @@ def main() -> None:
     window = float(sys.argv[3]) if len(sys.argv) > 3 else 180.0
     plan = schedule(feeds, stories, window)
     start = time.time()
-    inbox = Inbox()
+    inbox = Receiver()
     with served(partial(build, plan=plan, start=start)) as base, tempfile.TemporaryDirectory() as tmp:
         settings = Settings.model_validate(
             {

@@ -6,6 +6,7 @@ assert what the daemon asked for. Supports conditional GET, delays, slow drip an
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -159,3 +160,56 @@ def story(i: int, site: Site, *, title: str | None = None, text: str | None = No
         "guid": f"urn:test:{i}",
         "description": f"Summary of story {i}.",
     }
+
+
+class Receiver:
+    """An HTTP endpoint for apprise's json:// that answers ``status`` and keeps every post."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.arrivals: list[float] = []  # when each kept post arrived (time.time()), as posts
+        self.status = 200
+        self.delay = 0.0  # seconds before answering (a slow chat API)
+        self.drip = 0.0  # seconds between bytes of the answer (defeats per-read timeouts)
+        self.requests = 0  # posts received, answered or not
+        self.reject: set[int] = set()  # the n-th posts (1-based) answered with 500, once each
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests += 1
+                if receiver.requests in receiver.reject:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if receiver.drip:
+                    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n" + b"{}".ljust(40)
+                    try:
+                        for byte in answer:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(receiver.drip)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                if receiver.status == 200:
+                    receiver.arrivals.append(time.time())
+                    receiver.posts.append(json.loads(body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"

@@ -112,31 +112,27 @@ def slope(samples: list[tuple[float, float]]) -> float:
 async def run(settings: Settings, store: Store, seconds: float, server: set[int]) -> list[tuple[float, ...]]:
     daemon = Daemon(prepare(settings), store)
     samples: list[tuple[float, ...]] = []
-    first_rss: dict[int, float] = {}
 
     async def sample() -> None:
         me, began, cpu = os.getpid(), time.monotonic(), time.process_time()
+        sizes: dict[int, float] = {}
         while time.monotonic() - began < seconds:
             await asyncio.sleep(SAMPLE)
             pids = [me] + [p for p in descendants(me) if p not in server]
             sizes = {p: resident_mb(p) for p in pids}
-            if len(pids) > 1 and not first_rss:
-                first_rss.update(sizes)
-                print(
-                    f"  at {time.monotonic() - began:.0f} s, resident MB: {by_role(sizes, roles(me, pids))}"
-                )
+            if len(pids) > 1 and all(s[4] == 1 for s in samples):  # the workers' first sample
+                when = time.monotonic() - began
+                print(f"  at {when:.0f} s, resident MB: {by_role(sizes, roles(me, pids))}")
             samples.append(
                 (
                     time.monotonic() - began,
-                    sum(resident_mb(p) for p in pids),
+                    sum(sizes.values()),
                     sum(proportional_mb(p) for p in pids),
                     time.process_time() - cpu,
                     len(pids),
                 )
             )
-        pids = [me] + [p for p in descendants(me) if p not in server]
-        sizes = {p: resident_mb(p) for p in pids}
-        print(f"  at the end, resident MB: {by_role(sizes, roles(me, pids))}")
+        print(f"  at the end, resident MB: {by_role(sizes, roles(me, list(sizes)))}")
         daemon.stop()
 
     sampling = asyncio.get_running_loop().create_task(sample())

@@ -111,41 +111,46 @@ def literal_address(host: str) -> str | None:
     return None
 
 
+def refuse_blocked(host: str, addresses: list[str]) -> None:
+    """Raise BlockedAddressError if any address ``host`` stands for is not public."""
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if address_is_blocked(ip):
+            raise BlockedAddressError(f"refused {host}: resolves to non-public address {ip}", url=host)
+
+
 async def public_addresses(host: str, port: int, resolve: Resolver = system_resolver) -> list[str]:
     """Resolve ``host`` and return its addresses, or raise BlockedAddressError if any of them is
     not public (a name that resolves to one public and one private address is refused)."""
     literal = literal_address(host)
     addresses = [literal] if literal else await resolve(host, port)
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if address_is_blocked(ip):
-            raise BlockedAddressError(f"refused {host}: resolves to non-public address {ip}", url=host)
+    refuse_blocked(host, addresses)
     if not addresses:
         raise FetchError(f"connection failed: cannot resolve {host}", url=host)
     return addresses
 
 
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver for the guarded session: the checked addresses are the ones dialled."""
+class PlainResolver(AbstractResolver):
+    """The trusted session's resolver: ``resolve`` (the system's, or a test's), no check."""
 
     def __init__(self, resolve: Resolver = system_resolver) -> None:
         self._resolve = resolve
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
-        addresses = await public_addresses(host, port, self._resolve)
+        addresses = await self._resolve(host, port)
+        if not addresses:
+            raise FetchError(f"connection failed: cannot resolve {host}", url=host)
         return [_result(host, address, port) for address in addresses]
 
     async def close(self) -> None:
         """Nothing to release: lookups run on the event loop's executor."""
 
 
-class PlainResolver(GuardedResolver):
-    """The trusted session's resolver: the same lookups (and the same test seam), no check."""
+class GuardedResolver(PlainResolver):
+    """The guarded session's resolver: every address checked, and the checked ones dialled."""
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
-        addresses = await self._resolve(host, port)
-        if not addresses:
-            raise FetchError(f"connection failed: cannot resolve {host}", url=host)
+        addresses = await public_addresses(host, port, self._resolve)
         return [_result(host, address, port) for address in addresses]
 
 
@@ -331,8 +336,8 @@ def _check_literal(url: str) -> None:
     """A host written as an address is dialled without a lookup, so the guard checks it here."""
     host = urlsplit(url).hostname or ""
     literal = literal_address(host)
-    if literal is not None and address_is_blocked(ipaddress.ip_address(literal)):
-        raise BlockedAddressError(f"refused {host}: resolves to non-public address {literal}", url=url)
+    if literal is not None:
+        refuse_blocked(host, [literal])
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:

@@ -124,7 +124,7 @@ class LocalExecutor:
         executor, extract = self._extractor, self.settings.extract
         if not isinstance(executor, ProcessPoolExecutor):
             return
-        if self._extracted < extract.max_tasks_per_child * max(extract.workers, 1):
+        if self._extracted < extract.max_tasks_per_child * self._slots:
             return
         log.info("extraction workers recycled after %d pages", self._extracted)
         self._extracted = 0

@@ -329,13 +329,15 @@ _TOKENS = [
     *["导弹", "发射", "朝鲜", "ミサイル", "弾道", "を", "が", "発射", "した", "北朝鮮", "ﾐｻｲﾙ", "ー", "𠀀"],
     *["미사일", "탄도", "을", "발사", "했다", "。", "、", "！", "？", "．", "\u3000", "「", "」"],
     *["ракета", "Ракеты", "запустили", "КНДР", "صاروخ", "الصاروخ", "أطلقت", "؟", "۔", "Ёж", "٣"],
+    *["H3", "h-3", "H-3", "РФ", "рф", "Рф", "3"],
 ]
 # A user's topic with letters that lower() and the regex engine's IGNORECASE treat differently.
 _EXOTIC = compile_topic(
     "exotic",
     {
         "terms": {
-            "places": ["İstanbul", "(?-i:UN) envoy", "stra(?:ß|ss)e"],
+            # Regexes with only short literals, searched where their hints are: "h3", "рф".
+            "places": ["İstanbul", "(?-i:UN) envoy", "stra(?:ß|ss)e", "h-?3", "(?-i:РФ)\\w?"],
             "greek": ["πύραυλο[ςσι]", "ΠΥΡΑΥΛΟΣ"],
             "words": ["sanctions?", "ab\\w+"],
         },
@@ -451,3 +453,16 @@ def test_one_alternative_without_a_literal_does_not_unfilter_the_others() -> Non
         ("They launched it.", False),
     ]:
         assert (classify("", text, (topic,))[0].score > 0) is found, text
+
+
+def test_regexes_with_only_short_literals_run_where_those_are() -> None:
+    """A regex whose literals are too common for the automaton ("h3", "UN") gets them as hints:
+    it runs only in the sentences holding one, with the same results."""
+    topic = compile_topic("x", {"terms": {"a": ["h-?3|(?-i:UN)\\w?"]}, "rules": [{"all": ["a"]}]})
+    vocabulary = topic.terms["a"]
+    assert sorted(g.hints or () for g in vocabulary.groups) == [("h-3", "h3"), ("un",)]
+    assert vocabulary.unfiltered == vocabulary.groups
+    doc = _Doc("", "The H3 rocket flew. It was on time. The UN met. A fun run.")
+    assert doc.holding(("un",)) == {2, 3}
+    assert doc.sentences_matching(topic, vocabulary) == {0, 2}
+    assert [doc.sentence_has(topic, vocabulary, i) for i in range(4)] == [True, False, True, False]

@@ -48,6 +48,10 @@ class RegexGroup:
     lowered: bool
     literals: tuple[str, ...] | None
     key: int  # vocabulary index * KEY_SPACE + its position in the vocabulary's groups
+    # Without ``literals``: strings every match contains that are too common to be worth the
+    # automaton's boundary checks on every document ("h3", "un", "рф"), but which, searched
+    # for in a document when the group is needed, spare the regex most of its sentences.
+    hints: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +62,9 @@ class Vocabulary:
     word-boundary check; ``stem\\w*`` patterns likewise (``stems``). The others are split at
     their top-level "|" into regex groups (``groups``): one per set of required literals, run
     only in the sentences holding one of them, so that a sentence pays for the alternatives
-    it may match, not for the whole vocabulary; and those without a literal, one group per
-    text they read, run on every sentence (``unfiltered``)."""
+    it may match, not for the whole vocabulary; and those without one (``unfiltered``), one
+    group per text they read and ``hints``, run on the sentences holding a hint, or on every
+    sentence when they have none."""
 
     pattern: WordPattern  # all patterns, case-insensitive, for the original text
     exact: tuple[str, ...]
@@ -96,15 +101,24 @@ def _selective(literal: str) -> bool:
     return _weight(literal) >= MIN_WEIGHT or (len(literal) == 1 and literal >= "\u1100" and is_cjk(literal))
 
 
-def _required_literals(items: Any) -> set[str] | None:
-    """Literal strings, one of which every match of the parsed sequence must contain."""
+MIN_HINT_WEIGHT = 2  # a single letter is in every sentence: no use as a hint
+
+
+def _hint(literal: str) -> bool:
+    """Whether a required literal is worth a search when its group is needed (``RegexGroup.hints``)."""
+    return _weight(literal) >= MIN_HINT_WEIGHT
+
+
+def _required_literals(items: Any, selective: Any = _selective) -> set[str] | None:
+    """Literal strings, one of which every match of the parsed sequence must contain, each
+    passing ``selective``."""
     best: set[str] | None = None
 
     def consider(candidate: set[str] | None) -> None:
         nonlocal best
         if (
             candidate
-            and all(_selective(c) for c in candidate)
+            and all(selective(c) for c in candidate)
             and (best is None or min(map(_weight, candidate)) > min(map(_weight, best)))
         ):
             best = candidate
@@ -117,13 +131,13 @@ def _required_literals(items: Any) -> set[str] | None:
         consider({_fold(run)} if run else None)
         run = ""
         if op is _c.SUBPATTERN:
-            consider(_required_literals(av[3]))
+            consider(_required_literals(av[3], selective))
         elif op is _c.BRANCH:
-            alternatives = [_required_literals(branch) for branch in av[1]]
+            alternatives = [_required_literals(branch, selective) for branch in av[1]]
             if all(alternatives):
                 consider(set().union(*alternatives))  # type: ignore[arg-type]
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) and av[0] >= 1:
-            consider(_required_literals(av[2]))
+            consider(_required_literals(av[2], selective))
     consider({_fold(run)} if run else None)
     return best
 
@@ -202,17 +216,17 @@ def _alternatives(pattern: str) -> list[str]:
     return parts if all(parts) else [pattern]
 
 
-def _search_strings(lowered: str | None) -> list[str] | None:
-    """Every string a lower-cased pattern matches, when they are few and each heavy enough to
-    search for (short strings, "on", occur inside most words: their boundary checks cost more
-    than the regex they would save); else None."""
+def _search_strings(lowered: str | None, min_weight: int = MIN_WEIGHT) -> list[str] | None:
+    """Every string a lower-cased pattern matches, when they are few and each at least
+    ``min_weight`` (short strings, "on", occur inside most words: their boundary checks cost
+    more than the regex they would save); else None."""
     if lowered is None:
         return None
     try:
         strings = _expand(_parser.parse(lowered))
     except Exception:  # a parser detail we do not handle: keep the regex
         return None
-    return strings if strings and all(_weight(x) >= MIN_WEIGHT for x in strings) else None
+    return strings if strings and all(_weight(x) >= min_weight for x in strings) else None
 
 
 def _stem_head(lowered: str | None) -> str | None:
@@ -231,8 +245,8 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
     patterns = [clean(p) for p in patterns]
     exact: set[str] = set()
     stems: set[str] = set()
-    # (reads the folded text, required literals or None) -> patterns
-    buckets: dict[tuple[bool, tuple[str, ...] | None], list[str]] = {}
+    # (reads the folded text, required literals or None, hints or None) -> patterns
+    buckets: dict[tuple[bool, tuple[str, ...] | None, tuple[str, ...] | None], list[str]] = {}
     for p in (piece for pattern in patterns for piece in _alternatives(pattern)):
         lowered = _lower_pattern(p)
         strings = _search_strings(lowered)
@@ -244,20 +258,28 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
             stems.update(heads)
             continue
         try:
-            found = _required_literals(_parser.parse(p, re.IGNORECASE))
+            parsed = _parser.parse(p, re.IGNORECASE)
+            found = _required_literals(parsed)
+            weak = None
+            if not found:
+                weak = _required_literals(parsed, _hint) or _search_strings(lowered, MIN_HINT_WEIGHT)
         except Exception:  # a parser detail we do not handle: no prefilter, same results
-            found = None
+            found = weak = None
         literals = tuple(sorted(found)) if found else None
-        buckets.setdefault((lowered is not None, literals), []).append(lowered if lowered is not None else p)
+        hints = tuple(sorted(weak)) if weak else None
+        buckets.setdefault((lowered is not None, literals, hints), []).append(
+            lowered if lowered is not None else p
+        )
     groups = []
-    ordered = sorted(buckets.items(), key=lambda item: (item[0][0], item[0][1] or ()))
-    for position, ((folded, literals), members) in enumerate(ordered):
+    ordered = sorted(buckets.items(), key=lambda item: (item[0][0], item[0][1] or (), item[0][2] or ()))
+    for position, ((folded, literals, hints), members) in enumerate(ordered):
         groups.append(
             RegexGroup(
                 pattern=WordPattern(members) if folded else WordPattern(members, re.IGNORECASE),
                 lowered=folded,
                 literals=literals,
                 key=index * KEY_SPACE + position,
+                hints=hints,
             )
         )
     return Vocabulary(

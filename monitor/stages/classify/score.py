@@ -37,6 +37,7 @@ class _Doc:
     __slots__ = (
         "_cjk",
         "_features",
+        "_holding",
         "_lowered",
         "_read",
         "_spans",
@@ -61,6 +62,7 @@ class _Doc:
         # key is valid as long as this document, which lives for one classify() call while its
         # topics do; it is never stored in a topic.
         self._read: dict[int, tuple[_Found, dict[tuple[int, int], bool]]] = {}
+        self._holding: dict[tuple[str, ...], set[int]] = {}
         self.title_sentences = 0
 
     @property
@@ -120,6 +122,22 @@ class _Doc:
         (and could hide one there)."""
         search = pattern.search
         return {i for i, (start, end) in enumerate(self.spans) if search(text, start, end)}
+
+    def holding(self, strings: tuple[str, ...]) -> set[int]:
+        """The sentences whose folded text holds one of ``strings`` (a regex group's hints;
+        only when ``lowered`` is not None)."""
+        found = self._holding.get(strings)
+        if found is None:
+            found = self._holding[strings] = set()
+            lowered, spans, starts, locate = self.lowered or "", self.spans, self._starts, bisect.bisect_right
+            for string in strings:
+                at = lowered.find(string)
+                while at >= 0:
+                    i = locate(starts, at) - 1
+                    if i >= 0 and at + len(string) <= spans[i][1]:
+                        found.add(i)
+                    at = lowered.find(string, at + 1)
+        return found
 
     def quote(self, i: int) -> str:
         start, end = self.spans[i]
@@ -212,7 +230,11 @@ class _TopicView:
             return doc.regex_sentences(vocabulary.pattern.for_text(doc.cjk), doc.text)
         found = set(self._found[0].get(vocabulary.index, ()))
         for group in vocabulary.unfiltered:
-            found |= doc.regex_sentences(group.pattern.for_text(doc.cjk), self._text(group))
+            if group.hints is None:
+                found |= doc.regex_sentences(group.pattern.for_text(doc.cjk), self._text(group))
+                continue
+            search, text, spans = group.pattern.for_text(doc.cjk).search, self._text(group), doc.spans
+            found.update(i for i in doc.holding(group.hints) if i not in found and search(text, *spans[i]))
         found.update(
             i
             for i in self._found[1].get(vocabulary.index, ())
@@ -251,6 +273,8 @@ class _TopicView:
                     *(vocabulary.groups[p] for p in positions or ()),
                     *vocabulary.unfiltered,
                 ):
+                    if group.hints is not None and i not in doc.holding(group.hints):
+                        continue
                     if group.pattern.for_text(doc.cjk).search(self._text(group), start, end):
                         known = True
                         break

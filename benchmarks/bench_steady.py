@@ -1,15 +1,18 @@
 """The daemon left running: its memory over time, and its CPU, with 1,000 feeds.
 
 FEEDS feeds (default 1,000) polled every 60 s from a loopback server in a process of its own; all
-of them unchanged except one feed every PERIOD seconds (default 10), which publishes a story whose
-page is one of the corpus's real article pages (or a synthetic one without the corpus), so the
-extraction workers keep working. The daemon (scheduler, polls, extraction workers, the database
+of them unchanged except, for the first two thirds of the run, one feed every PERIOD seconds
+(default 10), which publishes a story whose page is one of the corpus's real article pages (or a
+synthetic one without the corpus), so the extraction workers keep working; then nothing new, as
+between a daemon's bursts of news. The daemon (scheduler, polls, extraction workers, the database
 thread, alert delivery to nowhere) runs in this process for SECONDS (default 600). Every 5 s the
 whole tree (this process, the forkserver, the workers; the page server left out) is sampled.
 
-Printed: the tree's memory after the first extraction and at the end (resident and
-proportional), its slope over the second half of the run (least squares, MB per hour), and the CPU
-of the daemon's own process as a share of one core. Issue 17's targets: < 200 MB and not growing.
+Printed: the tree's memory after the first extraction, at the end of the busy part and at the end
+of the idle part (resident and proportional), the slope over the second half of the busy part
+and over the idle part once the workers have had ``extract.idle_timeout`` to exit (least squares,
+MB per hour), and the CPU of the daemon's own process as a share of one core. Issue 17's
+targets: < 200 MB and not growing.
 Usage: python -m benchmarks.bench_steady [FEEDS] [SECONDS] [PERIOD]
 """
 
@@ -49,11 +52,12 @@ def pages() -> list[bytes]:
 
 def build(site: Site, feeds: int, period: float, start: float, turns: int) -> None:
     """Feed f holds one story until its turn comes (every ``period`` s, feeds in turn), then one
-    more each turn."""
+    more each turn, for ``turns`` turns."""
     corpus = pages()
+    last = turns
 
     def feed(f: int, _req: Request) -> Response:
-        turns = int((time.time() - start) / period)
+        turns = min(int((time.time() - start) / period), last)
         mine = [t for t in range(turns) if t % feeds == f]
         items = [("s", f"Story of feed {f}")] + [(str(t), f"Report {t} of feed {f}") for t in mine]
         body = "".join(
@@ -146,7 +150,8 @@ def main() -> None:
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 600.0
     period = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
     start = time.time()
-    routes = partial(build, feeds=feeds, period=period, start=start, turns=int(seconds / period) + 10)
+    busy = seconds * 2 / 3
+    routes = partial(build, feeds=feeds, period=period, start=start, turns=int(busy / period))
     with served(routes) as base, tempfile.TemporaryDirectory() as tmp:
         server = set(descendants(os.getpid()))
         settings = Settings.model_validate(
@@ -165,17 +170,31 @@ def main() -> None:
         finally:
             store.close()
     first = next(s for s in samples if s[4] > 1)  # the first sample with extraction workers
+    busy_end = [s for s in samples if s[0] <= busy][-1]
     last = samples[-1]
-    half = [s for s in samples if s[0] >= seconds / 2]
-    print(f"steady state: {feeds:,} feeds every {INTERVAL} s, a new page every {period:g} s, {seconds:.0f} s")
+    settled = busy + settings.extract.idle_timeout + INTERVAL  # the workers have had time to exit
+    half = [s for s in samples if busy / 2 <= s[0] <= busy]
+    idle = [s for s in samples if s[0] >= settled]
+    print(
+        f"steady state: {feeds:,} feeds every {INTERVAL} s, a new page every {period:g} s for "
+        f"{busy:.0f} s, then none; {seconds:.0f} s"
+    )
     print(
         f"  tree after its first extraction: {first[1]:.0f} MB resident, {first[2]:.0f} MB proportional; "
-        f"at the end: {last[1]:.0f} / {last[2]:.0f} MB in {last[4]:.0f} processes (target < 200 MB)"
+        f"after the busy part: {busy_end[1]:.0f} / {busy_end[2]:.0f} MB in {busy_end[4]:.0f} processes"
     )
     print(
-        f"  slope over the second half: {slope([(s[0], s[1]) for s in half]):+.1f} MB/h resident, "
-        f"{slope([(s[0], s[2]) for s in half]):+.1f} MB/h proportional (target: not growing)"
+        f"  idle, at the end: {last[1]:.0f} MB resident, {last[2]:.0f} MB proportional in {last[4]:.0f} "
+        "processes (target < 200 MB)"
     )
+    for label, part in (("second half of the busy part", half), ("idle part", idle)):
+        if len(part) < 3:
+            print(f"  slope over the {label}: too few samples (run longer)")
+            continue
+        print(
+            f"  slope over the {label}: {slope([(s[0], s[1]) for s in part]):+.1f} MB/h resident, "
+            f"{slope([(s[0], s[2]) for s in part]):+.1f} MB/h proportional (target: not growing)"
+        )
     print(f"  the daemon's own process: {100 * last[3] / last[0]:.1f} % of one core")
 
 

@@ -4,6 +4,8 @@ I/O, and the service and delivery layers see storage only through its ports."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,16 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     found = imports(fake, "monitor.stages.fake")
     assert {"monitor.service.poll", "monitor.store.sqlite", "monitor.stages.parse"} <= found
     assert layer("monitor.service.poll") == 6 and layer("monitor.stages.fake") == 2
+
+
+def test_the_daemon_leaves_heavy_libraries_to_the_processes_that_need_them() -> None:
+    """The daemon's process holds the CLI and the daemon, not extraction (trafilatura, lxml: in
+    the workers), training (scikit-learn, SciPy), datasketch or the Redis client (scale-out only):
+    together over 100 MB that a small server would carry for nothing."""
+    heavy = ["trafilatura", "lxml", "sklearn", "scipy", "datasketch", "redis", "celery"]
+    code = (
+        "import sys, monitor.cli, monitor.daemon, monitor.stages.group.cluster, monitor.stages.group.sketch\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from monitor.config import Settings, load_settings
@@ -28,6 +30,8 @@ from monitor.stages.group import Grouper, Tuning, anchors, sketch
 from monitor.stages.group.cluster import FEATURES, Weights
 from monitor.stages.group.learn import Labelled, fit, training_pairs
 from monitor.stages.group.metrics import score_grouping
+from monitor.stages.group.minhash import LSH, bands, minhash
+from monitor.stages.group.sketch import NUM_PERM
 from monitor.store import Store
 from tests.conftest import MONITOR, ROOT, Receiver, write_config
 from tests.loopback import Response, Site, article_page, rss
@@ -145,6 +149,44 @@ def test_a_copy_is_recognised_by_its_shingles() -> None:
     copy = sketch(2, ICBM_EN[0] + " - Reuters", ICBM_EN[1], "en", T0 + timedelta(hours=1))
     placement = grouper.place(copy, ["missile_launch"])
     assert placement.event == 1 and placement.duplicate_of == 1 and placement.score > 0.6
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 400])
+def test_minhash_is_datasketchs_value_for_value(count: int) -> None:
+    """Our MinHash is datasketch's (affine32, seed 1) without importing its package (SciPy and
+    the Redis client come with it): the same minimums, so grouping decides as before."""
+    from datasketch import MinHash
+
+    rng = random.Random(count)
+    shingles = [rng.randbytes(5) for _ in range(count)]
+    reference = MinHash(num_perm=NUM_PERM, seed=1)
+    reference.update_batch(shingles)
+    assert minhash(shingles, NUM_PERM).tolist() == reference.hashvalues.tolist()
+
+
+def test_lsh_bands_are_datasketchs_and_it_finds_what_shares_a_band() -> None:
+    from datasketch import MinHashLSH
+
+    for threshold in (0.3, 0.45, 0.6, 0.75, 0.9):
+        reference = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        assert bands(threshold, NUM_PERM) == (reference.b, reference.r)
+    _, r = bands(0.6, NUM_PERM)
+    index = LSH(0.6, NUM_PERM)
+    base = np.arange(NUM_PERM, dtype=np.uint32)
+    one_band = base.copy()
+    one_band[r:] += 1000  # equal in the first band only
+    none = base + 7000  # equal to neither in any band
+    index.insert(7, base)
+    index.insert(3, one_band)
+    assert 7 in index and 5 not in index
+    with pytest.raises(ValueError, match="already indexed"):
+        index.insert(7, base)
+    assert index.query(base) == [7, 3]  # in the order indexed
+    assert index.query(none) == []
+    index.remove(7)
+    assert index.query(base) == [3] and 7 not in index
+    index.remove(3)
+    assert index.query(base) == [] and all(not table for table in index._tables)
 
 
 def test_the_threshold_decides_and_an_explanation_names_the_conflict() -> None:

@@ -566,6 +566,38 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     assert not zombies, zombies
 
 
+def test_idle_extraction_workers_exit_and_the_next_page_starts_them_again(tmp_path: Path) -> None:
+    """An idle daemon gives its extraction memory back: ``extract.idle_timeout`` after the last
+    page the workers exit, and the next page is extracted by a new one."""
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "x.db"), "extract": {"workers": 1, "idle_timeout": 0.3}}
+    )
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
+
+    async def run() -> tuple[list[ExtractionStatus], set[int], set[int], list[bool]]:
+        executor = LocalExecutor(settings)
+        try:
+            first = await executor.extract(page, "http://x.example/1")
+            before = set(executor._extractor._processes)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.1)  # less than the timeout: still there
+            still = [os.path.exists(f"/proc/{pid}") and not _is_defunct_child(pid) for pid in before]
+            await asyncio.sleep(1.5)
+            gone = [not os.path.exists(f"/proc/{pid}") or _is_defunct_child(pid) for pid in before]
+            second = await executor.extract(page, "http://x.example/2")
+            after = set(executor._extractor._processes)  # type: ignore[attr-defined]
+            return [first.status, second.status], before, after, still + gone
+        finally:
+            executor.close()
+
+    statuses, before, after, alive_then_gone = asyncio.run(run())
+    assert statuses == [ExtractionStatus.OK] * 2
+    assert len(before) == 1 and len(after) == 1 and not before & after
+    assert alive_then_gone == [True, True]
+
+
 def test_a_page_ready_behind_another_is_not_cut_short_for_waiting(tmp_path: Path) -> None:
     """Each worker holds one page extracting and one ready. The ready page's budget runs from
     hand-over and is doubled (it may wait one budget behind the other): a page waiting behind a

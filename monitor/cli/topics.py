@@ -32,7 +32,6 @@ from ..stages.evaluate import (
     reading_language,
     verdict_record,
 )
-from ..stages.extract import extract_article
 from ..stages.language import detect_language
 from ..store.lock import InstanceLock
 from .common import config_option, load_runtime, load_topics_for, open_store
@@ -51,6 +50,8 @@ def _read_document(source: str) -> tuple[str, str]:
         name = source.lower()
     looks_html = name.endswith((".html", ".htm")) or raw.lstrip()[:1] == b"<"
     if looks_html:
+        from ..stages.extract import extract_article  # trafilatura: only the commands that extract load it
+
         extracted = extract_article(raw)
         return extracted.title or "", extracted.text
     head, _, body = raw.decode("utf-8", errors="replace").strip().partition("\n")

@@ -23,12 +23,11 @@ from ..errors import MonitorError
 from ..fetch import Fetcher
 from ..records import Extracted, ExtractionStatus, FeedDone, FeedJob, ParsedFeed, StoryDone, StoryJob
 from ..stages.classify import Topic
-from ..stages.extract import extract_article
 from ..stages.parse import parse_feed
 from ..stages.story import judge_story
 from .flight import once
 from .ports import Executor
-from .worker import warm_worker
+from .worker import extract_page, warm_worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,6 +64,8 @@ class LocalExecutor:
         self._warm_for: PoolExecutor | None = None
         self._warming: asyncio.Future[list[None]] | None = None
         self._extracted = 0  # pages the current pool has taken
+        self._inside = 0  # pages in extract()
+        self._idle: asyncio.TimerHandle | None = None  # stops the workers when it fires
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call on the database thread."""
@@ -78,6 +79,17 @@ class LocalExecutor:
         return await asyncio.to_thread(parse_feed, content, url=url, content_type=content_type)
 
     async def extract(self, content: bytes, url: str) -> Extracted:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        self._inside += 1
+        try:
+            return await self._extract(content, url)
+        finally:
+            self._inside -= 1
+            self._stop_when_idle()
+
+    async def _extract(self, content: bytes, url: str) -> Extracted:
         for _attempt in range(2):
             async with self._extracting:
                 # Warm the pool this page will run on: a pool replaced while the page waited for
@@ -109,7 +121,7 @@ class LocalExecutor:
         budget = self.settings.extract.timeout
         limit = budget * (2 if waits else 1)
         try:
-            extraction = loop.run_in_executor(executor, extract_article, content, url)
+            extraction = loop.run_in_executor(executor, extract_page, content, url)
             return await asyncio.wait_for(extraction, limit)
         except TimeoutError:
             self._replace_extractor(executor)
@@ -131,8 +143,33 @@ class LocalExecutor:
         self._extractor = _extract_pool(extract)
         executor.shutdown(wait=False)
 
+    def _stop_when_idle(self) -> None:
+        """Once no page is being extracted, stop the workers ``extract.idle_timeout`` later
+        unless another page comes first: a daemon between polls gives their memory back."""
+        idle = self.settings.extract.idle_timeout
+        if self._inside or not idle or not isinstance(self._extractor, ProcessPoolExecutor):
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = asyncio.get_running_loop().call_later(idle, self._stop_idle_workers)
+
+    def _stop_idle_workers(self) -> None:
+        self._idle = None
+        executor = self._extractor
+        if self._inside or not isinstance(executor, ProcessPoolExecutor):
+            return
+        if not getattr(executor, "_processes", None):
+            return  # no worker started: nothing to give back
+        log.debug("extraction workers stopped after %gs without a page", self.settings.extract.idle_timeout)
+        self._extracted = 0
+        self._extractor = _extract_pool(self.settings.extract)  # starts its workers on the next page
+        executor.shutdown(wait=False)
+
     def close(self) -> None:
         """Wait for the write in progress (if any) to finish, then release the pools."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         self._db_thread.shutdown(wait=True)
         if self._owns_extractor:
             self._extractor.shutdown(wait=False, cancel_futures=True)

@@ -2,7 +2,7 @@
 
 1. **Copies.** A story whose shingles' MinHash is close to an open event's story (estimated
    Jaccard >= ``duplicate``: a wire copy, a syndicated reprint, an updated version) joins that
-   event; datasketch's LSH finds the candidates without comparing every pair.
+   event; a MinHash LSH index (``minhash.LSH``) finds the candidates without comparing every pair.
 2. **Events.** Otherwise the story is compared with every open event of its flagged topics.
    Something that two reports of one occurrence cannot disagree on rules an event out: another
    class of missile (a short-range launch is not the next day's ICBM), another named missile
@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from importlib import resources
 
 from .anchors import gazetteer
+from .minhash import LSH
 from .sketch import NUM_PERM, Sketch, jaccard
 
 DAY = 86400.0
@@ -171,9 +172,7 @@ class Grouper:
         self.tuning = tuning or Tuning()
         self.events: dict[int, OpenEvent] = {}
         self._event_of: dict[int, int] = {}  # story key -> event id
-        from datasketch import MinHashLSH  # with scipy: only once something is grouped (see sketch)
-
-        self._lsh = MinHashLSH(threshold=self.tuning.duplicate, num_perm=NUM_PERM)
+        self._lsh = LSH(self.tuning.duplicate, NUM_PERM)
         self._df: Counter[str] = Counter()
         self._docs = 0
         self._clock: datetime | None = None

@@ -6,7 +6,7 @@ itself is only arithmetic on the writer thread.
 - Words: headline (counted twice) and lead, case-folded and folded as the classifier folds
   them (Arabic letter variants, traditional Chinese), digits kept ("18", "2397"); runs of Han,
   kana or Hangul become overlapping character pairs, since those scripts write no spaces.
-- MinHash (datasketch) of the character 5-shingles of headline and text, whitespace removed:
+- MinHash (``minhash``) of the character 5-shingles of headline and text, whitespace removed:
   wire copies and syndicated reprints share most shingles whatever their script, so near
   duplicates are found without tokenising anything.
 """
@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..classify.normalise import clean
 from ..classify.segment import _fold, is_cjk
+from . import minhash as _minhash
 from .anchors import Anchors, anchors, lead_of
-
-if TYPE_CHECKING:
-    from datasketch import LeanMinHash
+from .minhash import HashValues
 
 NUM_PERM = 64
 SHINGLE = 5
@@ -43,7 +41,7 @@ class Sketch:
     time: datetime
     language: str | None
     terms: dict[str, float]  # term -> count (headline counted twice)
-    minhash: LeanMinHash
+    minhash: HashValues = field(compare=False)  # read-only
     anchors: Anchors
     title: str
     source: str  # the outlet: its feed, else the link's host
@@ -68,17 +66,13 @@ def terms(title: str, lead: str) -> Counter[str]:
     return counts
 
 
-def minhash(title: str, text: str) -> LeanMinHash:
+def minhash(title: str, text: str) -> HashValues:
     """The MinHash of a story's character shingles (see the module docstring)."""
-    # datasketch imports scipy (40 MB) for its LSH: loaded when the first story is grouped, so
-    # commands that never group do not pay for it.
-    from datasketch import LeanMinHash, MinHash
-
     flat = _SPACE.sub("", _fold(clean(f"{title} {text[:SHINGLE_TEXT]}")))
     shingles = {flat[i : i + SHINGLE].encode() for i in range(max(len(flat) - SHINGLE + 1, 1))}
-    m = MinHash(num_perm=NUM_PERM, seed=1)
-    m.update_batch(list(shingles))
-    return LeanMinHash(m)
+    values = _minhash.minhash(shingles, NUM_PERM)
+    values.setflags(write=False)
+    return values
 
 
 def sketch(
@@ -106,5 +100,6 @@ def sketch(
     )
 
 
-def jaccard(a: LeanMinHash, b: LeanMinHash) -> float:
-    return float(np.count_nonzero(a.hashvalues == b.hashvalues)) / NUM_PERM
+def jaccard(a: HashValues, b: HashValues) -> float:
+    """The share of equal minimums: an estimate of the shingles' Jaccard similarity."""
+    return float(np.count_nonzero(a == b)) / NUM_PERM

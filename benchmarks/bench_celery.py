@@ -30,27 +30,16 @@ from pathlib import Path
 import redis
 import yaml
 
-from benchmarks.bench_poll import build_site, feeds_of, served
+from benchmarks.bench_poll import CORPUS_HTML, build_site, corpus_site, served
 from monitor.config import load_settings
 from monitor.execute.tasks import celery_app
 from monitor.service import poll_once, prepare
 from monitor.service.grouping import EventGrouping
 from monitor.store import Store
-from tests.loopback import Site
 
 INTERVAL = 300.0  # seconds: the feeds-per-core figure is for a 5-minute interval
 TARGET_SCALING = 1.7
 TARGET_HUB = 0.15  # of a core per 100 results/s
-
-
-CORPUS_HTML = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "html"
-
-
-def corpus_site(site: Site, feeds: int, entries: int) -> None:
-    """``feeds`` feeds of ``entries`` stories each, whose pages are the corpus's real article
-    pages (50-150 KB of markup around a few KB of text), taken in turn."""
-    pages = [p.read_bytes().decode("utf-8", "replace") for p in sorted(CORPUS_HTML.glob("*/source.html"))]
-    feeds_of(site, feeds, entries, lambda f, e, _title: pages[(f * entries + e) % len(pages)])
 
 
 def free_port() -> int:

@@ -25,10 +25,8 @@ import time
 from functools import partial
 from pathlib import Path
 
-from benchmarks.bench_celery import CORPUS_HTML, corpus_site
-from benchmarks.bench_poll import polled, served
+from benchmarks.bench_poll import CORPUS_HTML, corpus_site, polled, served
 from monitor.service import poll_once
-from monitor.stages.extract import extract_article
 from monitor.stages.parse import parse_feed
 from tests.loopback import Response, Site
 
@@ -104,7 +102,10 @@ class TreeMemory:
 
 
 def floor(feeds: int, entries: int) -> float:
-    """CPU seconds to parse every feed and extract every page of the site, in one process."""
+    """CPU seconds to parse every feed and extract every page of the site, in one process (run
+    after the poll: the daemon's process does not hold extraction, and neither may this one)."""
+    from monitor.stages.extract import extract_article
+
     site = Site()  # routes only: never started
     corpus_site(site, feeds, entries)
     extract_article(b"<html><body><article><p>warm up</p></article></body></html>", "http://x/")

@@ -76,6 +76,19 @@ def feeds_of(site: Site, feeds: int, entries: int, article: Callable[[int, int, 
         )
 
 
+# The corpus's real article pages, for the benchmarks that poll them (first poll, steady state,
+# Celery). Defined here, beside the site, so that a benchmark measuring the daemon's process does
+# not import the Celery benchmark (redis, celery) into it.
+CORPUS_HTML = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "html"
+
+
+def corpus_site(site: Site, feeds: int, entries: int) -> None:
+    """``feeds`` feeds of ``entries`` stories each, whose pages are the corpus's real article
+    pages (50-150 KB of markup around a few KB of text), taken in turn."""
+    pages = [p.read_bytes().decode("utf-8", "replace") for p in sorted(CORPUS_HTML.glob("*/source.html"))]
+    feeds_of(site, feeds, entries, lambda f, e, _title: pages[(f * entries + e) % len(pages)])
+
+
 def _serve(routes: Callable[[Site], None], pipe: Connection) -> None:
     site = Site().start()
     routes(site)

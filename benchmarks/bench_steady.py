@@ -29,9 +29,8 @@ from functools import partial
 from html import escape
 from pathlib import Path
 
-from benchmarks.bench_celery import CORPUS_HTML
 from benchmarks.bench_first_poll import descendants, proportional_mb, resident_mb
-from benchmarks.bench_poll import PARAGRAPH, served
+from benchmarks.bench_poll import CORPUS_HTML, PARAGRAPH, served
 from monitor.config import Settings
 from monitor.daemon import Daemon
 from monitor.service import prepare

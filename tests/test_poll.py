@@ -568,9 +568,15 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
 
 def test_idle_extraction_workers_exit_and_the_next_page_starts_them_again(tmp_path: Path) -> None:
     """An idle daemon gives its extraction memory back: ``extract.idle_timeout`` after the last
-    page the workers exit, and the next page is extracted by a new one."""
+    page the workers and their forkserver exit, and the next page is extracted by new ones."""
+    from multiprocessing import forkserver
+
     from monitor.config import Settings
     from monitor.execute import LocalExecutor
+
+    def server() -> int | None:
+        pid: int | None = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        return pid
 
     settings = Settings.model_validate(
         {"database": str(tmp_path / "x.db"), "extract": {"workers": 1, "idle_timeout": 0.3}}
@@ -581,21 +587,22 @@ def test_idle_extraction_workers_exit_and_the_next_page_starts_them_again(tmp_pa
         executor = LocalExecutor(settings)
         try:
             first = await executor.extract(page, "http://x.example/1")
-            before = set(executor._extractor._processes)  # type: ignore[attr-defined]
+            before = set(executor._extractor._processes) | {server() or 0}  # type: ignore[attr-defined]
             await asyncio.sleep(0.1)  # less than the timeout: still there
             still = [os.path.exists(f"/proc/{pid}") and not _is_defunct_child(pid) for pid in before]
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.0)
             gone = [not os.path.exists(f"/proc/{pid}") or _is_defunct_child(pid) for pid in before]
+            stopped = server() is None
             second = await executor.extract(page, "http://x.example/2")
-            after = set(executor._extractor._processes)  # type: ignore[attr-defined]
-            return [first.status, second.status], before, after, still + gone
+            after = set(executor._extractor._processes) | {server() or 0}  # type: ignore[attr-defined]
+            return [first.status, second.status], before, after, [*still, *gone, stopped]
         finally:
             executor.close()
 
     statuses, before, after, alive_then_gone = asyncio.run(run())
     assert statuses == [ExtractionStatus.OK] * 2
-    assert len(before) == 1 and len(after) == 1 and not before & after
-    assert alive_then_gone == [True, True]
+    assert len(before) == 2 and len(after) == 2 and not before & after  # a worker and its server
+    assert alive_then_gone == [True] * 5
 
 
 def test_a_page_ready_behind_another_is_not_cut_short_for_waiting(tmp_path: Path) -> None:

@@ -456,13 +456,14 @@ def test_one_alternative_without_a_literal_does_not_unfilter_the_others() -> Non
 
 
 def test_regexes_with_only_short_literals_run_where_those_are() -> None:
-    """A regex whose literals are too common for the automaton ("h3", "UN") gets them as hints:
-    it runs only in the sentences holding one, with the same results."""
-    topic = compile_topic("x", {"terms": {"a": ["h-?3|(?-i:UN)\\w?"]}, "rules": [{"all": ["a"]}]})
+    """A regex whose literals are too short for the automaton but hold a digit or a hyphen ("h3",
+    "g7") gets them as hints: it runs only in the sentences holding one, with the same results.
+    Two letters ("un") are in most sentences: no hint."""
+    topic = compile_topic("x", {"terms": {"a": ["h-?3|(?-i:G7)\\w?|(?-i:UN)"]}, "rules": [{"all": ["a"]}]})
     vocabulary = topic.terms["a"]
-    assert sorted(g.hints or () for g in vocabulary.groups) == [("h-3", "h3"), ("un",)]
+    assert sorted(g.hints or () for g in vocabulary.groups) == [(), ("g7",), ("h-3", "h3")]
     assert vocabulary.unfiltered == vocabulary.groups
-    doc = _Doc("", "The H3 rocket flew. It was on time. The UN met. A fun run.")
-    assert doc.holding(("un",)) == {2, 3}
+    doc = _Doc("", "The H3 rocket flew. It was on time. The G7 met. A g7x run.")
+    assert doc.holding(("g7",)) == {2, 3}
     assert doc.sentences_matching(topic, vocabulary) == {0, 2}
     assert [doc.sentence_has(topic, vocabulary, i) for i in range(4)] == [True, False, True, False]

@@ -105,8 +105,11 @@ MIN_HINT_WEIGHT = 2  # a single letter is in every sentence: no use as a hint
 
 
 def _hint(literal: str) -> bool:
-    """Whether a required literal is worth a search when its group is needed (``RegexGroup.hints``)."""
-    return _weight(literal) >= MIN_HINT_WEIGHT
+    """Whether a required literal is worth a search when its group is needed (``RegexGroup.hints``):
+    two characters or more, one of them not a letter. Two letters are in most sentences of their
+    script ("on", "un", Arabic "ال"), and finding them costs more than the regex they would spare;
+    a digit or a hyphen beside a letter is rare (model names: H3, G7, Х-101)."""
+    return _weight(literal) >= MIN_HINT_WEIGHT and not literal.replace(" ", "").isalpha()
 
 
 def _required_literals(items: Any, selective: Any = _selective) -> set[str] | None:
@@ -262,7 +265,10 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
             found = _required_literals(parsed)
             weak = None
             if not found:
-                weak = _required_literals(parsed, _hint) or _search_strings(lowered, MIN_HINT_WEIGHT)
+                weak = _required_literals(parsed, _hint)
+                if not weak:  # a small language of short strings ("h-?3"): the strings themselves
+                    strings = _search_strings(lowered, MIN_HINT_WEIGHT) or []
+                    weak = set(strings) if strings and all(map(_hint, strings)) else None
         except Exception:  # a parser detail we do not handle: no prefilter, same results
             found = weak = None
         literals = tuple(sorted(found)) if found else None

@@ -566,6 +566,37 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     assert not zombies, zombies
 
 
+def test_a_pool_is_recycled_only_once_the_pages_on_it_are_back(tmp_path: Path) -> None:
+    """Recycling waits for the pages on the old pool to finish before starting the new one, so
+    that two pools never hold their workers' memory side by side; no page is lost meanwhile."""
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "x.db"), "extract": {"workers": 1, "max_tasks_per_child": 2}}
+    )
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
+    on_old_pool: list[int] = []  # pages on the old pool when a new one was started
+
+    class Watched(LocalExecutor):
+        def _recycle_if_due(self) -> None:
+            before = self._extractor
+            super()._recycle_if_due()
+            if self._extractor is not before:
+                on_old_pool.append(self._on_pool)
+
+    async def run() -> list[ExtractionStatus]:
+        executor = Watched(settings)
+        try:
+            done = await asyncio.gather(*(executor.extract(page, f"http://x.example/{i}") for i in range(12)))
+            return [d.status for d in done]
+        finally:
+            executor.close()
+
+    assert asyncio.run(run()) == [ExtractionStatus.OK] * 12
+    assert len(on_old_pool) >= 3 and set(on_old_pool) == {0}, on_old_pool
+
+
 def test_idle_extraction_workers_exit_and_the_next_page_starts_them_again(tmp_path: Path) -> None:
     """An idle daemon gives its extraction memory back: ``extract.idle_timeout`` after the last
     page the workers and their forkserver exit, and the next page is extracted by new ones."""

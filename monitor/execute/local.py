@@ -83,6 +83,7 @@ class LocalExecutor:
         self._warming: asyncio.Future[list[None]] | None = None
         self._extracted = 0  # pages the current pool has taken
         self._inside = 0  # pages in extract()
+        self._drained = asyncio.Event()  # set whenever the last page on the pool comes back
         self._idle: asyncio.TimerHandle | None = None  # stops the workers when it fires
         self._released: asyncio.Future[None] | None = None  # an idle pool and server stopping
 
@@ -113,7 +114,7 @@ class LocalExecutor:
             async with self._extracting:
                 # Warm the pool this page will run on: a pool replaced while the page waited for
                 # its turn starts cold, and start-up must not count against the budget.
-                self._recycle_if_due()
+                await self._recycle_when_drained()
                 await self._warm_up()
                 executor = self._extractor
                 self._extracted += 1
@@ -126,6 +127,8 @@ class LocalExecutor:
                         break
                 finally:
                     self._on_pool -= 1
+                    if not self._on_pool:
+                        self._drained.set()
                 # Another page's extraction ran over its budget and its pool was killed with
                 # this page in it: this page did nothing wrong, so it gets one go on the new pool.
         return Extracted(status=ExtractionStatus.INTERRUPTED)
@@ -148,15 +151,27 @@ class LocalExecutor:
         except MonitorError as exc:
             return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=str(exc))
 
-    def _recycle_if_due(self) -> None:
+    def _recycle_due(self) -> bool:
+        return (
+            isinstance(self._extractor, ProcessPoolExecutor)
+            and self._extracted >= self.settings.extract.max_tasks_per_child * self._slots
+        )
+
+    async def _recycle_when_drained(self) -> None:
         """Replace the pool after ``extract.max_tasks_per_child`` pages per worker, so that no
-        worker grows for months (lxml's and the allocator's leftovers). Pages already on the old
-        pool finish there; its workers exit when they are done."""
+        worker grows for months (lxml's and the allocator's leftovers). The pages already on the
+        old pool finish first (a fraction of a second): two pools side by side would hold twice
+        the workers' memory while they overlap."""
+        while self._recycle_due() and self._on_pool:
+            self._drained.clear()
+            await self._drained.wait()
+        self._recycle_if_due()
+
+    def _recycle_if_due(self) -> None:
         executor, extract = self._extractor, self.settings.extract
-        if not isinstance(executor, ProcessPoolExecutor):
+        if not self._recycle_due():
             return
-        if self._extracted < extract.max_tasks_per_child * self._slots:
-            return
+        assert isinstance(executor, ProcessPoolExecutor)
         log.info("extraction workers recycled after %d pages", self._extracted)
         self._extracted = 0
         self._extractor = _extract_pool(extract)

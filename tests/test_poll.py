@@ -566,6 +566,33 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     assert not zombies, zombies
 
 
+def test_a_worker_killed_between_pages_costs_no_page(tmp_path: Path) -> None:
+    """A worker that dies (the OOM killer, a crash) breaks its pool: the next pages are not all
+    lost with it, the workers are restarted and the pages extracted."""
+    import signal
+
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate({"database": str(tmp_path / "x.db"), "extract": {"workers": 1}})
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
+
+    async def run() -> list[ExtractionStatus]:
+        executor = LocalExecutor(settings)
+        try:
+            statuses = [(await executor.extract(page, "http://x.example/0")).status]
+            for pid in list(executor._extractor._processes):  # type: ignore[attr-defined]
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.3)
+            for i in range(1, 4):
+                statuses.append((await executor.extract(page, f"http://x.example/{i}")).status)
+            return statuses
+        finally:
+            executor.close()
+
+    assert asyncio.run(run()) == [ExtractionStatus.OK] * 4
+
+
 def test_a_pool_is_recycled_only_once_the_pages_on_it_are_back(tmp_path: Path) -> None:
     """Recycling waits for the pages on the old pool to finish before starting the new one, so
     that two pools never hold their workers' memory side by side; no page is lost meanwhile."""

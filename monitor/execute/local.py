@@ -57,10 +57,19 @@ def _stop_forkserver() -> None:
 
 
 def _release(executor: ProcessPoolExecutor) -> None:
-    """Let an idle pool's workers exit, then stop the server they were forked from (stopping it
-    first would cut the workers' exit reports short)."""
-    executor.shutdown(wait=True)
-    _stop_forkserver()
+    """Stop an idle pool's workers, then the server they were forked from (the server waits for
+    every process forked from it). The pool has no page, but a page whose caller was cancelled
+    may still run in a worker: workers are killed, not waited for. Never raises: a server that
+    cannot be stopped stays, and the next pool uses it."""
+    try:
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()
+        executor.shutdown(wait=True)
+        _stop_forkserver()
+    except Exception:  # the daemon must go on extracting whatever happened here
+        log.warning("stopping the idle extraction workers failed", exc_info=True)
 
 
 class LocalExecutor:
@@ -86,6 +95,7 @@ class LocalExecutor:
         self._drained = asyncio.Event()  # set whenever the last page on the pool comes back
         self._idle: asyncio.TimerHandle | None = None  # stops the workers when it fires
         self._released: asyncio.Future[None] | None = None  # an idle pool and server stopping
+        self._closed = False
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call on the database thread."""
@@ -123,14 +133,18 @@ class LocalExecutor:
                 try:
                     return await self._extract_on(executor, content, url, waits=waits)
                 except BrokenProcessPool:
-                    if self._extractor is executor:  # not replaced by us: shutting down
+                    if self._closed:
                         break
+                    if self._extractor is executor:  # a worker died (the OOM killer, a crash)
+                        log.warning("an extraction worker died: restarting the extraction workers")
+                        self._replace_extractor(executor, reason=None)
                 finally:
                     self._on_pool -= 1
                     if not self._on_pool:
                         self._drained.set()
-                # Another page's extraction ran over its budget and its pool was killed with
-                # this page in it: this page did nothing wrong, so it gets one go on the new pool.
+                # Another page's extraction ran over its budget, or a worker died, and the pool
+                # went with this page in it: this page did nothing wrong, so it gets one go on the
+                # new pool.
         return Extracted(status=ExtractionStatus.INTERRUPTED)
 
     async def _extract_on(
@@ -182,7 +196,9 @@ class LocalExecutor:
         ``extract.idle_timeout`` later unless another page comes first: a daemon between polls
         gives their memory back. The next page starts them again (about a second)."""
         idle = self.settings.extract.idle_timeout
-        if self._inside or not idle or not isinstance(self._extractor, ProcessPoolExecutor):
+        if self._inside or not idle or self._closed or not self._owns_extractor:
+            return
+        if not isinstance(self._extractor, ProcessPoolExecutor):
             return
         if self._idle is not None:
             self._idle.cancel()
@@ -202,6 +218,7 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Wait for the write in progress (if any) to finish, then release the pools."""
+        self._closed = True
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -212,11 +229,11 @@ class LocalExecutor:
     async def _warm_up(self) -> None:
         """Start every worker of a new process pool (and import trafilatura there) before any
         extraction is timed: the budget bounds extraction, not process start-up."""
+        if self._released is not None:  # the last idle pool's server must be gone first
+            await asyncio.shield(self._released)  # never raises (_release)
         executor = self._extractor
         if not isinstance(executor, ProcessPoolExecutor):
             return
-        if self._released is not None:  # the last idle pool's server must be gone first
-            await asyncio.shield(self._released)
         if self._warm_for is not executor:
             loop = asyncio.get_running_loop()
             self._warm_for = executor
@@ -227,15 +244,19 @@ class LocalExecutor:
         assert self._warming is not None
         await asyncio.shield(self._warming)
 
-    def _replace_extractor(self, executor: PoolExecutor) -> None:
+    def _replace_extractor(
+        self, executor: PoolExecutor, reason: str | None = "an extraction exceeded its budget"
+    ) -> None:
         """Stop a pathological extraction: kill the pool's workers and start a fresh pool, so the
-        time budget is a real bound and no worker stays busy. (A thread cannot be killed: with
-        ``extract.workers: 0`` the budget only stops the waiting.)"""
+        time budget is a real bound and no worker stays busy (also used for a broken pool).
+        (A thread cannot be killed: with ``extract.workers: 0`` the budget only stops the
+        waiting.)"""
         if not isinstance(executor, ProcessPoolExecutor):
             return
         processes = list((getattr(executor, "_processes", None) or {}).values())
         if executor is self._extractor:  # not one already replaced (recycled, or killed before)
-            log.warning("an extraction exceeded its budget: restarting the extraction workers")
+            if reason:
+                log.warning("%s: restarting the extraction workers", reason)
             self._extracted = 0
             self._extractor = _extract_pool(self.settings.extract)
         # Not cancel_futures: a cancelled future would cancel the poll awaiting it. Pages queued

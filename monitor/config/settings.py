@@ -72,8 +72,8 @@ class ExtractSettings(_Model):
     timeout: Duration = 30.0
     # A worker process is replaced after this many pages, so no worker can grow for months.
     max_tasks_per_child: int = Field(default=500, ge=1)
-    # Workers exit after this long without a page, and the next page starts them again from the
-    # warm forkserver (a fork, ~0.1 s): an idle daemon holds no extraction memory. 0: never.
+    # The workers and their forkserver exit after this long without a page, and the next page
+    # starts them again (about a second): an idle daemon holds no extraction memory. 0: never.
     idle_timeout: Duration = 60.0
 
 

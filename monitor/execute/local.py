@@ -56,13 +56,18 @@ def _stop_forkserver() -> None:
         stop()
 
 
+def _workers(executor: PoolExecutor) -> list[Any]:
+    """A process pool's live worker processes (none for a thread pool, or once shut down)."""
+    return list((getattr(executor, "_processes", None) or {}).values())
+
+
 def _release(executor: ProcessPoolExecutor) -> None:
     """Stop an idle pool's workers, then the server they were forked from (the server waits for
     every process forked from it). The pool has no page, but a page whose caller was cancelled
     may still run in a worker: workers are killed, not waited for. Never raises: a server that
     cannot be stopped stays, and the next pool uses it."""
     try:
-        processes = list((getattr(executor, "_processes", None) or {}).values())
+        processes = _workers(executor)
         executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.kill()
@@ -209,7 +214,7 @@ class LocalExecutor:
         executor = self._extractor
         if self._inside or not isinstance(executor, ProcessPoolExecutor):
             return
-        if not getattr(executor, "_processes", None):
+        if not _workers(executor):
             return  # no worker started: nothing to give back
         log.debug("extraction workers stopped after %gs without a page", self.settings.extract.idle_timeout)
         self._extracted = 0
@@ -253,7 +258,7 @@ class LocalExecutor:
         waiting.)"""
         if not isinstance(executor, ProcessPoolExecutor):
             return
-        processes = list((getattr(executor, "_processes", None) or {}).values())
+        processes = _workers(executor)
         if executor is self._extractor:  # not one already replaced (recycled, or killed before)
             if reason:
                 log.warning("%s: restarting the extraction workers", reason)

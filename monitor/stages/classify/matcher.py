@@ -48,8 +48,8 @@ class RegexGroup:
     lowered: bool
     literals: tuple[str, ...] | None
     key: int  # vocabulary index * KEY_SPACE + its position in the vocabulary's groups
-    # Without ``literals``: strings every match contains that are too common to be worth the
-    # automaton's boundary checks on every document ("h3", "un", "рф"), but which, searched
+    # Without ``literals``: strings every match contains that are too short to be worth the
+    # automaton's boundary checks on every document ("h3", "g7", "х-"), but which, searched
     # for in a document when the group is needed, spare the regex most of its sentences.
     hints: tuple[str, ...] | None = None
 

@@ -71,6 +71,8 @@ def _release(executor: ProcessPoolExecutor) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.kill()
+        for process in processes:  # reaped by the server: stopped first, it would leave zombies
+            process.join(5)
         executor.shutdown(wait=True)
         _stop_forkserver()
     except Exception:  # the daemon must go on extracting whatever happened here

@@ -384,6 +384,22 @@ def test_fast_matching_agrees_with_the_vocabulary_regexes(text: str, title_token
             } == expected
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=60).map("".join))
+def test_one_search_for_several_topics_reads_as_each_alone(text: str) -> None:
+    """``classify`` searches an article once for all its topics (a merged automaton): each
+    topic must find in it exactly what its own automaton finds, strings it shares with the
+    others and strings only they have included."""
+    for group in ((*TOPICS, _EXOTIC, _SCRIPTS), tuple(for_language(t, "ko") for t in TOPICS)):
+        together = _Doc("", text)
+        together.search(group)
+        for topic in group:
+            alone = _Doc("", text)
+            assert topic.automaton is not None
+            assert together.lowered is None or id(topic.automaton) in together._hits  # one search
+            assert together.view(topic)._found == alone.view(topic)._found, topic.name
+
+
 def _samples() -> list[tuple[str, str]]:
     seed = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
     title, _, body = seed.partition("\n")

@@ -310,14 +310,16 @@ class Automaton:
     literal, named by their key, so that the values mean the same in any process.
 
     Picklable (a compiled topic is sent to worker processes): the Rust automaton cannot be
-    pickled, so it is rebuilt from the strings when loaded."""
+    pickled, so it is rebuilt from the strings when first used. ``classify`` searches an
+    article once for all its topics (``merge``), so a topic's own automaton is built only when
+    it is searched alone (training, a single topic)."""
 
     __slots__ = ("_automaton", "strings", "values")
 
     def __init__(self, strings: tuple[str, ...], values: Values) -> None:
         self.strings = strings
         self.values = values
-        self._automaton = ahocorasick_rs.AhoCorasick(list(strings))
+        self._automaton: ahocorasick_rs.AhoCorasick | None = None
 
     def __reduce__(self) -> tuple[type[Automaton], tuple[tuple[str, ...], Values]]:
         return Automaton, (self.strings, self.values)
@@ -331,8 +333,26 @@ class Automaton:
 
     def find(self, text: str) -> list[tuple[int, int, int]]:
         """Every occurrence of every string, overlapping ones included: (string, start, stop)."""
+        if self._automaton is None:
+            self._automaton = ahocorasick_rs.AhoCorasick(list(self.strings))
         found: list[tuple[int, int, int]] = self._automaton.find_matches_as_indexes(text, overlapping=True)
         return found
+
+
+_NO_VALUE: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] = ((), (), ())
+
+
+def merge(automata: tuple[Automaton, ...]) -> tuple[Automaton, tuple[Values, ...]]:
+    """One automaton over the strings of several (the topics an article is read with), and for
+    each of them its values aligned with the merged strings (empty for the strings it does not
+    have): one pass over an article then serves every topic, and each reads the hits as its
+    own automaton would have found them. The merged automaton's own values are the first's."""
+    strings = tuple(sorted({s for automaton in automata for s in automaton.strings}))
+    aligned = []
+    for automaton in automata:
+        own = dict(zip(automaton.strings, automaton.values, strict=True))
+        aligned.append(tuple(own.get(s, _NO_VALUE) for s in strings))
+    return Automaton(strings, aligned[0]), tuple(aligned)
 
 
 def build_automaton(vocabularies: list[Vocabulary]) -> Automaton | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ...records import Verdict
 from .features import BITS, Features, RuleReading, combine, lead_text, rule_features, text_features
-from .matcher import KEY_SPACE, RegexGroup, Vocabulary
+from .matcher import KEY_SPACE, Automaton, RegexGroup, Values, Vocabulary, merge
 from .normalise import clean
 from .segment import _fold_document, split_sentences, stem_words, whole_words
 from .topics import Rule, Topic, for_language
@@ -37,6 +37,7 @@ class _Doc:
     __slots__ = (
         "_cjk",
         "_features",
+        "_hits",
         "_holding",
         "_lowered",
         "_read",
@@ -63,6 +64,9 @@ class _Doc:
         # topics do; it is never stored in a topic.
         self._read: dict[int, tuple[_Found, dict[tuple[int, int], bool]]] = {}
         self._holding: dict[tuple[str, ...], set[int]] = {}
+        # id(automaton) -> its hits in the lowered text and the values that read them, when one
+        # search served several topics (``search``); same lifetime argument as ``_read``.
+        self._hits: dict[int, tuple[list[tuple[int, int, int]], Values]] = {}
         self.title_sentences = 0
 
     @property
@@ -95,6 +99,22 @@ class _Doc:
     def _fold(self) -> None:
         lowered, self._cjk = _fold_document(self.text)
         self._lowered = lowered if len(lowered) == len(self.text) else ""
+
+    def search(self, topics: tuple[Topic, ...]) -> None:
+        """Search the text once for the strings of all ``topics`` (``matcher.merge``), and keep
+        each topic's hits for its scan: a second topic costs no second pass."""
+        automata = tuple(t.automaton for t in topics if t.automaton is not None)
+        if len(automata) < 2 or self.lowered is None:
+            return
+        merged, values = _merged(automata)
+        hits = merged.find(self.lowered)
+        for automaton, own in zip(automata, values, strict=True):
+            self._hits[id(automaton)] = (hits, own)
+
+    def hits(self, automaton: Automaton) -> tuple[list[tuple[int, int, int]], Values]:
+        """The automaton's hits in the lowered text (string, start, stop), and its values."""
+        found = self._hits.get(id(automaton))
+        return found if found is not None else (automaton.find(self.lowered or ""), automaton.values)
 
     def text_features(self, bits: int) -> Features:
         """The lead's hashed n-grams, made once for every topic's model."""
@@ -152,6 +172,23 @@ class _Doc:
 # groups, those groups' positions (candidates: only they are run there).
 _Found = tuple[dict[int, set[int]], dict[int, dict[int, set[int]]]]
 
+# The merged automata of the topic readings articles are read with (``_Doc.search``), by the
+# ids of their automata; each entry holds the automata themselves, so that no id is reused
+# while it is a key. A reading is compiled once per language, so this stays small; bounded all
+# the same.
+_MERGED: dict[tuple[int, ...], tuple[tuple[Automaton, ...], Automaton, tuple[Values, ...]]] = {}
+MAX_MERGED = 64
+
+
+def _merged(automata: tuple[Automaton, ...]) -> tuple[Automaton, tuple[Values, ...]]:
+    key = tuple(map(id, automata))
+    entry = _MERGED.get(key)
+    if entry is None:
+        if len(_MERGED) >= MAX_MERGED:
+            _MERGED.clear()
+        entry = _MERGED[key] = (automata, *merge(automata))
+    return entry[1], entry[2]
+
 
 def _scan(doc: _Doc, topic: Topic) -> _Found:
     """One Aho-Corasick pass of the topic's automaton over the document."""
@@ -163,8 +200,8 @@ def _scan(doc: _Doc, topic: Topic) -> _Found:
     hits: list[tuple[int, int, tuple[int, ...]]] = []
     stem_hits: list[tuple[int, int, tuple[int, ...]]] = []
     literals: set[tuple[int, tuple[int, ...]]] = set()
-    values = automaton.values
-    for index, start, stop in automaton.find(lowered):
+    found, values = doc.hits(automaton)
+    for index, start, stop in found:
         exact, literal, stem = values[index]
         if literal:
             literals.add((start, literal))
@@ -409,7 +446,9 @@ def classify(
     """Score one article against every topic, reading it with the words of its ``language``
     (every language's when it is unknown: ``for_language``). Pure and deterministic."""
     doc = _Doc(title or "", text or "")
-    return tuple(_score_topic(for_language(topic, language), doc) for topic in topics)
+    readings = tuple(for_language(topic, language) for topic in topics)
+    doc.search(readings)
+    return tuple(_score_topic(reading, doc) for reading in readings)
 
 
 def topic_features(

@@ -19,6 +19,12 @@ log = logging.getLogger(__name__)
 SAMPLE_CHARS = 300  # headline and lead: fastText agrees with 99.7 % of the corpus's labels
 MIN_LETTERS = 12  # fewer letters than this: no identification
 CONFIDENT = 0.8  # an identification this sure overrides the page's declaration
+# A first look at the sample's opening (fastText's cost grows with the text: 26 us here against
+# 74 us), taken when it is this sure and agrees with the declaration; else the whole sample is
+# read. On the corpus's 2,930 stories, declared or not, the outcome is the whole sample's every
+# time (a test checks it; at 0.8 two would change).
+QUICK_CHARS = 80
+QUICK_CONFIDENT = 0.9
 
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
 _TAG = re.compile(r"\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*")
@@ -41,12 +47,24 @@ def _detector() -> Any:
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None, normalize_input=False))
 
 
-def identify(text: str) -> tuple[str, float] | None:
+def identify(text: str, expected: str | None = None) -> tuple[str, float] | None:
     """fastText's most likely language for ``text`` and its probability, or None when the text
-    has too few letters. Lower-cased first: the model reads all-caps headlines as German."""
+    has too few letters. Lower-cased first: the model reads all-caps headlines as German. The
+    first look (``QUICK_CHARS``) settles it only when it is sure and finds ``expected`` (the
+    declared language, if any): a disagreement is for the whole sample to decide."""
     sample = " ".join(text[:SAMPLE_CHARS].split()).lower()
     if len(_NOT_LETTERS.sub("", sample)) < MIN_LETTERS:
         return None
+    if len(sample) > QUICK_CHARS:
+        quick = sample[:QUICK_CHARS]
+        if len(_NOT_LETTERS.sub("", quick)) >= MIN_LETTERS:
+            found = _predict(quick)
+            if found is not None and found[1] >= QUICK_CONFIDENT and expected in (None, found[0]):
+                return found
+    return _predict(sample)
+
+
+def _predict(sample: str) -> tuple[str, float] | None:
     try:
         best = _detector().detect(sample, model="lite", k=1)[0]
     except Exception as exc:  # the model is a dependency's file: never let it stop a poll
@@ -59,7 +77,7 @@ def identify(text: str) -> tuple[str, float] | None:
 def detect_language(title: str, text: str, declared: str | None = None) -> str | None:
     """The article's language: the declared one unless the text confidently says otherwise."""
     code = language_code(declared)
-    found = identify(f"{title}\n{text[:SAMPLE_CHARS]}")
+    found = identify(f"{title}\n{text[:SAMPLE_CHARS]}", code)
     if found is None:
         return code
     identified, probability = found

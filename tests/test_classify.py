@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import TopicError
+from monitor.records import Verdict
 from monitor.stages.classify import classify, compile_topic, load_topics, split_sentences
 from monitor.stages.classify.score import _Doc
 from monitor.stages.classify.segment import ABBREVIATIONS
@@ -398,6 +400,40 @@ def test_one_search_for_several_topics_reads_as_each_alone(text: str) -> None:
             assert topic.automaton is not None
             assert together.lowered is None or id(topic.automaton) in together._hits  # one search
             assert together.view(topic)._found == alone.view(topic)._found, topic.name
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=60).map("".join))
+def test_a_story_no_rule_can_flag_is_read_no_further(text: str) -> None:
+    """A topic's positive rules each need some vocabularies found by the automaton
+    (``Topic.needs``); where none has all of its, the story scores 0 without being split into
+    sentences, exactly as the full reading would score it."""
+    topics = (*TOPICS, *(for_language(t, "ko") for t in TOPICS), _EXOTIC, _SCRIPTS)
+    assert all(t.needs for t in TOPICS)
+    gated = classify("", text, topics)
+    assert gated == classify("", text, tuple(replace(t, needs=None) for t in topics))
+
+
+def test_the_shortcut_changes_no_verdict_on_real_news(corpus: Path) -> None:
+    """The same on real stories, in every language of the corpus (one in four, read in their
+    language: the readings differ by their words)."""
+    with (corpus / "labelled-dev.jsonl").open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for i, line in enumerate(lines) if i % 4 == 0]
+    for row in rows:
+        readings = tuple(for_language(t, row.get("lang")) for t in TOPICS)
+        expected = classify(row["title"], row["text"], tuple(replace(r, needs=None) for r in readings))
+        assert classify(row["title"], row["text"], readings) == expected, row["id"]
+
+
+def test_off_topic_news_is_not_split_into_sentences() -> None:
+    doc = _Doc("Council approves budget", "The council will meet on Monday. It can use the hall. " * 20)
+    assert classify(doc.title, doc.body, TOPICS) == tuple(
+        Verdict(topic=t.name, score=0.0, flagged=False, version=t.version) for t in TOPICS
+    )
+    doc.search(TOPICS)
+    assert all(doc.hits(t.automaton)[0] for t in TOPICS if t.automaton)  # "will", "can", "use" ...
+    assert all(not doc.view(t).possible for t in TOPICS)
+    assert doc._spans is None
 
 
 def _samples() -> list[tuple[str, str]]:

@@ -62,7 +62,7 @@ class _Doc:
         # id(topic) -> what it found (_Found) and which sentences hold which vocabulary. The
         # key is valid as long as this document, which lives for one classify() call while its
         # topics do; it is never stored in a topic.
-        self._read: dict[int, tuple[_Found, dict[tuple[int, int], bool]]] = {}
+        self._read: dict[int, tuple[_Found | None, dict[tuple[int, int], bool]]] = {}
         self._holding: dict[tuple[str, ...], set[int]] = {}
         # id(automaton) -> its hits in the lowered text and the values that read them, when one
         # search served several topics (``search``); same lifetime argument as ``_read``.
@@ -169,7 +169,8 @@ class _Doc:
 
 # The scan: per vocabulary index, the sentences holding one of its exact strings or stems as a
 # whole word (matches, final), and per sentence holding a prefilter literal of one of its regex
-# groups, those groups' positions (candidates: only they are run there).
+# groups, those groups' positions (candidates: only they are run there). None when the
+# automaton found too little for any positive rule to fire (``Topic.needs``): the story scores 0.
 _Found = tuple[dict[int, set[int]], dict[int, dict[int, set[int]]]]
 
 # The merged automata of the topic readings articles are read with (``_Doc.search``), by the
@@ -190,8 +191,9 @@ def _merged(automata: tuple[Automaton, ...]) -> tuple[Automaton, tuple[Values, .
     return entry[1], entry[2]
 
 
-def _scan(doc: _Doc, topic: Topic) -> _Found:
-    """One Aho-Corasick pass of the topic's automaton over the document."""
+def _scan(doc: _Doc, topic: Topic, gate: bool = True) -> _Found | None:
+    """One Aho-Corasick pass of the topic's automaton over the document (with ``gate``, None
+    when no positive rule can fire)."""
     exact_found: dict[int, set[int]] = {}
     candidates: dict[int, dict[int, set[int]]] = {}
     automaton, lowered = topic.automaton, doc.lowered
@@ -209,6 +211,11 @@ def _scan(doc: _Doc, topic: Topic) -> _Found:
             hits.append((start, stop, exact))
         if stem:
             stem_hits.append((start, stop, stem))
+    if gate and topic.needs is not None:  # sentences are not split for a story no rule can flag
+        present: set[int] = set().union(*(e for _, _, e in hits), *(e for _, _, e in stem_hits))
+        present.update(key // KEY_SPACE for _, keys in literals for key in keys)
+        if not any(present.issuperset(need) for need in topic.needs):
+            return None
     words = whole_words(lowered, hits) if hits else hits  # before any sentence lookup
     if not words and not literals and not stem_hits:
         return exact_found, candidates  # no sentence splitting needed
@@ -249,13 +256,26 @@ class _TopicView:
     """One topic's reading of a document: per vocabulary (by its index in the topic) the
     sentences it matches, worked out on demand from the scan."""
 
-    __slots__ = ("_found", "_has", "doc", "topic")
+    __slots__ = ("_has", "_scanned", "doc", "possible", "topic")
 
-    def __init__(self, doc: _Doc, topic: Topic, found: _Found, has: dict[tuple[int, int], bool]) -> None:
+    def __init__(
+        self, doc: _Doc, topic: Topic, found: _Found | None, has: dict[tuple[int, int], bool]
+    ) -> None:
         self.doc = doc
         self.topic = topic
-        self._found = found
+        self.possible = found is not None  # whether a positive rule can fire (``_scan``)
+        self._scanned = found
         self._has = has  # (vocabulary index, sentence) -> matches
+
+    @property
+    def _found(self) -> _Found:
+        """The scan; when it stopped early (no positive rule can fire) and a vocabulary is asked
+        for all the same, made in full."""
+        if self._scanned is None:
+            found = _scan(self.doc, self.topic, gate=False)
+            self._scanned = found if found is not None else ({}, {})
+            self.doc._read[id(self.topic)] = (self._scanned, self._has)
+        return self._scanned
 
     def _text(self, group: RegexGroup) -> str:
         """The text a regex group reads: folded, or the original."""
@@ -348,6 +368,8 @@ def _rule_sentences(rule: Rule, view: _TopicView, anchors: dict[str, set[int]]) 
 def _fired(topic: Topic, doc: _Doc) -> list[tuple[Rule, list[int]]]:
     """Every rule that fires, with the sentences it fires on (in topic order)."""
     view = doc.view(topic)
+    if not view.possible:
+        return []
     anchors: dict[str, set[int]] = {}
     fired = []
     for rule in topic.rules:

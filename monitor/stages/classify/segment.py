@@ -297,6 +297,8 @@ _TITLE = re.compile(rf"(?<!\w)(?:{'|'.join(ABBREVIATIONS)})\Z")
 def _abbreviation(text: str, dot: int) -> bool:
     """Whether the "." at ``dot`` closes an abbreviation rather than a sentence: a capital
     standing alone (initials; "U.S.", "U.N.", "N. Korea") or a title or month ("Gen.", "Nov.")."""
+    if text[max(0, dot - 5) : dot].islower():  # no capital: neither (most sentence ends)
+        return False
     if dot and _capital(text[dot - 1]) and (dot < 2 or not (text[dot - 2].isalnum() or text[dot - 2] == "_")):
         return True
     return _TITLE.search(text, max(0, dot - 5), dot) is not None

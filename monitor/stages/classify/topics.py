@@ -72,6 +72,11 @@ class Topic:
     version: str
     enabled: bool = True
     automaton: Automaton | None = None  # over every vocabulary's exact strings and literals
+    # Per positive rule, the vocabularies (by index) of which the automaton must find a string
+    # (an exact one, a stem, a regex's literal) for the rule to fire; None when some positive
+    # rule needs none of them (its vocabularies have regexes without literals). ``score`` skips
+    # the rest of the reading of a story where no rule can fire (``rule_needs``).
+    needs: tuple[frozenset[int], ...] | None = None
     rules_version: str = ""
     use_model: bool = True
     model: Model | None = None
@@ -172,6 +177,21 @@ def _compile_rules(raw: object, terms: dict[str, Vocabulary], where: str) -> tup
     return tuple(rules)
 
 
+def rule_needs(terms: dict[str, Vocabulary], rules: tuple[Rule, ...]) -> tuple[frozenset[int], ...] | None:
+    """``Topic.needs``: for each positive rule, its vocabularies that can match only where the
+    automaton finds one of their strings (a vocabulary with a regex group without literals can
+    match anywhere)."""
+    anywhere = {v.index for v in terms.values() if v.unfiltered}
+    needs = []
+    for rule in rules:
+        if rule.weight > 0:
+            need = frozenset(terms[name].index for name in rule.all) - anywhere
+            if not need:
+                return None
+            needs.append(need)
+    return tuple(needs)
+
+
 def compile_topic(
     name: str, spec: object, where: str | None = None, identity: dict[str, Any] | None = None
 ) -> Topic:
@@ -214,6 +234,7 @@ def compile_topic(
         version=hashlib.sha256(canonical.encode()).hexdigest()[:12],
         enabled=enabled,
         automaton=build_automaton(list(terms.values())),
+        needs=rule_needs(terms, rules),
         rules_version=hashlib.sha256(reading.encode()).hexdigest()[:12],
         use_model=use_model,
     )
@@ -353,6 +374,7 @@ def for_language(topic: Topic, language: str | None) -> Topic:
                     terms=compiled.terms,
                     rules=compiled.rules,
                     automaton=compiled.automaton,
+                    needs=compiled.needs,
                     variant_specs={},
                 )
                 if len(_READINGS) >= MAX_VARIANTS:

@@ -239,6 +239,27 @@ def test_korean_and_japanese_launch_reports_are_flagged_and_alerted_in_their_scr
     assert any(line.endswith(JAPANESE[1][0]) for line in quotes), japanese
 
 
+def test_a_story_too_short_to_identify_keeps_the_page_s_declared_language(
+    tmp_path: Path, site: Site, cli_env: dict[str, str]
+) -> None:
+    """A page that gives no main text, under a headline too short for fastText: the language
+    stored is the one the page declares (before, trafilatura's metadata never carried it)."""
+    page = (
+        b"<!doctype html><html lang='de-DE'><head><title>Eil</title></head><body><p>Kurz.</p></body></html>"
+    )
+    site.routes["/a/0.html"] = Response(page, headers={"Content-Type": "text/html"})
+    site.routes["/feed.xml"] = Response(rss([{"title": "Eilig", "link": site.url("/a/0.html")}]))
+    cfg = write_config(tmp_path, feeds=[{"name": "Wire", "url": site.url("/feed.xml")}])
+    result = monitor("poll", "--config", str(cfg), env=cli_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    conn = sqlite3.connect(tmp_path / "monitor.db")
+    try:
+        rows = conn.execute("SELECT title, language, extraction_status FROM articles").fetchall()
+    finally:
+        conn.close()
+    assert rows == [("Eilig", "de", "too_short")]
+
+
 def _example(i: int, reading: str | None, label: int = 1) -> Example:
     return Example(id=i, title="t", text="x", label=label, group=f"g{i}", reading=reading)
 

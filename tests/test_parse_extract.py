@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.stages.extract import extract_article
+from monitor.stages.extract import declared_language, extract_article
 from monitor.stages.parse import html_to_text, parse_feed
 
 
@@ -60,7 +60,32 @@ def test_extract_main_text_and_metadata() -> None:
     assert "North Korea fired a ballistic missile" in extracted.text
     assert "All rights reserved" not in extracted.text
     assert extracted.author == "Anna Writer"
+    assert extracted.language == "en"
     assert extracted.published_at is not None and extracted.published_at.year == 2026
+
+
+@pytest.mark.parametrize(
+    ("page", "language"),
+    [
+        (b"<!doctype html><html lang='en-GB'><head><title>t</title></head><body>", "en"),
+        (b'<HTML LANG=ja><body lang="de">', "ja"),
+        (b'<html xml:lang="ko-KR">', "ko"),
+        (b'<html data-lang="xx" lang="zh-Hant">', "zh"),  # not data-lang
+        # The meta declarations before the template's <html lang>, the first of a list first.
+        (b"<html lang=en><head><meta content='fr_FR' property='og:locale'></head>", "fr"),
+        (b'<html lang=en><meta http-equiv="Content-Language" content="de-DE, en">', "de"),
+        (b"<html><body><meta property='og:locale' content='ru_RU'>", None),  # in the body: text
+        (b'<html lang="not a tag!">', None),
+        (b"<html lang=''>", None),
+        (b"", None),
+        (b"<html " + b"x" * 300_000, None),
+    ],
+)
+def test_the_page_s_declared_language_is_read(page: bytes, language: str | None) -> None:
+    """trafilatura returns no language unless asked to filter by one, so the declaration is read
+    from the head: what ``language`` weighs against the text (short texts have only it)."""
+    assert declared_language(page) == language
+    assert declared_language(page.decode("latin-1")) == language
 
 
 @pytest.mark.parametrize("page", [b"", b"<html></html>", b"\xff\xfe\x00garbage", b"<" * 10000])

@@ -4,12 +4,14 @@ in a process pool (``extract.workers``) where one pathological page cannot stall
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import trafilatura
 
 from ..records import Extracted, ExtractionStatus
+from .language import language_code
 from .sanitize import strip_controls
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,55 @@ def _date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+HEAD_BYTES = 262_144  # where a page's declarations are looked for: its head, inline styles and all
+_BODY = re.compile(rb"<body[\s>]", re.IGNORECASE)
+_HTML = re.compile(rb"<html\b[^>]{0,2000}>", re.IGNORECASE)
+_META = re.compile(rb"<meta\b[^>]{0,2000}>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(rb"""([A-Za-z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
+# Meta declarations first, as trafilatura weighs them: a template's <html lang> is its site's
+# default more often than a page's own.
+_DECLARING = (b"content-language", b"og:locale")
+
+
+def declared_language(page: bytes | str) -> str | None:
+    """The language the page declares (``http-equiv="content-language"``, ``og:locale``, then
+    ``<html lang>``), as an ISO 639 code, or None. trafilatura reads these only to filter by a
+    target language and returns none of them, so they are read here; ``language`` weighs them
+    against what the text says."""
+    raw = page.encode("utf-8", "replace") if isinstance(page, str) else page
+    head = raw[:HEAD_BYTES]
+    body = _BODY.search(head)
+    if body is not None:
+        head = head[: body.start()]
+    found: dict[bytes, str] = {}
+    for meta in _META.finditer(head):
+        attributes = _attributes(meta[0])
+        kind = (
+            attributes.get(b"http-equiv") or attributes.get(b"property") or attributes.get(b"name") or b""
+        ).lower()
+        if kind in _DECLARING and kind not in found:
+            # "de-DE, en" declares two: the first is the page's.
+            code = _code(attributes.get(b"content", b"").split(b",")[0])
+            if code:
+                found[kind] = code
+    for kind in _DECLARING:
+        if kind in found:
+            return found[kind]
+    html = _HTML.search(head)
+    if html is None:
+        return None
+    attributes = _attributes(html[0])
+    return _code(attributes.get(b"lang") or attributes.get(b"xml:lang") or b"")
+
+
+def _attributes(tag: bytes) -> dict[bytes, bytes]:
+    return {m[1].lower(): (m[2] or m[3] or m[4] or b"").strip() for m in _ATTRIBUTE.finditer(tag)}
+
+
+def _code(value: bytes) -> str | None:
+    return language_code(value.decode("ascii", "replace"))
 
 
 def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
@@ -52,7 +103,7 @@ def extract_article(page: bytes | str, url: str | None = None) -> Extracted:
         title=strip_controls(getattr(doc, "title", None) or "") or None,
         author=strip_controls(getattr(doc, "author", None) or "") or None,
         published_at=_date(getattr(doc, "date", None)),
-        language=(getattr(doc, "language", None) or None),
+        language=declared_language(page),
     )
     if len(text) < MIN_TEXT_CHARS:
         return replace(extracted, status=ExtractionStatus.TOO_SHORT, detail=f"{len(text)} chars")

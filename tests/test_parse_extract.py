@@ -61,6 +61,10 @@ def test_extract_main_text_and_metadata() -> None:
     assert "All rights reserved" not in extracted.text
     assert extracted.author == "Anna Writer"
     assert extracted.language == "en"
+    # Without the metadata pass (the feed gave them): the same text and language, no metadata.
+    bare = extract_article(page.encode(), "https://x.example/a", metadata=False)
+    assert (bare.status, bare.text, bare.language) == (extracted.status, extracted.text, "en")
+    assert (bare.title, bare.author, bare.published_at) == (None, None, None)
     assert extracted.published_at is not None and extracted.published_at.year == 2026
 
 

@@ -504,12 +504,12 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
         done = 0  # pages extracted
         most = 0  # most pages fetched and not yet extracted at once
 
-        async def extract(self, content: bytes, url: str) -> Extracted:
+        async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
             fetched = len([r for r in site.requests if r.path.startswith("/a/")])
             SlowWorker.most = max(SlowWorker.most, fetched - SlowWorker.done)
             await asyncio.sleep(0.05)
             try:
-                return await super().extract(content, url)
+                return await super().extract(content, url, metadata=metadata)
             finally:
                 SlowWorker.done += 1
 
@@ -782,3 +782,58 @@ def test_leases_of_a_killed_poller_on_this_host_are_released_at_start(tmp_path: 
         store.close()
     (report,) = poll(cfg)
     assert not report.leased and report.new == 1
+
+
+def test_the_page_s_metadata_is_read_only_for_what_the_feed_does_not_give(tmp_path: Path, site: Site) -> None:
+    """trafilatura's metadata pass (a quarter of an extraction) is skipped for an entry whose feed
+    gives its headline, author and date; an entry without an author still gets the page's."""
+    from monitor.execute import LocalExecutor
+    from monitor.records import Extracted
+
+    page = (
+        "<html lang='en'><head><title>Page title</title><meta name='author' content='Page Writer'>"
+        "<meta property='article:published_time' content='2026-11-20T08:00:00Z'></head><body><article>"
+        + "".join(f"<p>Paragraph {i}: {FILLER}</p>" for i in range(4))
+        + "</article></body></html>"
+    ).encode()
+    site.routes["/a/full.html"] = Response(page, headers={"Content-Type": "text/html"})
+    site.routes["/a/bare.html"] = Response(page, headers={"Content-Type": "text/html"})
+    items = "".join(
+        f"<item><title>{name} story</title><link>{site.url(f'/a/{name}.html')}</link>"
+        f"<pubDate>Fri, 20 Nov 2026 09:00:00 +0000</pubDate>{creator}</item>"
+        for name, creator in (("full", "<dc:creator>Feed Writer</dc:creator>"), ("bare", ""))
+    )
+    site.routes["/feed.xml"] = Response(
+        (
+            "<?xml version='1.0'?><rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'>"
+            f"<channel><title>Wire</title><link>http://example.org/</link>{items}</channel></rss>"
+        ).encode()
+    )
+    runtime = prepare(load_settings(one_feed(tmp_path, site)))
+    asked: dict[str, bool] = {}
+
+    class Recording(LocalExecutor):
+        """The real executor, noting whether each page's metadata was asked for."""
+
+        async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+            asked[url.rsplit("/", 1)[1]] = metadata
+            return await super().extract(content, url, metadata=metadata)
+
+    store = Store(runtime.settings.database)
+
+    async def run() -> None:
+        async with Service(runtime, store, executor=Recording(runtime.settings)) as service:
+            await service.start()
+            await service.poller.poll_all()
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+    assert asked == {"full.html": False, "bare.html": True}
+    conn = sqlite3.connect(runtime.settings.database)
+    try:
+        stored = dict(conn.execute("SELECT title, author FROM articles").fetchall())
+    finally:
+        conn.close()
+    assert stored == {"full story": "Feed Writer", "bare story": "Page Writer"}

@@ -115,18 +115,18 @@ class LocalExecutor:
         # feedparser is pure Python: a large feed must not stall the other polls on the loop.
         return await asyncio.to_thread(parse_feed, content, url=url, content_type=content_type)
 
-    async def extract(self, content: bytes, url: str) -> Extracted:
+    async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
         self._inside += 1
         try:
-            return await self._extract(content, url)
+            return await self._extract(content, url, metadata)
         finally:
             self._inside -= 1
             self._stop_when_idle()
 
-    async def _extract(self, content: bytes, url: str) -> Extracted:
+    async def _extract(self, content: bytes, url: str, metadata: bool) -> Extracted:
         for _attempt in range(2):
             async with self._extracting:
                 # Warm the pool this page will run on: a pool replaced while the page waited for
@@ -138,7 +138,7 @@ class LocalExecutor:
                 waits = self._on_pool >= self._slots  # every worker has a page: this one queues
                 self._on_pool += 1
                 try:
-                    return await self._extract_on(executor, content, url, waits=waits)
+                    return await self._extract_on(executor, content, url, metadata, waits=waits)
                 except BrokenProcessPool:
                     if self._closed:
                         break
@@ -155,7 +155,7 @@ class LocalExecutor:
         return Extracted(status=ExtractionStatus.INTERRUPTED)
 
     async def _extract_on(
-        self, executor: PoolExecutor, content: bytes, url: str, *, waits: bool
+        self, executor: PoolExecutor, content: bytes, url: str, metadata: bool, *, waits: bool
     ) -> Extracted:
         """Extract on ``executor`` within the budget. A page that ``waits`` behind another may
         wait at most that page's budget (it is cut there), so it is allowed both: it is never
@@ -164,7 +164,7 @@ class LocalExecutor:
         budget = self.settings.extract.timeout
         limit = budget * (2 if waits else 1)
         try:
-            extraction = loop.run_in_executor(executor, extract_page, content, url)
+            extraction = loop.run_in_executor(executor, extract_page, content, url, metadata)
             return await asyncio.wait_for(extraction, limit)
         except TimeoutError:
             self._replace_extractor(executor)
@@ -288,7 +288,7 @@ class LocalWork:
         self.fetcher = fetcher
         self.executor = executor
         self.per_feed = settings.fetch.per_feed_concurrency
-        self._in_flight: dict[str, asyncio.Future[Extracted]] = {}
+        self._in_flight: dict[tuple[str, bool], asyncio.Future[Extracted]] = {}
         self._pages = asyncio.Semaphore(pages_in_flight(settings))
 
     async def feed(self, job: FeedJob) -> FeedDone:
@@ -305,8 +305,12 @@ class LocalWork:
 
     async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
         if job.url:
-            url = job.url  # fetched and extracted once, even when several feeds carry it at once
-            extracted = await once(self._in_flight, url, lambda: self._fetch_and_extract(url))
+            # Fetched and extracted once, even when several feeds carry it at once (twice at most:
+            # an entry without an author or date may want the page's, another not).
+            url, metadata = job.url, job.page_metadata
+            extracted = await once(
+                self._in_flight, (url, metadata), lambda: self._fetch_and_extract(url, metadata)
+            )
         else:
             extracted = Extracted(status=ExtractionStatus.NO_LINK)
         return judge_story(job, extracted, topics)
@@ -314,7 +318,7 @@ class LocalWork:
     async def aclose(self) -> None:
         """The fetcher and the executor belong to the service, which closes them."""
 
-    async def _fetch_and_extract(self, url: str) -> Extracted:
+    async def _fetch_and_extract(self, url: str, metadata: bool) -> Extracted:
         # Back-pressure: a page holds its slot from fetch to extracted text, so memory is set by
         # the pages in flight, not by the size of a poll (2,000 fetched pages waiting for two
         # extraction workers).
@@ -323,4 +327,4 @@ class LocalWork:
                 page = await self.fetcher.fetch_page(url)
             if page.error is not None:
                 return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
-            return await self.executor.extract(page.content, page.final_url)
+            return await self.executor.extract(page.content, page.final_url, metadata=metadata)

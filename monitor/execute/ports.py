@@ -25,9 +25,9 @@ class Executor(Protocol):
         """Parse feed bytes without blocking the event loop."""
         ...
 
-    async def extract(self, content: bytes, url: str) -> Extracted:
-        """Extract an article page within the ``extract.timeout`` budget; never raises for a
-        bad page (the outcome is a status)."""
+    async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+        """Extract an article page within the ``extract.timeout`` budget (its title, author and
+        date too, with ``metadata``); never raises for a bad page (the outcome is a status)."""
         ...
 
     def close(self) -> None:

@@ -179,13 +179,13 @@ class _Process:
             return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
         return page
 
-    def extract(self, page: FetchResult) -> Extracted:
+    def extract(self, page: FetchResult, metadata: bool = True) -> Extracted:
         """``extract_article`` within ``extract.timeout``, as the local executor bounds it: an
         alarm interrupts the extraction (tasks run on the worker process's main thread)."""
         budget = self.settings.extract.timeout
         with _alarm(budget):
             try:
-                return extract_article(page.content, page.final_url)
+                return extract_article(page.content, page.final_url, metadata=metadata)
             except _OverBudget:
                 return Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{budget:g}s")
 
@@ -288,7 +288,7 @@ def register_tasks(app: Celery, settings: Settings, topics: tuple[Topic, ...]) -
             pages = p.loop.run_until_complete(fetch_all(p))
             stories = []
             for job, page in zip(jobs, pages, strict=True):
-                extracted = page if isinstance(page, Extracted) else p.extract(page)
+                extracted = page if isinstance(page, Extracted) else p.extract(page, job.page_metadata)
                 stories.append(encode(judge_story(job, extracted, topics)))
             return {"stories": stories}
 

@@ -12,11 +12,11 @@ from ..records import Extracted
 WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
 
 
-def extract_page(content: bytes, url: str) -> Extracted:
+def extract_page(content: bytes, url: str, metadata: bool = True) -> Extracted:
     """``stages.extract.extract_article``, imported where it runs."""
     from ..stages.extract import extract_article
 
-    return extract_article(content, url)
+    return extract_article(content, url, metadata=metadata)
 
 
 def warm_worker() -> None:

@@ -409,7 +409,12 @@ class Poller:
         return tuple(batch)
 
     async def _article(self, entry: Entry, feed: FeedState, slots: asyncio.Semaphore) -> Article:
-        job = StoryJob(url=entry.url, title=entry.title, summary=entry.summary)
+        job = StoryJob(
+            url=entry.url,
+            title=entry.title,
+            summary=entry.summary,
+            page_metadata=not (entry.title and entry.author and entry.published_at),
+        )
         topics = self.runtime.topics
         async with slots:  # this feed's share of the network
             story = await self.work.story(job, topics)

@@ -92,6 +92,28 @@ def test_the_page_s_declared_language_is_read(page: bytes, language: str | None)
     assert declared_language(page.decode("latin-1")) == language
 
 
+def test_a_hostile_head_is_read_in_linear_time() -> None:
+    """Untrusted markup: long runs of name characters in tags with no "=" once made the
+    attribute regex retry from every character (5 s for a 256 KB head); now milliseconds. The
+    bound is a hundred times what it takes, so a machine's noise cannot fail it."""
+    import time
+
+    for run in (b"a" * 1990, b":-" * 995, b"a " * 995):
+        page = (b"<html lang='fr'><meta " + run + b">") * 2000
+        started = time.process_time()
+        assert declared_language(page) == "fr"
+        assert time.process_time() - started < 1.0
+
+
+def test_a_page_without_main_text_still_declares_its_language() -> None:
+    """The feed's summary becomes the story's text then, and the page's language goes with it."""
+    extracted = extract_article(
+        b"<html lang='ko'><head><title>t</title></head><body></body></html>", "http://x/"
+    )
+    assert extracted.status != "ok"
+    assert extracted.language == "ko"
+
+
 @pytest.mark.parametrize("page", [b"", b"<html></html>", b"\xff\xfe\x00garbage", b"<" * 10000])
 def test_extract_never_raises_on_junk(page: bytes) -> None:
     assert extract_article(page, "https://x.example/").status != "ok"

@@ -33,7 +33,9 @@ HEAD_BYTES = 262_144  # where a page's declarations are looked for: its head, in
 _BODY = re.compile(rb"<body[\s>]", re.IGNORECASE)
 _HTML = re.compile(rb"<html\b[^>]{0,2000}>", re.IGNORECASE)
 _META = re.compile(rb"<meta\b[^>]{0,2000}>", re.IGNORECASE)
-_ATTRIBUTE = re.compile(rb"""([A-Za-z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
+# A name is matched from its first character only: retried inside a long run of letters with no
+# "=" after it, the search would be quadratic in the run (5 s on a hostile 256 KB head).
+_ATTRIBUTE = re.compile(rb"""(?<![A-Za-z:-])([A-Za-z:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+))""")
 # Meta declarations first, as trafilatura weighs them: a template's <html lang> is its site's
 # default more often than a page's own.
 _DECLARING = (b"content-language", b"og:locale")
@@ -44,8 +46,7 @@ def declared_language(page: bytes | str) -> str | None:
     ``<html lang>``), as an ISO 639 code, or None. trafilatura reads these only to filter by a
     target language and returns none of them, so they are read here; ``language`` weighs them
     against what the text says."""
-    raw = page.encode("utf-8", "replace") if isinstance(page, str) else page
-    head = raw[:HEAD_BYTES]
+    head = page[:HEAD_BYTES].encode("utf-8", "replace") if isinstance(page, str) else page[:HEAD_BYTES]
     body = _BODY.search(head)
     if body is not None:
         head = head[: body.start()]
@@ -71,10 +72,12 @@ def declared_language(page: bytes | str) -> str | None:
 
 
 def _attributes(tag: bytes) -> dict[bytes, bytes]:
+    """A tag's attributes, names in lower case (the last of a repeated name wins)."""
     return {m[1].lower(): (m[2] or m[3] or m[4] or b"").strip() for m in _ATTRIBUTE.finditer(tag)}
 
 
 def _code(value: bytes) -> str | None:
+    """The ISO 639 code of a declared language tag ("de-DE", "fr_FR"), or None."""
     return language_code(value.decode("ascii", "replace"))
 
 
@@ -95,9 +98,13 @@ def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool
         )
     except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
         log.warning("extraction failed for %s: %r", url, exc)
-        return Extracted(status=ExtractionStatus.EXTRACTION_FAILED, detail=type(exc).__name__)
-    if doc is None:
-        return Extracted(status=ExtractionStatus.NO_MAIN_TEXT)
+        return Extracted(
+            status=ExtractionStatus.EXTRACTION_FAILED,
+            detail=type(exc).__name__,
+            language=declared_language(page),
+        )
+    if doc is None:  # the feed's summary will be the text: the page still says its language
+        return Extracted(status=ExtractionStatus.NO_MAIN_TEXT, language=declared_language(page))
     text = strip_controls(getattr(doc, "text", None) or "").strip()
     extracted = Extracted(
         status=ExtractionStatus.OK,

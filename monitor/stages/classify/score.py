@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 
 from ...records import Verdict
@@ -169,29 +170,35 @@ class _Doc:
 
 # The scan: per vocabulary index, the sentences holding one of its exact strings or stems as a
 # whole word (matches, final), and per sentence holding a prefilter literal of one of its regex
-# groups, those groups' positions (candidates: only they are run there). None when the
-# automaton found too little for any positive rule to fire (``Topic.needs``): the story scores 0.
+# groups, those groups' positions (candidates: only they are run there). ``_scan`` gives None
+# instead when the automaton found too little for any positive rule to fire (``Topic.needs``).
 _Found = tuple[dict[int, set[int]], dict[int, dict[int, set[int]]]]
 
 # The merged automata of the topic readings articles are read with (``_Doc.search``), by the
 # ids of their automata; each entry holds the automata themselves, so that no id is reused
 # while it is a key. A reading is compiled once per language, so this stays small; bounded all
 # the same.
-_MERGED: dict[tuple[int, ...], tuple[tuple[Automaton, ...], Automaton, tuple[Values, ...]]] = {}
-MAX_MERGED = 64
+_MERGED: OrderedDict[tuple[int, ...], tuple[tuple[Automaton, ...], Automaton, tuple[Values, ...]]] = (
+    OrderedDict()
+)
+# Least recently used first out: the readings of a reloaded configuration's old topics age out.
+# One language's merged automaton takes about 1 MB; the every-language one, 6 MB.
+MAX_MERGED = 24
 
 
 def _merged(automata: tuple[Automaton, ...]) -> tuple[Automaton, tuple[Values, ...]]:
     key = tuple(map(id, automata))
     entry = _MERGED.get(key)
     if entry is None:
-        if len(_MERGED) >= MAX_MERGED:
-            _MERGED.clear()
         entry = _MERGED[key] = (automata, *merge(automata))
+        if len(_MERGED) > MAX_MERGED:
+            _MERGED.popitem(last=False)
+    else:
+        _MERGED.move_to_end(key)
     return entry[1], entry[2]
 
 
-def _scan(doc: _Doc, topic: Topic, gate: bool = True) -> _Found | None:
+def _scan(doc: _Doc, topic: Topic, *, gate: bool = True) -> _Found | None:
     """One Aho-Corasick pass of the topic's automaton over the document (with ``gate``, None
     when no positive rule can fire)."""
     exact_found: dict[int, set[int]] = {}

@@ -87,6 +87,7 @@ def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool
     entry gives all three); ``status`` says why text is missing."""
     if not page:
         return Extracted(status=ExtractionStatus.EMPTY_PAGE)
+    language = declared_language(page)  # whatever the extraction gives: the summary may be the text
     try:
         doc = trafilatura.bare_extraction(
             page,
@@ -98,13 +99,10 @@ def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool
         )
     except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
         log.warning("extraction failed for %s: %r", url, exc)
-        return Extracted(
-            status=ExtractionStatus.EXTRACTION_FAILED,
-            detail=type(exc).__name__,
-            language=declared_language(page),
-        )
-    if doc is None:  # the feed's summary will be the text: the page still says its language
-        return Extracted(status=ExtractionStatus.NO_MAIN_TEXT, language=declared_language(page))
+        failed = ExtractionStatus.EXTRACTION_FAILED
+        return Extracted(status=failed, detail=type(exc).__name__, language=language)
+    if doc is None:
+        return Extracted(status=ExtractionStatus.NO_MAIN_TEXT, language=language)
     text = strip_controls(getattr(doc, "text", None) or "").strip()
     extracted = Extracted(
         status=ExtractionStatus.OK,
@@ -112,7 +110,7 @@ def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool
         title=strip_controls(getattr(doc, "title", None) or "") or None,
         author=strip_controls(getattr(doc, "author", None) or "") or None,
         published_at=_date(getattr(doc, "date", None)),
-        language=declared_language(page),
+        language=language,
     )
     if len(text) < MIN_TEXT_CHARS:
         return replace(extracted, status=ExtractionStatus.TOO_SHORT, detail=f"{len(text)} chars")

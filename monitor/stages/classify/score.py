@@ -176,8 +176,7 @@ _Found = tuple[dict[int, set[int]], dict[int, dict[int, set[int]]]]
 
 # The merged automata of the topic readings articles are read with (``_Doc.search``), by the
 # ids of their automata; each entry holds the automata themselves, so that no id is reused
-# while it is a key. A reading is compiled once per language, so this stays small; bounded all
-# the same.
+# while it is a key.
 _MERGED: OrderedDict[tuple[int, ...], tuple[tuple[Automaton, ...], Automaton, tuple[Values, ...]]] = (
     OrderedDict()
 )

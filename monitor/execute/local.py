@@ -26,6 +26,7 @@ from ..stages.classify import Topic
 from ..stages.parse import parse_feed
 from ..stages.story import judge_story
 from .flight import once
+from .memory import Trimmer
 from .ports import Executor
 from .worker import extract_page, warm_worker
 
@@ -102,6 +103,8 @@ class LocalExecutor:
         self._drained = asyncio.Event()  # set whenever the last page on the pool comes back
         self._idle: asyncio.TimerHandle | None = None  # stops the workers when it fires
         self._released: asyncio.Future[None] | None = None  # an idle pool and server stopping
+        # The pages fetched for extraction leave this process's heap full of holes too.
+        self._trimmer = Trimmer(every=25)
         self._closed = False
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -124,6 +127,7 @@ class LocalExecutor:
             return await self._extract(content, url, metadata)
         finally:
             self._inside -= 1
+            self._trimmer.tick()
             self._stop_when_idle()
 
     async def _extract(self, content: bytes, url: str, metadata: bool) -> Extracted:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import gc
 
 from ..stages.extract import extract_article
+from .memory import trim
 from .worker import WARM_UP_PAGE
 
 extract_article(WARM_UP_PAGE, "http://localhost/")
+gc.collect()
+trim()  # what the imports and the warm-up freed is not copied into every worker
 gc.freeze()

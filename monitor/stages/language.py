@@ -30,6 +30,7 @@ QUICK_CHARS = 80
 QUICK_CONFIDENT = 0.9
 
 _NOT_LETTERS = re.compile(r"[\W\d_]+")
+_REPORTED: set[str] = set()  # identification failures already logged
 _TAG = re.compile(r"\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*\s*")
 
 
@@ -77,7 +78,10 @@ def _predict(sample: str) -> tuple[str, float] | None:
     try:
         labels, scores = _model().predict(sample, k=1)  # ``sample`` has no line break
     except Exception as exc:  # the model is a dependency's file: never let it stop a poll
-        log.warning("language identification failed: %s", exc)
+        failure = f"{type(exc).__name__}: {exc}"
+        if failure not in _REPORTED:  # a missing model fails every article: said once
+            _REPORTED.add(failure)
+            log.warning("language identification failed, articles keep their declared language: %s", failure)
         return None
     if not labels:
         return None

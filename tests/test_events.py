@@ -70,6 +70,13 @@ EU_SYRIA = (
 )
 
 
+EU_BELARUS = (
+    "EU imposes new sanctions on Belarus",
+    "The European Union imposed sanctions on Belarusian officials on Monday over the repression "
+    "of the opposition, the bloc said.",
+)
+
+
 JAPAN_RUSSIA = (
     "Japan freezes assets of Russian banks",
     "Japan's government said on Tuesday it would freeze the assets of three more Russian banks "
@@ -101,6 +108,11 @@ def test_anchors_name_what_tells_occurrences_apart() -> None:
     assert anchors("Security Council adopts resolution 2397", "", "en").head_identifiers == {"2397"}
     assert anchors(*EU_SYRIA, "en").action == "lift"
     assert anchors("Хвасон-18 запущен", "", "ru").families == {"hwasong-18"}
+    # What the headline reports, not the earlier launch it recalls; the whole story names both.
+    recalled = anchors("N. Korea fires missiles days after failed satellite launch", "", "en")
+    assert "satellite" not in recalled.head_weapons and "satellite" in recalled.weapons
+    again = anchors("North Korea fires short-range missiles two days after testing Hwasong-18 ICBM", "", "en")
+    assert again.head_weapons == {"srbm"} and not again.head_families and again.families == {"hwasong-18"}
     # A short place name needs a whole word, not a prefix of any word: "malicious" is not Mali.
     assert "ML" not in anchors("A malicious actor", "Chaos in congress", "en").places
     # A word of one language is not a place name of another: CLDR names of the story's language only.
@@ -445,6 +457,35 @@ def test_a_strike_and_the_retaliation_are_two_events(tmp_path: Path, cli_env: di
     assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"  # the other side's
 
 
+def test_sanctions_by_two_authorities_the_same_week_are_two_events(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Who imposes is what a sanctions action is: Japan's measures against Russia are not the
+    EU's package against Russia, however alike the words and the target. A story that names
+    the EU still joins the EU's event whoever its first sentence puts first."""
+    actions = [
+        ("Japan freezes assets of Russian entities over sanctions evasion", "Japan's government "
+         "decided on Tuesday to freeze the assets of 11 entities in China and other countries that "
+         "helped Russia evade sanctions, the Foreign Ministry said.", "01"),
+        ("EU approves 14th package of sanctions against Russia", "European Union ambassadors "
+         "approved the 14th package of sanctions against Russia on Tuesday, targeting liquefied "
+         "natural gas and the shadow fleet.", "06"),
+        ("EU adopts 14th sanctions package on Russia", "The Council of the European Union adopted "
+         "a 14th package of sanctions against Russia on Tuesday, including a ban on transshipping "
+         "Russian LNG.", "08"),
+        ("Japan imposes new sanctions on Russia", "The Japanese government imposed further "
+         "sanctions on Russia on Tuesday, freezing the assets of 11 entities, Chief Cabinet "
+         "Secretary Yoshimasa Hayashi said.", "10"),
+    ]  # fmt: skip
+    rows = group_one_day(tmp_path, cli_env, actions)
+    assert [r["flagged"] for r in rows] == [["sanctions"]] * 4
+    assert rows[1]["event"] != rows[0]["event"] and rows[1]["alert"] == "event"  # the EU's own alert
+    assert rows[2]["event"] == rows[1]["event"] and rows[2]["alert"] is None
+    assert rows[3]["event"] == rows[0]["event"] and rows[3]["alert"] is None
+    assert rows[0]["facts"]["authority"] == "Japan"
+    assert rows[1]["facts"]["authority"] == "European Union"
+
+
 @pytest.mark.slow
 def test_eval_events_cross_validated_meets_its_floor_on_the_coverage_set(
     corpus: Path, cli_env: dict[str, str]
@@ -458,20 +499,22 @@ def test_eval_events_cross_validated_meets_its_floor_on_the_coverage_set(
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["stories"] == 296 and figures["real_events"] == 53
-    assert figures["pairwise"]["f1"] >= 0.93 and figures["bcubed"]["f1"] >= 0.945
-    # 5 mixed of 57 since the places and reversed-roles vetoes (4 of 57 before them, when four
-    # unrelated launches of one day made one event): the share the README quotes, as a ceiling.
-    assert figures["alerts_per_event"] <= 1.10 and figures["mixed_share"] <= 0.09
+    assert figures["pairwise"]["f1"] >= 0.945 and figures["bcubed"]["f1"] >= 0.96
+    # 2 mixed of 58 since the sanctions authority veto, the headline read up to what it recalls
+    # and a headline's subject shared by its clauses (5 of 57 before them): the share the README
+    # quotes, as a ceiling.
+    assert figures["alerts_per_event"] <= 1.10 and figures["mixed_share"] <= 0.035
 
 
 def labelled_file(path: Path) -> Path:
-    """Two launches and three sanctions actions, each reported three times (in arrival order)."""
+    """Two launches and four sanctions actions, each reported three times (in arrival order)."""
     stories = []
     for n, (event, topic, reports) in enumerate(
         (
             ("icbm", "missile_launch", [ICBM_EN, ICBM_JA, ICBM_KO]),
             ("eu-russia", "sanctions", [EU_RUSSIA, EU_RUSSIA, EU_RUSSIA]),
             ("eu-syria", "sanctions", [EU_SYRIA, EU_SYRIA, EU_SYRIA]),
+            ("eu-belarus", "sanctions", [EU_BELARUS, EU_BELARUS, EU_BELARUS]),
             ("japan", "sanctions", [JAPAN_RUSSIA, JAPAN_RUSSIA, JAPAN_RUSSIA]),
             ("srbm", "missile_launch", [SRBM_EN, SRBM_EN, SRBM_EN]),
         )

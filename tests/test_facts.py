@@ -383,6 +383,11 @@ def test_who_fired_is_not_the_reporter_the_target_or_a_sea() -> None:
     assert actor("", "A ballistic missile fired by North Korea on Wednesday is a challenge to the U.S.") == (
         "North Korea"
     )
+    # A headline's clauses share its subject; in a sentence of the text, or in a clause that
+    # names its own, the place nearest the verb acts.
+    assert actor("Iran holds talks with Pakistan in Davos, strikes Balochistan the same day", "") == "Iran"
+    assert actor("After talks with Japan, North Korea fires a missile", "") == "North Korea"
+    assert actor("", "Iran holds talks with Pakistan, and Pakistan fires missiles at Iran.") == "Pakistan"
 
 
 def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:

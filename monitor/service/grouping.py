@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from ..config import Settings, models_dir
 from ..errors import ConfigError
 from ..records import AlertKind, EventDecision, GroupedStory, StoryToGroup
-from ..stages.facts.extract import Fact, launch_actor, site_latlon, story_facts
+from ..stages.facts.extract import Fact, launch_actor, sanctions_authority, site_latlon, story_facts
 from ..stages.facts.fuse import fuse
 from ..stages.group import Grouper, Sketch, Tuning, sketch
 from ..stages.group.cluster import Weights
@@ -51,10 +51,13 @@ def trained_weights(settings: Settings) -> Weights | None:
 
 
 def launcher(topic: str, title: str, text: str, language: str | None) -> str | None:
-    """Who fired, as a place code, for a launch story (None for other topics or when unsaid)."""
-    if topic != "missile_launch":
-        return None
-    return launch_actor(title, text, language)
+    """Who acted, as a place code: who fired, for a launch story; who imposes, for a sanctions
+    story (None for other topics or when unsaid)."""
+    if topic == "missile_launch":
+        return launch_actor(title, text, language)
+    if topic == "sanctions":
+        return sanctions_authority(title, text, language)
+    return None
 
 
 def tuning_for(settings: Settings, weights: Weights | None = None) -> Tuning:

@@ -264,11 +264,13 @@ def _acting_places(sentence: str, named: Dictionary) -> dict[str, int]:
     }
 
 
-def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None:
-    """The place named last before the first launch verb of a sentence (who fired), else the
-    first place the headline names; neither a reporter, a target nor a sea (``_acting_places``)."""
+def _actor(sentences: list[str], language: str | None, headline: bool = False) -> tuple[str, str] | None:
+    """The place named last before the first launch verb of a sentence (who fired; in a
+    headline, the last in the verb's clause, else the headline's first), else the first place
+    the headline names; neither a reporter, a target nor a sea (``_acting_places``).
+    ``headline``: whether the first sentence is a headline."""
     named = places(language)
-    for sentence in sentences:
+    for n, sentence in enumerate(sentences):
         passive = _BY.search(sentence)  # "a missile fired by North Korea"
         if passive:
             after = {p: at for p, at in _acting_places(sentence, named).items() if at >= passive.end()}
@@ -277,8 +279,14 @@ def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None
         verb = _FIRE.search(sentence)
         found = _acting_places(sentence, named) if verb else {}
         before = {p: at for p, at in found.items() if verb and at < verb.start()}
-        if before:
-            return max(before, key=lambda p: before[p]), sentence
+        if before and verb:
+            # The place nearest the verb; in a headline whose verb's clause names none, the
+            # headline's subject, which its clauses share ("Iran holds talks with Pakistan,
+            # strikes Balochistan").
+            start = sentence.rfind(", ", 0, verb.start()) if n == 0 and headline else -1
+            own = {p: at for p, at in before.items() if at > start}
+            actor = max(own, key=lambda p: own[p]) if own else min(before, key=lambda p: before[p])
+            return actor, sentence
     for sentence in sentences[:1]:
         found = _acting_places(sentence, named)
         if found:
@@ -288,7 +296,7 @@ def _actor(sentences: list[str], language: str | None) -> tuple[str, str] | None
 
 def launch_actor(title: str, text: str, language: str | None) -> str | None:
     """Who fired, as a place code ("KP"), read as ``launch_facts`` reads its ``actor``."""
-    found = _actor(_sentences(title, text), language)
+    found = _actor(_sentences(title, text), language, bool(title.strip()))
     return found[0] if found else None
 
 
@@ -388,7 +396,7 @@ def launch_facts(title: str, text: str, language: str | None, published: date | 
     ``apogee_km``, ``range_km``, ``outcome``, ``reported_by``."""
     sentences = _sentences(title, text)
     facts: dict[str, Fact] = {}
-    actor = _actor(sentences, language)
+    actor = _actor(sentences, language, bool(title.strip()))
     if actor:
         facts["actor"] = Fact(place_name(actor[0]), actor[1])
     when = _date(title, text, published)
@@ -549,6 +557,44 @@ def _groups(sentences: list[str]) -> list[tuple[str, str]]:
     return list(first.items())[:MAX_GROUPS]
 
 
+def _authority(
+    sentences: list[str], named: Dictionary, language: str | None, subject: str | None
+) -> tuple[tuple[str, str] | None, str | None, str]:
+    """Who imposes: the sanctioning body named first (and its sentence), and the authority as a
+    place code with the sentence that says so. A body that names its country decides ("OFAC" is
+    the United States), else the place named last before the first sanctions verb, else the
+    headline's subject."""
+    t = _tables()
+    head = sentences[0] if sentences else ""
+    bodies = _first(sentences, t.bodies.positions)
+    detail: tuple[str, str] | None = None
+    if bodies:
+        found, sentence = bodies
+        body = min(found, key=lambda b: found[b])
+        detail = (body, sentence)
+        # Whose body: the one named, the place just before it ("China's Foreign Ministry"), or,
+        # for a government in its own language (政府 in Japanese), that country's.
+        near = {p: at for p, at in named.positions(sentence).items() if 0 <= found[body] - at <= 20}
+        if body in t.body_authority:
+            return detail, t.body_authority[body], sentence
+        if near:
+            return detail, max(near, key=lambda p: near[p]), sentence
+        if body == "Government of Japan" and language in t.own_government:
+            return detail, t.own_government[language], sentence
+    acting = _acting(sentences, named, t.sanction_verbs) or ((subject, head) if subject else None)
+    if acting:
+        return detail, acting[0], acting[1]
+    return detail, None, head
+
+
+def sanctions_authority(title: str, text: str, language: str | None) -> str | None:
+    """Who imposes, as a place code ("EU", "US"), read as ``sanctions_facts`` reads its
+    ``authority``."""
+    sentences = _sentences(title, text)
+    subject = anchors(title, lead_of(text), language, None).subject
+    return _authority(sentences, places(language), language, subject)[1]
+
+
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:
     """``authority`` (and ``authority_detail``), ``action``, ``target_country``, ``targets``
     (named, else the groups counted), ``measures``, ``date``."""
@@ -557,31 +603,11 @@ def sanctions_facts(title: str, text: str, language: str | None, published: date
     named = places(language)
     head = sentences[0] if sentences else ""
     story = anchors(title, lead_of(text), language, published)
-    t = _tables()
-    authority: str | None = None
-    bodies = _first(sentences, t.bodies.positions)
-    if bodies:
-        found, sentence = bodies
-        body = min(found, key=lambda b: found[b])
-        facts["authority_detail"] = Fact(body, sentence)
-        # Whose body: the one named, the place just before it ("China's Foreign Ministry"), or,
-        # for a government in its own language (政府 in Japanese), that country's.
-        near = {p: at for p, at in named.positions(sentence).items() if 0 <= found[body] - at <= 20}
-        if body in t.body_authority:
-            authority = t.body_authority[body]
-        elif near:
-            authority = max(near, key=lambda p: near[p])
-        elif body == "Government of Japan" and language in t.own_government:
-            authority = t.own_government[language]
-        if authority is not None:
-            facts["authority"] = Fact(place_name(authority), sentence)
-    if authority is None:
-        acting = _acting(sentences, named, t.sanction_verbs) or (
-            (story.subject, head) if story.subject else None
-        )
-        if acting:
-            authority = acting[0]
-            facts["authority"] = Fact(place_name(authority), acting[1])
+    body, authority, sentence = _authority(sentences, named, language, story.subject)
+    if body is not None:
+        facts["authority_detail"] = Fact(body[0], body[1])
+    if authority is not None:
+        facts["authority"] = Fact(place_name(authority), sentence)
     action = "threaten" if _THREATEN.search(head) else story.action
     facts["action"] = Fact(action, head)
     target = _target(sentences, named, authority)

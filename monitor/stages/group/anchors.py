@@ -45,8 +45,9 @@ _VOWELS = frozenset("aeiouyàáâãäåèéêëìíîïòóôõöùúûüýае�
 class Anchors:
     """A story's anchors. ``places``, ``weapons``, ``families`` and ``identifiers``: everything
     its headline and lead name; the ``head_`` sets: what its headline names (its first sentence
-    when it has none), which is what the story reports rather than what it recalls ("days after
-    an ICBM test"). Conflicts are judged on those, agreement on everything."""
+    when it has none), which is what the story reports, the missiles before the part of it that
+    recalls an earlier launch ("fires missiles days after an ICBM test", as ``reported`` cuts
+    it). Conflicts are judged on those, agreement on everything."""
 
     places: frozenset[str] = frozenset()
     head_places: frozenset[str] = frozenset()
@@ -305,6 +306,7 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
     publication date, reads "on Monday" as a day of the month."""
     g = gazetteer()
     head = headline(title, lead)
+    news = reported(head)  # "fires missiles after failed satellite launch": the missiles
     both = f"{title}\n{lead}"
 
     def identifiers(text: str) -> frozenset[str]:
@@ -319,9 +321,9 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
         head_places=head_places,
         subject=min(where, key=lambda p: (where[p], p)) if where else None,
         weapons=frozenset(g.weapons.find(both)),
-        head_weapons=frozenset(g.weapons.find(head)),
+        head_weapons=frozenset(g.weapons.find(news)),
         families=missiles(both),
-        head_families=missiles(head),
+        head_families=missiles(news),
         identifiers=identifiers(both),
         head_identifiers=identifiers(head),
         day=day_named(title, lead, when),

@@ -9,7 +9,9 @@
    family and number, another sanctions action (lifting is not imposing), another resolution or
    package number, a story none of whose places the event's stories name (a launch in Yemen is
    not the same day's launch in North Korea), a launch by the country the event's launcher
-   struck (the retaliation), or a headline whose places that event's stories never name. Of
+   struck (the retaliation), sanctions imposed by another authority than the event's, by a
+   story that never names the event's (Japan's measures are not the EU's package), or a
+   headline whose places that event's stories never name. Of
    the rest, the story joins the most similar when the similarity reaches ``threshold``: TF-IDF
    cosine with the event's closest story in the same language, plus how many of the story's
    places the event's stories name, less a penalty per day since the event was last reported.
@@ -159,6 +161,14 @@ def _reversed(actor: str, places: set[str], actors: set[str], event: OpenEvent) 
     return actor not in actors and actor in event.places and bool(actors & places)
 
 
+def _other_authority(authority: str, places: frozenset[str], event: OpenEvent) -> bool:
+    """Whether a sanctions story's authority (who imposes) is none the event's stories gave,
+    and the story names none of theirs: Japan's measures on Russia and the EU's package the
+    same week are two actions, however alike their words. A story that names the event's
+    authority may have its own read wrongly ("Russia hits back at EU sanctions")."""
+    return authority not in event.actors and not set(event.actors) & places
+
+
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     if len(a) > len(b):
         a, b = b, a
@@ -269,8 +279,11 @@ class Grouper:
             # Two launches in different countries the same day are two events, however alike
             # their words ("fires ballistic missile"): no place in common rules one out.
             return f"no place in common ({', '.join(sorted(a.places))})"
-        if story.actor and event.actors and _reversed(story.actor, set(a.places), _top(event.actors), event):
-            return f"roles reversed ({story.actor} acts on the event's actor)"
+        actor, launch = story.actor, event.topic == "missile_launch"
+        if actor and event.actors and launch and _reversed(actor, set(a.places), _top(event.actors), event):
+            return f"roles reversed ({actor} acts on the event's actor)"
+        if actor and event.actors and not launch and _other_authority(actor, a.places, event):
+            return f"another authority ({actor}), and none of the event's named"
         new_places = a.head_places - set(event.places)
         other_action = event.topic == "sanctions" and a.action not in _top(event.actions)
         if other_action and new_places:

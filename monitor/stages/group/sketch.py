@@ -45,7 +45,7 @@ class Sketch:
     anchors: Anchors
     title: str
     source: str  # the outlet: its feed, else the link's host
-    actor: str | None = None  # a place code: who fired, as fact extraction reads it
+    actor: str | None = None  # a place code: who fired, or who imposes, as fact extraction reads it
 
 
 def terms(title: str, lead: str) -> Counter[str]:
@@ -84,8 +84,8 @@ def sketch(
     source: str = "",
     actor: str | None = None,
 ) -> Sketch:
-    """Everything grouping needs of one story; ``actor``: who fired (a place code), from its
-    facts."""
+    """Everything grouping needs of one story; ``actor``: who fired or who imposes (a place
+    code), from its facts."""
     lead = lead_of(text)
     return Sketch(
         key=key,

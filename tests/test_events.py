@@ -70,10 +70,10 @@ EU_SYRIA = (
 )
 
 
-EU_BELARUS = (
-    "EU imposes new sanctions on Belarus",
-    "The European Union imposed sanctions on Belarusian officials on Monday over the repression "
-    "of the opposition, the bloc said.",
+EU_HYBRID = (
+    "EU sanctions Russian officials over hybrid attacks",
+    "The European Union imposed sanctions on 21 Russian individuals on Monday over sabotage and "
+    "disinformation campaigns in Europe, the bloc said.",
 )
 
 
@@ -486,6 +486,34 @@ def test_sanctions_by_two_authorities_the_same_week_are_two_events(
     assert rows[1]["facts"]["authority"] == "European Union"
 
 
+def test_one_authoritys_actions_on_different_targets_the_same_day_are_separate_events(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The Treasury announces several actions on a busy day. Every report names the United
+    States, so the places alone let them all join the first; the targets tell them apart."""
+    actions = [
+        ("US sanctions Iranian oil shipping network", "The US Treasury on Tuesday imposed sanctions "
+         "on a network of companies and tankers that ship Iranian oil to China, OFAC said.", "10"),
+        ("Treasury targets Iran oil network with new sanctions", "The United States sanctioned more "
+         "than 30 entities and vessels on Tuesday for shipping Iranian oil, the Treasury said.", "11"),
+        ("US imposes sanctions on Russian banks", "The US Treasury on Tuesday imposed sanctions on "
+         "three Russian banks accused of helping Moscow evade export controls.", "12"),
+        ("US sanctions North Korean IT workers network", "The US Treasury sanctioned on Tuesday a "
+         "network of North Korean IT workers that earned money for Pyongyang's weapons programmes.",
+         "14"),
+    ]  # fmt: skip
+    rows = group_one_day(tmp_path, cli_env, actions)
+    assert [r["flagged"] for r in rows] == [["sanctions"]] * 4
+    assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None  # the same action
+    assert len({rows[0]["event"], rows[2]["event"], rows[3]["event"]}) == 3
+    assert rows[2]["alert"] == rows[3]["alert"] == "event"
+    assert [r["facts"]["target_country"] for r in (rows[0], rows[2], rows[3])] == [
+        "Iran",
+        "Russia",
+        "North Korea",
+    ]
+
+
 @pytest.mark.slow
 def test_eval_events_cross_validated_meets_its_floor_on_the_coverage_set(
     corpus: Path, cli_env: dict[str, str]
@@ -514,7 +542,7 @@ def labelled_file(path: Path) -> Path:
             ("icbm", "missile_launch", [ICBM_EN, ICBM_JA, ICBM_KO]),
             ("eu-russia", "sanctions", [EU_RUSSIA, EU_RUSSIA, EU_RUSSIA]),
             ("eu-syria", "sanctions", [EU_SYRIA, EU_SYRIA, EU_SYRIA]),
-            ("eu-belarus", "sanctions", [EU_BELARUS, EU_BELARUS, EU_BELARUS]),
+            ("eu-hybrid", "sanctions", [EU_HYBRID, EU_HYBRID, EU_HYBRID]),  # the same actor and target
             ("japan", "sanctions", [JAPAN_RUSSIA, JAPAN_RUSSIA, JAPAN_RUSSIA]),
             ("srbm", "missile_launch", [SRBM_EN, SRBM_EN, SRBM_EN]),
         )

@@ -10,11 +10,12 @@
    package number, a story none of whose places the event's stories name (a launch in Yemen is
    not the same day's launch in North Korea), a launch by the country the event's launcher
    struck (the retaliation), sanctions imposed by another authority than the event's, by a
-   story that never names the event's (Japan's measures are not the EU's package), or a
-   headline whose places that event's stories never name. Of
-   the rest, the story joins the most similar when the similarity reaches ``threshold``: TF-IDF
-   cosine with the event's closest story in the same language, plus how many of the story's
-   places the event's stories name, less a penalty per day since the event was last reported.
+   story that never names the event's (Japan's measures are not the EU's package), sanctions
+   on targets the event's stories never name (the Treasury's Iran and Russia actions of one
+   afternoon), or a headline whose places that event's stories never name. Of the rest, the
+   story joins the most similar when the similarity reaches ``threshold``: TF-IDF cosine with
+   the event's closest story in the same language, plus how many of the story's places the
+   event's stories name, less a penalty per day since the event was last reported.
    Across languages, where words cannot meet, places, weapons and identifiers carry the match.
 
 An event is open while it has been reported within ``window`` (72 h by default). Decisions
@@ -169,6 +170,18 @@ def _other_authority(authority: str, places: frozenset[str], event: OpenEvent) -
     return authority not in event.actors and not set(event.actors) & places
 
 
+def _other_targets(story: Sketch, event: OpenEvent) -> frozenset[str] | None:
+    """The places a sanctions story names other than who imposes, when the event's stories
+    name others and none of them: the Treasury's measures on Iranian oil and on Russian banks
+    the same afternoon are two actions, though both name the United States. Who imposes is
+    every authority the story or the event's stories gave; one read wrongly only removes a
+    place from the comparison, so an error never splits an event on its own."""
+    authorities = set(event.actors) | ({story.actor} if story.actor else set())
+    ours = story.anchors.places - authorities
+    theirs = set(event.places) - authorities
+    return ours if ours and theirs and not ours & theirs else None
+
+
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     if len(a) > len(b):
         a, b = b, a
@@ -284,6 +297,9 @@ class Grouper:
             return f"roles reversed ({actor} acts on the event's actor)"
         if actor and event.actors and not launch and _other_authority(actor, a.places, event):
             return f"another authority ({actor}), and none of the event's named"
+        targets = _other_targets(story, event) if event.topic == "sanctions" else None
+        if targets:
+            return f"no target in common ({', '.join(sorted(targets))})"
         new_places = a.head_places - set(event.places)
         other_action = event.topic == "sanctions" and a.action not in _top(event.actions)
         if other_action and new_places:

@@ -388,6 +388,7 @@ def test_who_fired_is_not_the_reporter_the_target_or_a_sea() -> None:
     assert actor("Iran holds talks with Pakistan in Davos, strikes Balochistan the same day", "") == "Iran"
     assert actor("After talks with Japan, North Korea fires a missile", "") == "North Korea"
     assert actor("", "Iran holds talks with Pakistan, and Pakistan fires missiles at Iran.") == "Pakistan"
+    assert actor("Kyiv hit by Russian missiles, five dead", "") == "Russia"  # the passive's agent
 
 
 def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:

@@ -243,7 +243,9 @@ _REPORTING = re.compile(
     r"[^.。\n]{0,40}?(?:said|says|stated|detected|reported|announced|confirmed|発表|明らか|밝혔|탐지|포착)",
     re.IGNORECASE,
 )
-_BY = re.compile(r"\b(?:fired|launched|test-fired|test-launched)\s+by\s+", re.IGNORECASE)
+_BY = re.compile(
+    r"\b(?:fired|launched|test-fired|test-launched|hit|struck|attacked|targeted)\s+by\s+", re.IGNORECASE
+)
 _TARGETED = re.compile(
     r"(?:\b(?:on|at|against|toward|towards|into|по|на|против|проти)\s+(?:the\s+)?)$", re.IGNORECASE
 )

@@ -60,6 +60,7 @@ class Anchors:
     head_identifiers: frozenset[str] = frozenset()
     action: str = "impose"  # the sanctions action the headline reports: lift, extend, else impose
     day: int | None = None  # the first day of the month the headline or lead names
+    struck: frozenset[str] = frozenset()  # cities a strike hits, as written (``struck``)
 
 
 def _is_acronym(name: str) -> bool:
@@ -301,6 +302,41 @@ def day_named(title: str, lead: str, when: date | None) -> int | None:
     return (latest - timedelta(days=(latest.weekday() - weekday) % 7)).day
 
 
+# Where a strike lands: a name (Latin script) right after a strike word, or after one and "on",
+# "at" or "against" ("missiles hit Odesa", "a strike on the city of Kharkiv"). Two strikes of one
+# war a day apart name the same attacker and country, and rarely the same city.
+_STRUCK = re.compile(
+    r"\b(?:(?:strikes?|attacks?|missiles?|rockets?|drones?|barrages?|fired|fires|fire|launched|launches|"
+    r"bombardment|shelling)\s+(?:[\w'-]+\s+){0,2}?(?:on|at|against)|hit|hits|hitting|struck|pounded|pounds|"
+    r"targeted|targeting|targets)\s+(?:the\s+)?(?:(?:city|port|town|region|capital)\s+of\s+)?"
+    r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)"
+)
+_CALENDAR = frozenset((
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
+    "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
+))  # fmt: skip
+
+
+@functools.cache
+def _countries() -> tuple[str, ...]:
+    """CLDR's English names of countries and territories, lower case, as stems that their
+    adjectives share (ukrain: Ukraine, Ukrainian; israe: Israel, Israeli)."""
+    names = (n.casefold() for code, n in Locale.parse("en").territories.items() if code.isalpha())
+    return tuple({n if len(n) <= 4 else n[:-1] for n in names})
+
+
+def struck(text: str) -> frozenset[str]:
+    """The cities ``text`` says a strike hits (lower case): names after a strike word that are
+    neither a country, a nationality, a day nor a month."""
+    out = set()
+    for m in _STRUCK.finditer(text):
+        name = m.group(1).casefold()
+        if name.split()[0] in _CALENDAR or name.startswith(_countries()):
+            continue
+        out.add(name)
+    return frozenset(out)
+
+
 def anchors(title: str, lead: str, language: str | None = None, when: date | None = None) -> Anchors:
     """The anchors of a story from its headline and lead (``lead_of`` its text); ``when``, its
     publication date, reads "on Monday" as a day of the month."""
@@ -327,5 +363,6 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
         identifiers=identifiers(both),
         head_identifiers=identifiers(head),
         day=day_named(title, lead, when),
+        struck=struck(both),
         action="lift" if "lift" in actions else "extend" if "extend" in actions else "impose",
     )

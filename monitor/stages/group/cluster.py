@@ -9,7 +9,8 @@
    family and number, another sanctions action (lifting is not imposing), another resolution or
    package number, a story none of whose places the event's stories name (a launch in Yemen is
    not the same day's launch in North Korea), a launch by the country the event's launcher
-   struck (the retaliation), sanctions imposed by another authority than the event's, by a
+   struck (the retaliation), a strike on another city than the event's stories name (a war's
+   strikes a day apart), sanctions imposed by another authority than the event's, by a
    story that never names the event's (Japan's measures are not the EU's package), sanctions
    on targets the event's stories never name (the Treasury's Iran and Russia actions of one
    afternoon), or a headline whose places that event's stories never name. Of the rest, the
@@ -137,6 +138,7 @@ class OpenEvent:
     head_families: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
     identifiers: Counter[str] = field(default_factory=Counter)
+    struck: Counter[str] = field(default_factory=Counter)
     size: int = 0
 
 
@@ -297,6 +299,10 @@ class Grouper:
             return f"roles reversed ({actor} acts on the event's actor)"
         if actor and event.actors and not launch and _other_authority(actor, a.places, event):
             return f"another authority ({actor}), and none of the event's named"
+        if launch and a.struck and event.struck and not a.struck & set(event.struck):
+            # A war's strikes a day apart share attacker, country and words: where they land
+            # tells them apart ("missiles hit Odesa" is not the event of "strike on Kyiv").
+            return f"another place struck ({', '.join(sorted(a.struck))})"
         targets = _other_targets(story, event) if event.topic == "sanctions" else None
         if targets:
             return f"no target in common ({', '.join(sorted(targets))})"
@@ -381,6 +387,7 @@ class Grouper:
         event.families.update(a.families)
         event.head_families.update(a.head_families)
         event.identifiers.update(a.identifiers)
+        event.struck.update(a.struck)
         event.actions[a.action] += 1
         self._event_of[story.key] = event_id
         if len(event.members) >= MAX_MEMBERS:  # keep the first stories and the latest

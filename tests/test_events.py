@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,22 @@ def test_anchors_name_what_tells_occurrences_apart() -> None:
         "kharkiv",
     }
     assert not anchors("Israel strikes Iran", "Missiles hit Ukrainian energy sites on Monday.", "en").struck
+    assert not anchors("North Korea fires missiles at East Sea", "", "en").struck
+    # When a Japanese or Korean report says the launch was fired (UTC+9), on the date it gives.
+    fired = anchors(
+        "", "防衛省は、12月18日午前8時24分ごろ、北朝鮮がミサイルを発射した。", "ja", date(2023, 12, 17)
+    )
+    assert fired.launched == datetime(2023, 12, 17, 23, 24, tzinfo=UTC)
+    seoul = anchors(
+        "",
+        "합참은 북한이 17일 오후 10시 38분께 단거리탄도미사일을 발사했다고 밝혔다.",
+        "ko",
+        date(2023, 12, 17),
+    )
+    assert seoul.launched == datetime(2023, 12, 17, 13, 38, tzinfo=UTC)
+    assert (
+        anchors("", "北朝鮮が午前8時ごろミサイルを発射した。", "ja", date(2023, 12, 18)).launched is None
+    )  # no date
     again = anchors("North Korea fires short-range missiles two days after testing Hwasong-18 ICBM", "", "en")
     assert again.head_weapons == {"srbm"} and not again.head_families and again.families == {"hwasong-18"}
     # A short place name needs a whole word, not a prefix of any word: "malicious" is not Mali.
@@ -496,6 +512,40 @@ def test_a_wars_strikes_on_other_cities_on_following_days_are_separate_events(
     assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None  # the same night
     assert len({rows[0]["event"], rows[2]["event"], rows[3]["event"]}) == 3
     assert rows[2]["alert"] == rows[3]["alert"] == "event"
+
+
+def test_a_launch_fired_after_an_event_was_first_reported_is_the_next_launch(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Two launches ten hours apart, the second first reported in Japanese with no missile
+    class in its opening sentence: the time it gives is after the first launch was reported,
+    so it cannot be that launch (the December 2023 pair, as a daemon with real timestamps sees
+    it). A report of the first launch with its time joins it."""
+    reports = [
+        ("North Korea fires ballistic missile into sea, Seoul says", "North Korea fired a ballistic "
+         "missile off its east coast late on Sunday, South Korea's Joint Chiefs of Staff said.",
+         "2023-12-17T13:50:00Z", "en"),
+        ("北朝鮮が弾道ミサイル発射", "防衛省は、17日午後10時38分ごろ、北朝鮮が弾道ミサイル1発を"
+         "発射したと発表しました。ミサイルは日本海に落下したとみられます。", "2023-12-17T14:10:00Z", "ja"),
+        ("", "防衛省は、12月18日午前8時24分ごろ、北朝鮮が少なくとも1発の弾道ミサイルを発射したと発表"
+         "しました。ミサイルは北海道の奥尻島の西に落下したとみられます。", "2023-12-17T23:35:00Z", "ja"),
+    ]  # fmt: skip
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"id": str(i), "title": t, "text": x, "published": p, "lang": lang}, ensure_ascii=False
+            )
+            + "\n"
+            for i, (t, x, p, lang) in enumerate(reports)
+        )
+    )
+    result = monitor("group", "--jsonl", str(path), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["flagged"] for r in rows] == [["missile_launch"]] * 3
+    assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None
+    assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"
 
 
 def test_sanctions_by_two_authorities_the_same_week_are_two_events(

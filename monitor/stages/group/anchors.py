@@ -19,7 +19,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
@@ -61,6 +61,7 @@ class Anchors:
     action: str = "impose"  # the sanctions action the headline reports: lift, extend, else impose
     day: int | None = None  # the first day of the month the headline or lead names
     struck: frozenset[str] = frozenset()  # cities a strike hits, as written (``struck``)
+    launched: datetime | None = None  # when the launch was fired, as the story states it (UTC)
 
 
 def _is_acronym(name: str) -> bool:
@@ -317,6 +318,9 @@ _CALENDAR = frozenset((
 ))  # fmt: skip
 
 
+_WATERS = frozenset(("sea", "ocean", "gulf", "strait", "bay", "coast", "waters", "peninsula"))  # not a city
+
+
 @functools.cache
 def _countries() -> tuple[str, ...]:
     """CLDR's English names of countries and territories, lower case, as stems that their
@@ -325,13 +329,55 @@ def _countries() -> tuple[str, ...]:
     return tuple({n if len(n) <= 4 else n[:-1] for n in names})
 
 
+# When a launch was fired, as Japanese and Korean reports state it in their first lines
+# ("18日午前8時24分ごろ…発射", "18일 오전 8시 24분께…발사"): both countries keep one time,
+# UTC+9. English reports seldom say which zone their "8:24 a.m." is in, so they are not read.
+_UTC9 = timezone(timedelta(hours=9))
+_LAUNCH_TIMES = {
+    "ja": re.compile(r"(午前|午後)\s*(\d{1,2})時(?:\s*(\d{1,2})分)?[^。\n]*?発射"),
+    "ko": re.compile(r"(오전|오후)\s*(\d{1,2})시(?:\s*(\d{1,2})분)?[^.\n]*?발사"),
+}
+_LOCAL_DATES = {
+    "ja": re.compile(r"(?:(\d{1,2})月)?(\d{1,2})日"),
+    "ko": re.compile(r"(?:(\d{1,2})월\s*)?(\d{1,2})일"),
+}
+_AFTERNOON = ("午後", "오후")
+
+
+def launch_time(text: str, language: str | None, when: date | None) -> datetime | None:
+    """The moment (UTC) a Japanese or Korean story says its launch was fired: the first time of
+    day in a sentence that reports a launch, on the date written just before it ("18日",
+    "12月18日"), in ``when``'s month (its publication date; a day past ``when``'s by more than
+    one is last month's). None without a date: a report of yesterday's launch gives the time
+    alone as often as one of today's, and a day too late would make it another launch."""
+    pattern = _LAUNCH_TIMES.get(language or "")
+    found = pattern.search(text) if pattern is not None and when is not None else None
+    if found is None or when is None:
+        return None
+    half, hour, minute = found.groups()
+    dates = list(_LOCAL_DATES[language or ""].finditer(text, max(0, found.start() - 16), found.start()))
+    if not dates:
+        return None
+    month, day = dates[-1].groups()
+    year, mon, dom = when.year, int(month) if month else when.month, int(day)
+    if not month and dom > when.day + 1:
+        year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
+    elif month and mon > when.month + 1:
+        year -= 1  # "12月31日" in a story of 2 January
+    try:
+        local = datetime(year, mon, dom, int(hour) % 12 + (12 if half in _AFTERNOON else 0), int(minute or 0))
+    except ValueError:
+        return None
+    return local.replace(tzinfo=_UTC9).astimezone(UTC)
+
+
 def struck(text: str) -> frozenset[str]:
     """The cities ``text`` says a strike hits (lower case): names after a strike word that are
-    neither a country, a nationality, a day nor a month."""
+    neither a country, a nationality, a sea, a day nor a month."""
     out = set()
     for m in _STRUCK.finditer(text):
         name = m.group(1).casefold()
-        if name.split()[0] in _CALENDAR or name.startswith(_countries()):
+        if name.split()[0] in _CALENDAR or name.startswith(_countries()) or _WATERS & set(name.split()):
             continue
         out.add(name)
     return frozenset(out)
@@ -364,5 +410,6 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
         head_identifiers=identifiers(head),
         day=day_named(title, lead, when),
         struck=struck(both),
+        launched=launch_time(both, language, when),
         action="lift" if "lift" in actions else "extend" if "extend" in actions else "impose",
     )

@@ -9,7 +9,8 @@
    family and number, another sanctions action (lifting is not imposing), another resolution or
    package number, a story none of whose places the event's stories name (a launch in Yemen is
    not the same day's launch in North Korea), a launch by the country the event's launcher
-   struck (the retaliation), a strike on another city than the event's stories name (a war's
+   struck (the retaliation), a launch its story says was fired after the event was first
+   reported (the next one), a strike on another city than the event's stories name (a war's
    strikes a day apart), sanctions imposed by another authority than the event's, by a
    story that never names the event's (Japan's measures are not the EU's package), sanctions
    on targets the event's stories never name (the Treasury's Iran and Russia actions of one
@@ -43,6 +44,9 @@ from .minhash import LSH
 from .sketch import NUM_PERM, Sketch, jaccard
 
 DAY = 86400.0
+# How much later than an event's first report a story may say its launch was fired and still
+# report it: feeds' clocks and time zones are not always right.
+REPORT_SLACK = timedelta(hours=3)
 MAX_MEMBERS = 24  # an event's stories compared by text: its first ones and its latest
 
 
@@ -172,6 +176,14 @@ def _other_authority(authority: str, places: frozenset[str], event: OpenEvent) -
     return authority not in event.actors and not set(event.actors) & places
 
 
+def _first_report(event: OpenEvent) -> datetime:
+    """When the event was first reported, at the latest. A time of exactly midnight is a date
+    without a time (a feed that gives only the day, in its own time zone), so the report may
+    have come until that day's end at UTC-12: 36 hours later."""
+    first = event.first
+    return first + timedelta(hours=36) if first.time() == datetime.min.time() else first
+
+
 def _other_targets(story: Sketch, event: OpenEvent) -> frozenset[str] | None:
     """The places a sanctions story names other than who imposes, when the event's stories
     name others and none of them: the Treasury's measures on Iranian oil and on Russian banks
@@ -299,6 +311,9 @@ class Grouper:
             return f"roles reversed ({actor} acts on the event's actor)"
         if actor and event.actors and not launch and _other_authority(actor, a.places, event):
             return f"another authority ({actor}), and none of the event's named"
+        if launch and a.launched is not None and a.launched > _first_report(event) + REPORT_SLACK:
+            # A launch cannot be fired after it was reported: this is the next one.
+            return f"fired {a.launched:%Y-%m-%d %H:%M} UTC, after the event was first reported"
         if launch and a.struck and event.struck and not a.struck & set(event.struck):
             # A war's strikes a day apart share attacker, country and words: where they land
             # tells them apart ("missiles hit Odesa" is not the event of "strike on Kyiv").

@@ -389,6 +389,14 @@ def test_who_fired_is_not_the_reporter_the_target_or_a_sea() -> None:
     assert actor("After talks with Japan, North Korea fires a missile", "") == "North Korea"
     assert actor("", "Iran holds talks with Pakistan, and Pakistan fires missiles at Iran.") == "Pakistan"
     assert actor("Kyiv hit by Russian missiles, five dead", "") == "Russia"  # the passive's agent
+    # Whose residents shelter is where the strike lands; a reporter is named in its own clause.
+    assert (
+        actor("Kyiv residents shelter as missiles strike capital", "Russia fired missiles at Kyiv.")
+        == "Russia"
+    )
+    assert actor(
+        "", "Blasts shook the capital as air defences met a Russian missile attack, officials said."
+    ) == ("Russia")
 
 
 def test_forces_heads_of_state_and_groups_of_targets_are_read() -> None:

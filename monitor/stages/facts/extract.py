@@ -238,10 +238,15 @@ def _date(title: str, text: str, published: date | None) -> date | None:
 # 発表"), not what is fired at ("a strike on Kyiv", "удар по Киеву"), and not a sea named after
 # a country (日本海, the Sea of Japan).
 _REPORTING = re.compile(
-    r"[^.。\n]{0,30}?(?:military|militaries|army|Joint Chiefs|JCS|defen[cs]e ministry|Defense Ministry|"
+    r"[^.。\n,]{0,30}?(?:military|militaries|army|Joint Chiefs|JCS|defen[cs]e ministry|Defense Ministry|"
     r"government|officials|coast guard|合同参謀本部|軍|防衛省|政府|합참|합동참모본부|군|국방부|정부)"
     r"[^.。\n]{0,40}?(?:said|says|stated|detected|reported|announced|confirmed|発表|明らか|밝혔|탐지|포착)",
     re.IGNORECASE,
+)
+# "Kyiv residents shelter as missiles strike": a place whose people or homes a sentence is
+# about is where the strike landed, not who fired.
+_VICTIMS = re.compile(
+    r"[\w'’-]+(?:\s[A-Z][\w'’-]+)?\s+(?:residents|civilians|citizens|children|families|homes|hospitals?)\b"
 )
 _BY = re.compile(
     r"\b(?:fired|launched|test-fired|test-launched|hit|struck|attacked|targeted)\s+by\s+", re.IGNORECASE
@@ -262,7 +267,9 @@ def _acting_places(sentence: str, named: Dictionary) -> dict[str, int]:
     return {
         place: at
         for place, at in found.items()
-        if not _REPORTING.match(masked, at) and not _TARGETED.search(masked, max(0, at - 12), at)
+        if not _REPORTING.match(masked, at)
+        and not _TARGETED.search(masked, max(0, at - 12), at)
+        and not _VICTIMS.match(masked, at)
     }
 
 

@@ -30,6 +30,7 @@ from ..group.anchors import (
     missiles,
     places,
     reported,
+    subject,
 )
 from .distance import distances
 from .words import alternation
@@ -600,8 +601,7 @@ def sanctions_authority(title: str, text: str, language: str | None) -> str | No
     """Who imposes, as a place code ("EU", "US"), read as ``sanctions_facts`` reads its
     ``authority``."""
     sentences = _sentences(title, text)
-    subject = anchors(title, lead_of(text), language, None).subject
-    return _authority(sentences, places(language), language, subject)[1]
+    return _authority(sentences, places(language), language, subject(title, lead_of(text), language))[1]
 
 
 def sanctions_facts(title: str, text: str, language: str | None, published: date | None) -> dict[str, Fact]:

@@ -337,7 +337,7 @@ _LAUNCH_TIMES = {
     "ja": re.compile(r"(午前|午後)\s*(\d{1,2})時(?:\s*(\d{1,2})分)?[^。\n]*?発射"),
     "ko": re.compile(r"(오전|오후)\s*(\d{1,2})시(?:\s*(\d{1,2})분)?[^.\n]*?발사"),
 }
-_LOCAL_DATES = {
+_LOCAL_DATES = {  # with the month when given: a report may recall a launch of months before
     "ja": re.compile(r"(?:(\d{1,2})月)?(\d{1,2})日"),
     "ko": re.compile(r"(?:(\d{1,2})월\s*)?(\d{1,2})일"),
 }
@@ -383,6 +383,16 @@ def struck(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _first(where: dict[str, int]) -> str | None:
+    """The place named first (ties by code)."""
+    return min(where, key=lambda p: (where[p], p)) if where else None
+
+
+def subject(title: str, lead: str, language: str | None = None) -> str | None:
+    """The place the headline names first (``Anchors.subject``): who fired, who decided."""
+    return _first(places(language).positions(headline(title, lead)))
+
+
 def anchors(title: str, lead: str, language: str | None = None, when: date | None = None) -> Anchors:
     """The anchors of a story from its headline and lead (``lead_of`` its text); ``when``, its
     publication date, reads "on Monday" as a day of the month."""
@@ -401,7 +411,7 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
     return Anchors(
         places=head_places | named.find(lead),
         head_places=head_places,
-        subject=min(where, key=lambda p: (where[p], p)) if where else None,
+        subject=_first(where),
         weapons=frozenset(g.weapons.find(both)),
         head_weapons=frozenset(g.weapons.find(news)),
         families=missiles(both),

@@ -312,13 +312,14 @@ _STRUCK = re.compile(
     r"targeted|targeting|targets)\s+(?:the\s+)?(?:(?:city|port|town|region|capital)\s+of\s+)?"
     r"([A-Z][a-z]+(?:[ -][A-Z][a-z]+)?)"
 )
-_CALENDAR = frozenset((
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
-    "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
-))  # fmt: skip
-
-
 _WATERS = frozenset(("sea", "ocean", "gulf", "strait", "bay", "coast", "waters", "peninsula"))  # not a city
+
+
+@functools.cache
+def _calendar() -> frozenset[str]:
+    """Month and weekday names (``anchors.yaml``): "on Monday" names a day, not a city."""
+    data = _data()
+    return frozenset([*data["months"], *(name for names in data["weekdays"] for name in names)])
 
 
 @functools.cache
@@ -377,7 +378,7 @@ def struck(text: str) -> frozenset[str]:
     out = set()
     for m in _STRUCK.finditer(text):
         name = m.group(1).casefold()
-        if name.split()[0] in _CALENDAR or name.startswith(_countries()) or _WATERS & set(name.split()):
+        if name.split()[0] in _calendar() or name.startswith(_countries()) or _WATERS & set(name.split()):
             continue
         out.add(name)
     return frozenset(out)

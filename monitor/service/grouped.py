@@ -19,7 +19,7 @@ from ..stages.group.metrics import GroupingFigures, score_grouping
 from ..stages.group.stories import InputStory, in_arrival_order
 from ..stages.language import detect_language
 from ..store.ports import PollStore
-from .grouping import launcher, tuning_for
+from .grouping import actor_of, tuning_for
 from .runtime import Runtime
 
 CHANNEL = "group"  # the channel every flagged story is routed to, so alerts are counted
@@ -205,7 +205,7 @@ def labelled(runtime: Runtime, stories: Iterable[InputStory]) -> list[Labelled]:
         if topic is None:
             continue
         when = story.published or utcnow()
-        actor = launcher(topic, story.title, story.text, language)
+        actor = actor_of(topic, story.title, story.text, language)
         drawn = sketch(story.line, story.title, story.text, language, when, story.outlet, actor)
         out.append(Labelled(sketch=drawn, topic=topic, event=story.event))
     return out

@@ -50,7 +50,7 @@ def trained_weights(settings: Settings) -> Weights | None:
         raise ConfigError(str(exc), source=str(path)) from None
 
 
-def launcher(topic: str, title: str, text: str, language: str | None) -> str | None:
+def actor_of(topic: str, title: str, text: str, language: str | None) -> str | None:
     """Who acted, as a place code: who fired, for a launch story; who imposes, for a sanctions
     story (None for other topics or when unsaid)."""
     if topic == "missile_launch":
@@ -126,7 +126,7 @@ class EventGrouping:
     @staticmethod
     def sketch(story: StoryToGroup, topic: str | None = None) -> Sketch:
         topic = topic or (story.topics[0] if story.topics else None)
-        actor = launcher(topic, story.title, story.text, story.language) if topic else None
+        actor = actor_of(topic, story.title, story.text, story.language) if topic else None
         return sketch(
             story.article_id, story.title, story.text, story.language, story.time, story.source, actor
         )

@@ -135,6 +135,15 @@ def test_anchors_name_what_tells_occurrences_apart() -> None:
     assert (
         anchors("", "北朝鮮が午前8時ごろミサイルを発射した。", "ja", date(2023, 12, 18)).launched is None
     )  # no date
+    # The first sentence that dates a launch is the story's; a later one recalls another launch.
+    # A date without a time is the day's start; the date's last before the verb is the launch's.
+    recalls = "政府は20日、北朝鮮が弾道ミサイル2発を発射したと発表した。北朝鮮は18日には午後5時21分頃に発射。"
+    assert anchors("", recalls, "ja", date(2023, 2, 20)).launched == datetime(2023, 2, 19, 15, tzinfo=UTC)
+    following = anchors("", "北朝鮮は17日夜に引き続き、18日朝も発射しました。", "ja", date(2023, 12, 18))
+    assert following.launched == datetime(2023, 12, 17, 15, tzinfo=UTC)
+    # "전날" (the day before) between the date and the verb: the launch was the day before.
+    told = anchors("", "13일 북한은 전날 발사한 미사일이 화성-18형이라고 밝혔다.", "ko", date(2023, 7, 13))
+    assert told.launched == datetime(2023, 7, 11, 15, tzinfo=UTC)
     again = anchors("North Korea fires short-range missiles two days after testing Hwasong-18 ICBM", "", "en")
     assert again.head_weapons == {"srbm"} and not again.head_families and again.families == {"hwasong-18"}
     # A short place name needs a whole word, not a prefix of any word: "malicious" is not Mali.
@@ -433,17 +442,26 @@ def test_group_writes_one_line_per_story_as_the_daemon_would(tmp_path: Path, cli
     assert by_id["d"]["new_event"] is True and by_id["d"]["event"] != by_id["a"]["event"]
 
 
-def group_one_day(tmp_path: Path, cli_env: dict[str, str], stories: list[tuple[str, str, str]]) -> list[Any]:
-    """``monitor group`` on English (title, text, hour) stories of 5 March 2024: its lines."""
+Report = tuple[str, str, str, str]  # title, text, published, language
+
+
+def group_lines(tmp_path: Path, cli_env: dict[str, str], stories: list[Report]) -> list[Any]:
+    """``monitor group`` on (title, text, published, language) stories: its lines."""
     path = tmp_path / "in.jsonl"
     lines = (
-        {"id": str(i), "title": title, "text": text, "published": f"2024-03-05T{hour}:00:00Z", "lang": "en"}
-        for i, (title, text, hour) in enumerate(stories)
+        {"id": str(i), "title": title, "text": text, "published": published, "lang": language}
+        for i, (title, text, published, language) in enumerate(stories)
     )
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
     result = monitor("group", "--jsonl", str(path), env=cli_env)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def group_one_day(tmp_path: Path, cli_env: dict[str, str], stories: list[tuple[str, str, str]]) -> list[Any]:
+    """``monitor group`` on English (title, text, hour) stories of 5 March 2024: its lines."""
+    dated = [(title, text, f"2024-03-05T{hour}:00:00Z", "en") for title, text, hour in stories]
+    return group_lines(tmp_path, cli_env, dated)
 
 
 def test_launches_in_four_countries_the_same_day_are_four_events(
@@ -530,19 +548,29 @@ def test_a_launch_fired_after_an_event_was_first_reported_is_the_next_launch(
         ("", "防衛省は、12月18日午前8時24分ごろ、北朝鮮が少なくとも1発の弾道ミサイルを発射したと発表"
          "しました。ミサイルは北海道の奥尻島の西に落下したとみられます。", "2023-12-17T23:35:00Z", "ja"),
     ]  # fmt: skip
-    path = tmp_path / "in.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps(
-                {"id": str(i), "title": t, "text": x, "published": p, "lang": lang}, ensure_ascii=False
-            )
-            + "\n"
-            for i, (t, x, p, lang) in enumerate(reports)
-        )
-    )
-    result = monitor("group", "--jsonl", str(path), env=cli_env)
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    rows = group_lines(tmp_path, cli_env, reports)
+    assert [r["flagged"] for r in rows] == [["missile_launch"]] * 3
+    assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None
+    assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"
+
+
+def test_a_launch_on_a_later_day_than_the_events_stories_name_is_the_next_launch(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The same two launches as feeds that give only the day see them: every story is stamped
+    the 17th, so "fired after it was first reported" cannot tell them apart. The Japanese
+    report dates its launch the 18th, after the only day the first event's stories name (a
+    Sunday, the 17th): the next launch. A Japanese report of the first launch joins it."""
+    reports = [
+        ("North Korea fires ballistic missile into sea, Seoul says", "North Korea fired a ballistic "
+         "missile off its east coast on Sunday, South Korea's Joint Chiefs of Staff said.",
+         "2023-12-17", "en"),
+        ("北朝鮮が弾道ミサイル発射", "防衛省は、17日午後10時38分ごろ、北朝鮮が弾道ミサイル1発を"
+         "発射したと発表しました。ミサイルは日本海に落下したとみられます。", "2023-12-17", "ja"),
+        ("", "防衛省は、12月18日午前8時24分ごろ、北朝鮮が少なくとも1発の弾道ミサイルを発射したと発表"
+         "しました。ミサイルは北海道の奥尻島の西に落下したとみられます。", "2023-12-17", "ja"),
+    ]  # fmt: skip
+    rows = group_lines(tmp_path, cli_env, reports)
     assert [r["flagged"] for r in rows] == [["missile_launch"]] * 3
     assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None
     assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"
@@ -618,11 +646,11 @@ def test_eval_events_cross_validated_meets_its_floor_on_the_coverage_set(
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert figures["stories"] == 296 and figures["real_events"] == 53
-    assert figures["pairwise"]["f1"] >= 0.945 and figures["bcubed"]["f1"] >= 0.96
-    # 2 mixed of 59 since the sanctions authority veto, the headline read up to what it recalls
-    # and a headline's subject shared by its clauses (5 of 57 before them): the share the README
-    # quotes, as a ceiling. The struck-city veto splits one real event (1.09 to 1.11 alerts).
-    assert figures["alerts_per_event"] <= 1.12 and figures["mixed_share"] <= 0.035
+    assert figures["pairwise"]["f1"] >= 0.955 and figures["bcubed"]["f1"] >= 0.965
+    # 1 mixed of 59 since a Japanese or Korean report of a launch on a later day than every day
+    # an event's stories name stopped joining it (2 of 59 before; 5 of 57 before the sanctions
+    # authority veto): the issue's ceiling is 3 %, and 1.15 alerts per event.
+    assert figures["alerts_per_event"] <= 1.12 and figures["mixed_share"] <= 0.03
 
 
 def labelled_file(path: Path) -> Path:

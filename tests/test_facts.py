@@ -197,7 +197,10 @@ def test_eval_events_scores_facts_on_the_coverage_set(corpus: Path, cli_env: dic
         and facts["action"]["share"] >= 0.9
         and facts["authority"]["share"] >= 0.9
         and facts["target"]["share"] >= 0.8
-        and facts["weapon_class"]["share"] >= 0.7
+        and facts["weapon_class"]["share"] >= 0.85
+        and facts["count"]["share"] >= 0.85
+        and facts["site"]["share"] >= 0.8
+        and facts["range_km"]["share"] >= 0.75
     )
 
 

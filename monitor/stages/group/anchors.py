@@ -19,7 +19,7 @@ import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from importlib import resources
 from typing import Any
 
@@ -61,7 +61,7 @@ class Anchors:
     action: str = "impose"  # the sanctions action the headline reports: lift, extend, else impose
     day: int | None = None  # the first day of the month the headline or lead names
     struck: frozenset[str] = frozenset()  # cities a strike hits, as written (``struck``)
-    launched: datetime | None = None  # when the launch was fired, as the story states it (UTC)
+    launched: datetime | None = None  # the earliest the launch was fired, as written (UTC)
 
 
 def _is_acronym(name: str) -> bool:
@@ -334,42 +334,73 @@ def _countries() -> tuple[str, ...]:
 # ("18日午前8時24分ごろ…発射", "18일 오전 8시 24분께…발사"): both countries keep one time,
 # UTC+9. English reports seldom say which zone their "8:24 a.m." is in, so they are not read.
 _UTC9 = timezone(timedelta(hours=9))
-_LAUNCH_TIMES = {
-    "ja": re.compile(r"(午前|午後)\s*(\d{1,2})時(?:\s*(\d{1,2})分)?[^。\n]*?発射"),
-    "ko": re.compile(r"(오전|오후)\s*(\d{1,2})시(?:\s*(\d{1,2})분)?[^.\n]*?발사"),
+_LAUNCH_VERBS = {"ja": "発射", "ko": "발사"}
+_TIMES_OF_DAY = {
+    "ja": re.compile(r"(午前|午後)\s*(\d{1,2})時(?:\s*(\d{1,2})分)?"),
+    "ko": re.compile(r"(오전|오후)\s*(\d{1,2})시(?:\s*(\d{1,2})분)?"),
 }
 _LOCAL_DATES = {  # with the month when given: a report may recall a launch of months before
     "ja": re.compile(r"(?:(\d{1,2})月)?(\d{1,2})日"),
     "ko": re.compile(r"(?:(\d{1,2})월\s*)?(\d{1,2})일"),
 }
 _AFTERNOON = ("午後", "오후")
+# Between the date and the verb, the launch was the day before the date: "13일 … 전날 발사한".
+_DAY_BEFORE = {"ja": re.compile(r"前日|昨日|きのう|前夜"), "ko": re.compile(r"전날|전일|어제")}
 
 
-def launch_time(text: str, language: str | None, when: date | None) -> datetime | None:
-    """The moment (UTC) a Japanese or Korean story says its launch was fired: the first time of
-    day in a sentence that reports a launch, on the date written just before it ("18日",
-    "12月18日"), in ``when``'s month (its publication date; a day past ``when``'s by more than
-    one is last month's). None without a date: a report of yesterday's launch gives the time
-    alone as often as one of today's, and a day too late would make it another launch."""
-    pattern = _LAUNCH_TIMES.get(language or "")
-    found = pattern.search(text) if pattern is not None and when is not None else None
-    if found is None or when is None:
-        return None
-    half, hour, minute = found.groups()
-    dates = list(_LOCAL_DATES[language or ""].finditer(text, max(0, found.start() - 16), found.start()))
-    if not dates:
-        return None
-    month, day = dates[-1].groups()
+def _local_date(month: str | None, day: str, when: date) -> date | None:
+    """The date a report written on ``when`` means by "18日" or "12月18日": ``when``'s month,
+    or last month's for a day past ``when``'s by more than one; last year's for a month past
+    ``when``'s by more than one ("12月31日" in a story of 2 January)."""
     year, mon, dom = when.year, int(month) if month else when.month, int(day)
     if not month and dom > when.day + 1:
         year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
     elif month and mon > when.month + 1:
-        year -= 1  # "12月31日" in a story of 2 January
+        year -= 1
     try:
-        local = datetime(year, mon, dom, int(hour) % 12 + (12 if half in _AFTERNOON else 0), int(minute or 0))
+        return date(year, mon, dom)
     except ValueError:
         return None
-    return local.replace(tzinfo=_UTC9).astimezone(UTC)
+
+
+def launch_time(text: str, language: str | None, when: date | None) -> datetime | None:
+    """The earliest moment (UTC) a Japanese or Korean story says its launch was fired, from the
+    first sentence that reports a launch on a date: the last date before the launch verb ("17日
+    夜に引き続き、18日朝も…発射": the 18th; the day before with "前日", "전날" between them), at
+    the time of day written after it, else at the day's start; ``when`` (the publication date)
+    gives month and year. Later sentences are not read: "18日には…発射" after the story's own
+    launch recalls another. None without a date: a report of yesterday's launch gives the time
+    alone as often as one of today's, and a day too late would make it another launch."""
+    verb = _LAUNCH_VERBS.get(language or "")
+    if verb is None or when is None or verb not in text:
+        return None
+    local_dates, times = _LOCAL_DATES[language or ""], _TIMES_OF_DAY[language or ""]
+    for sentence in re.split(r"\n|(?<=\.)\s|[。！？]", text):
+        end = sentence.find(verb)
+        dates = [
+            d
+            for d in local_dates.finditer(sentence, 0, max(end, 0))
+            if not _EARLIER.search(sentence, max(0, d.start() - 12), d.start())
+        ]
+        if not dates:
+            continue
+        month, dom = dates[-1].groups()
+        day = _local_date(month, dom, when)
+        if day is None:
+            return None
+        if _DAY_BEFORE[language or ""].search(sentence, dates[-1].end(), end):
+            return datetime.combine(day - timedelta(days=1), time(), _UTC9).astimezone(UTC)
+        found = times.search(sentence, dates[-1].end(), end)
+        half, hour, minute = found.groups() if found else ("", "0", "0")
+        hours, minutes = int(hour) % 12 + (12 if half in _AFTERNOON else 0), int(minute or 0)
+        at = time(hours, minutes) if minutes < 60 else time(hours)
+        return datetime.combine(day, at, _UTC9).astimezone(UTC)
+    return None
+
+
+def launch_day(launched: datetime) -> int:
+    """The day of the month, in UTC+9, of a moment ``launch_time`` read."""
+    return launched.astimezone(_UTC9).day
 
 
 def struck(text: str) -> frozenset[str]:

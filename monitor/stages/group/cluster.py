@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 
-from .anchors import gazetteer
+from .anchors import gazetteer, launch_day
 from .minhash import LSH
 from .sketch import NUM_PERM, Sketch, jaccard
 
@@ -184,6 +184,12 @@ def _first_report(event: OpenEvent) -> datetime:
     return first + timedelta(hours=36) if first.time() == datetime.min.time() else first
 
 
+def _after_days(day: int, event: OpenEvent) -> bool:
+    """Whether ``day`` (of the month) is one to three days after every day the event's stories
+    name: a launch fired then is not the one they report."""
+    return bool(event.days) and all(0 < (day - d) % 31 <= 3 for d in event.days)
+
+
 def _other_targets(story: Sketch, event: OpenEvent) -> frozenset[str] | None:
     """The places a sanctions story names other than who imposes, when the event's stories
     name others and none of them: the Treasury's measures on Iranian oil and on Russian banks
@@ -314,6 +320,10 @@ class Grouper:
         if launch and a.launched is not None and a.launched > _first_report(event) + REPORT_SLACK:
             # A launch cannot be fired after it was reported: this is the next one.
             return f"fired {a.launched:%Y-%m-%d %H:%M} UTC, after the event was first reported"
+        if launch and a.launched is not None and _after_days(launch_day(a.launched), event):
+            # "12月18日午前8時24分ごろ…発射" against stories that all report the 17th: the next
+            # launch, however alike the words, when the feeds give only the day of each story.
+            return f"fired on day {launch_day(a.launched)} (UTC+9), after every day the event's stories name"
         if launch and a.struck and event.struck and not a.struck & set(event.struck):
             # A war's strikes a day apart share attacker, country and words: where they land
             # tells them apart ("missiles hit Odesa" is not the event of "strike on Kyiv").

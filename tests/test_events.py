@@ -538,7 +538,8 @@ def test_a_launch_fired_after_an_event_was_first_reported_is_the_next_launch(
     """Two launches ten hours apart, the second first reported in Japanese with no missile
     class in its opening sentence: the time it gives is after the first launch was reported,
     so it cannot be that launch (the December 2023 pair, as a daemon with real timestamps sees
-    it). A report of the first launch with its time joins it."""
+    it). A report of the first launch with its time joins it, and an English report of the
+    second, "a ballistic missile" on Monday, joins the second."""
     reports = [
         ("North Korea fires ballistic missile into sea, Seoul says", "North Korea fired a ballistic "
          "missile off its east coast late on Sunday, South Korea's Joint Chiefs of Staff said.",
@@ -547,11 +548,17 @@ def test_a_launch_fired_after_an_event_was_first_reported_is_the_next_launch(
          "発射したと発表しました。ミサイルは日本海に落下したとみられます。", "2023-12-17T14:10:00Z", "ja"),
         ("", "防衛省は、12月18日午前8時24分ごろ、北朝鮮が少なくとも1発の弾道ミサイルを発射したと発表"
          "しました。ミサイルは北海道の奥尻島の西に落下したとみられます。", "2023-12-17T23:35:00Z", "ja"),
+        ("North Korea fires ballistic missile, South Korea says", "North Korea has fired a ballistic "
+         "missile off its east coast, South Korea's military said on Monday. The launch came just hours "
+         "after North Korea fired a short-range ballistic missile on Sunday night.",
+         "2023-12-17T23:50:00Z", "en"),
     ]  # fmt: skip
     rows = group_lines(tmp_path, cli_env, reports)
-    assert [r["flagged"] for r in rows] == [["missile_launch"]] * 3
+    assert [r["flagged"] for r in rows] == [["missile_launch"]] * 4
     assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None
     assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"
+    # The English report of the second launch, naming no class, joins it and not the first.
+    assert rows[3]["event"] == rows[2]["event"] and rows[3]["alert"] is None
 
 
 def test_a_launch_on_a_later_day_than_the_events_stories_name_is_the_next_launch(

@@ -141,6 +141,9 @@ def test_anchors_name_what_tells_occurrences_apart() -> None:
     assert anchors("", recalls, "ja", date(2023, 2, 20)).launched == datetime(2023, 2, 19, 15, tzinfo=UTC)
     following = anchors("", "北朝鮮は17日夜に引き続き、18日朝も発射しました。", "ja", date(2023, 12, 18))
     assert following.launched == datetime(2023, 12, 17, 15, tzinfo=UTC)
+    # A count of days is no date: "5日ぶりに発射" (the first launch in five days), "5일 만에".
+    assert anchors("", "北朝鮮は5日ぶりに弾道ミサイルを発射した。", "ja", date(2024, 11, 5)).launched is None
+    assert anchors("", "북한이 5일 만에 탄도미사일을 발사했다.", "ko", date(2024, 11, 5)).launched is None
     # "전날" (the day before) between the date and the verb: the launch was the day before.
     told = anchors("", "13일 북한은 전날 발사한 미사일이 화성-18형이라고 밝혔다.", "ko", date(2023, 7, 13))
     assert told.launched == datetime(2023, 7, 11, 15, tzinfo=UTC)

@@ -339,9 +339,11 @@ _TIMES_OF_DAY = {
     "ja": re.compile(r"(午前|午後)\s*(\d{1,2})時(?:\s*(\d{1,2})分)?"),
     "ko": re.compile(r"(오전|오후)\s*(\d{1,2})시(?:\s*(\d{1,2})분)?"),
 }
-_LOCAL_DATES = {  # with the month when given: a report may recall a launch of months before
-    "ja": re.compile(r"(?:(\d{1,2})月)?(\d{1,2})日"),
-    "ko": re.compile(r"(?:(\d{1,2})월\s*)?(\d{1,2})일"),
+# With the month when given (a report may recall a launch of months before); not a count of
+# days ("5日ぶり", "3日間", "5일 만에", "사흘" is no digit): "5日ぶりに発射" is no date.
+_LOCAL_DATES = {
+    "ja": re.compile(r"(?:(\d{1,2})月)?(\d{1,2})日(?!ぶり|間|連続|後|前|以内|目|余り|ほど)"),
+    "ko": re.compile(r"(?:(\d{1,2})월\s*)?(\d{1,2})일(?!\s*(?:만|간|동안|연속|째|후|전|이내))"),
 }
 _AFTERNOON = ("午後", "오후")
 # Between the date and the verb, the launch was the day before the date: "13일 … 전날 발사한".

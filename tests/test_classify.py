@@ -200,7 +200,18 @@ SANCTIONS = [
     ("", "The Treasury Department targeted a network of front companies supplying the military."),
     ("", "Washington blacklisted 12 companies accused of supplying drone parts to the army."),
     ("", "The president signed an executive order sanctioning judges of an international tribunal."),
-]
+    # Cyber and deportation sanctions: hackers and deportees are whom they are imposed on, not a
+    # sign that sanctions are background (both words once marked a background clause).
+    ("U.S. sanctions North Korean hackers behind crypto heists", "The U.S. Treasury imposed sanctions "
+     "on Tuesday on three North Korean nationals it said laundered cryptocurrency stolen by the "
+     "Lazarus hacking group to fund Pyongyang's weapons programs."),
+    ("EU sanctions Russian military hackers over cyberattacks on Germany", "The European Union "
+     "imposed sanctions on Monday on six Russian military intelligence officers accused of hacking "
+     "the German parliament and other cyberattacks."),
+    ("U.S. imposes visa sanctions on Ghana for refusing deportees", "The United States imposed visa "
+     "sanctions on Ghana on Friday for refusing to accept its citizens deported from the United "
+     "States, the Department of Homeland Security said."),
+]  # fmt: skip
 NOT_SANCTIONS = [
     (
         "FIFA sanctions club over crowd trouble",

@@ -232,7 +232,12 @@ NOT_SANCTIONS = [
     ("", "The judge lifted sanctions on the lawyers after they apologised to the court."),
     ("", "Ofgem lowered the energy price cap for households from October."),
     ("", "The ministry halted imports of poultry from Denmark after an outbreak of bird flu."),
-]
+    # Sanctions as the background of other news: a launch or a programme "in defiance of" them.
+    ("North Korea fires long-range rocket", "North Korea launched a long-range rocket on Wednesday "
+     "in defiance of UN sanctions, South Korea's military said."),
+    ("Kim inspects missile factory", "North Korea is expanding its missile programs in defiance of "
+     "U.N. Security Council sanctions, state media said on Friday."),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("title", "text"), LAUNCHES)

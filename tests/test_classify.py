@@ -211,6 +211,9 @@ SANCTIONS = [
     ("U.S. imposes visa sanctions on Ghana for refusing deportees", "The United States imposed visa "
      "sanctions on Ghana on Friday for refusing to accept its citizens deported from the United "
      "States, the Department of Homeland Security said."),
+    # Defying one country's sanctions is evasion, which is sanctions news (UN ones: background).
+    ("", "The U.S. Treasury imposed sanctions on Tuesday on 10 tankers it said shipped Iranian oil "
+     "to China in defiance of U.S. sanctions."),
 ]  # fmt: skip
 NOT_SANCTIONS = [
     (

@@ -135,18 +135,40 @@ def test_anchors_name_what_tells_occurrences_apart() -> None:
     assert (
         anchors("", "北朝鮮が午前8時ごろミサイルを発射した。", "ja", date(2023, 12, 18)).launched is None
     )  # no date
-    # The first sentence that dates a launch is the story's; a later one recalls another launch.
-    # A date without a time is the day's start; the date's last before the verb is the launch's.
+    # The first sentence that dates a launch is the story's; a later one of another date recalls
+    # another launch. A date with no time is the launch's day only; a time of the same date in a
+    # later sentence makes it exact. The last date before the sentence's last verb is the launch's.
     recalls = "政府は20日、北朝鮮が弾道ミサイル2発を発射したと発表した。北朝鮮は18日には午後5時21分頃に発射。"
-    assert anchors("", recalls, "ja", date(2023, 2, 20)).launched == datetime(2023, 2, 19, 15, tzinfo=UTC)
-    following = anchors("", "北朝鮮は17日夜に引き続き、18日朝も発射しました。", "ja", date(2023, 12, 18))
-    assert following.launched == datetime(2023, 12, 17, 15, tzinfo=UTC)
-    # A count of days is no date: "5日ぶりに発射" (the first launch in five days), "5일 만에".
-    assert anchors("", "北朝鮮は5日ぶりに弾道ミサイルを発射した。", "ja", date(2024, 11, 5)).launched is None
-    assert anchors("", "북한이 5일 만에 탄도미사일을 발사했다.", "ko", date(2024, 11, 5)).launched is None
+    day_only = anchors("", recalls, "ja", date(2023, 2, 20))
+    assert day_only.launch_day == date(2023, 2, 20) and day_only.launched is None
+    text = "北朝鮮は17日夜に引き続き、18日朝も発射しました。防衛省は、18日午前8時24分頃に発射したと発表。"
+    following = anchors("", text, "ja", date(2023, 12, 18))
+    assert following.launch_day == date(2023, 12, 18)
+    assert following.launched == datetime(2023, 12, 17, 23, 24, tzinfo=UTC)
+    back_to_back = (
+        ("防衛省は、18日午前8時24分ごろ、前日に続いて北朝鮮が弾道ミサイルを発射したと発表しました。", "ja"),
+        ("북한은 17일 밤 탄도미사일을 발사한 데 이어 18일 오전 8시 24분께 또 탄도미사일을 발사했다.", "ko"),
+        ("북한이 이동식 발사대에서 18일 오전 8시 24분께 탄도미사일을 발사했다.", "ko"),
+    )
+    for text, language in back_to_back:
+        read = anchors("", text, language, date(2023, 12, 18))
+        assert read.launched == datetime(2023, 12, 17, 23, 24, tzinfo=UTC), text
+    # Near a month's end the date is the one nearest publication: "1日" on 31 December (UTC).
+    new_year = anchors(
+        "", "防衛省は1日午前8時24分ごろ、北朝鮮がミサイルを発射したと発表した。", "ja", date(2023, 12, 31)
+    )
+    assert new_year.launched == datetime(2023, 12, 31, 23, 24, tzinfo=UTC)
+    # A count of days is no date: "5日ぶりに発射" (the first launch in five days), "5일 만에";
+    # a word that starts like one is no count: "22일 전략순항미사일" (strategic cruise missiles).
+    assert (
+        anchors("", "北朝鮮は5日ぶりに弾道ミサイルを発射した。", "ja", date(2024, 11, 5)).launch_day is None
+    )
+    assert anchors("", "북한이 5일 만에 탄도미사일을 발사했다.", "ko", date(2024, 11, 5)).launch_day is None
+    strategic = anchors("", "북한이 22일 전략순항미사일을 발사했다.", "ko", date(2024, 1, 22))
+    assert strategic.launch_day == date(2024, 1, 22)
     # "전날" (the day before) between the date and the verb: the launch was the day before.
     told = anchors("", "13일 북한은 전날 발사한 미사일이 화성-18형이라고 밝혔다.", "ko", date(2023, 7, 13))
-    assert told.launched == datetime(2023, 7, 11, 15, tzinfo=UTC)
+    assert told.launch_day == date(2023, 7, 12) and told.launched is None
     again = anchors("North Korea fires short-range missiles two days after testing Hwasong-18 ICBM", "", "en")
     assert again.head_weapons == {"srbm"} and not again.head_families and again.families == {"hwasong-18"}
     # A short place name needs a whole word, not a prefix of any word: "malicious" is not Mali.
@@ -584,6 +606,38 @@ def test_a_launch_on_a_later_day_than_the_events_stories_name_is_the_next_launch
     assert [r["flagged"] for r in rows] == [["missile_launch"]] * 3
     assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None
     assert rows[2]["event"] != rows[0]["event"] and rows[2]["alert"] == "event"
+
+
+def test_next_day_reports_of_a_launch_join_it_when_feeds_give_the_time(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """What the launch-day rule must not split, with the exact times a feed gives: reports dated
+    the next day in Japan and Korea (a press conference on the 18th about the 17th's launch), and
+    a first report from New York that names the previous day ("Sunday evening") for a launch at
+    08:24 on Monday in Seoul. Each pair is one launch and one alert."""
+    follow_ups = [
+        ("North Korea fires ballistic missile into sea, Seoul says", "North Korea fired a ballistic "
+         "missile off its east coast late on Sunday, South Korea's Joint Chiefs of Staff said.",
+         "2023-12-17T13:50:00Z", "en"),
+        ("北朝鮮が弾道ミサイル発射", "防衛省は、17日午後10時38分ごろ、北朝鮮が弾道ミサイル1発を発射したと"
+         "発表しました。", "2023-12-17T14:10:00Z", "ja"),
+        ("官房長官、北朝鮮の弾道ミサイル発射に抗議", "松野官房長官は18日午前の記者会見で、北朝鮮が弾道"
+         "ミサイルを発射したことについて、厳重に抗議したと述べた。", "2023-12-18T01:00:00Z", "ja"),
+        ("국방부, 북한 탄도미사일 발사 규탄", "국방부는 18일 북한이 발사한 탄도미사일이 동해상에 낙하했다고 "
+         "밝혔다.", "2023-12-18T01:30:00Z", "ko"),
+    ]  # fmt: skip
+    rows = group_lines(tmp_path, cli_env, follow_ups)
+    assert all(r["flagged"] == ["missile_launch"] for r in rows)
+    assert {r["event"] for r in rows} == {rows[0]["event"]}
+    assert [r["alert"] for r in rows] == ["event", None, None, None]
+    new_york = [
+        ("North Korea fires ballistic missile", "North Korea fired a ballistic missile on Sunday "
+         "evening, U.S. officials said.", "2023-12-17T23:40:00Z", "en"),
+        ("北朝鮮が弾道ミサイル発射", "防衛省は、12月18日午前8時24分ごろ、北朝鮮が弾道ミサイル1発を発射したと"
+         "発表しました。", "2023-12-17T23:45:00Z", "ja"),
+    ]  # fmt: skip
+    rows = group_lines(tmp_path, cli_env, new_york)
+    assert rows[1]["event"] == rows[0]["event"] and rows[1]["alert"] is None
 
 
 def test_sanctions_by_two_authorities_the_same_week_are_two_events(

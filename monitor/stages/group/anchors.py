@@ -61,7 +61,8 @@ class Anchors:
     action: str = "impose"  # the sanctions action the headline reports: lift, extend, else impose
     day: int | None = None  # the first day of the month the headline or lead names
     struck: frozenset[str] = frozenset()  # cities a strike hits, as written (``struck``)
-    launched: datetime | None = None  # the earliest the launch was fired, as written (UTC)
+    launched: datetime | None = None  # when the launch was fired, as written (UTC), to the minute
+    launch_day: date | None = None  # the day it was fired (UTC+9), with or without the time
 
 
 def _is_acronym(name: str) -> bool:
@@ -340,69 +341,106 @@ _TIMES_OF_DAY = {
     "ko": re.compile(r"(오전|오후)\s*(\d{1,2})시(?:\s*(\d{1,2})분)?"),
 }
 # With the month when given (a report may recall a launch of months before); not a count of
-# days ("5日ぶり", "3日間", "5일 만에", "사흘" is no digit): "5日ぶりに発射" is no date.
+# days ("5日ぶり", "3日間", "5일 만에", "3일 전에"; "사흘" has no digit): "5日ぶりに発射" gives no date.
 _LOCAL_DATES = {
     "ja": re.compile(r"(?:(\d{1,2})月)?(\d{1,2})日(?!ぶり|間|連続|後|前|以内|目|余り|ほど)"),
-    "ko": re.compile(r"(?:(\d{1,2})월\s*)?(\d{1,2})일(?!\s*(?:만|간|동안|연속|째|후|전|이내))"),
+    "ko": re.compile(
+        r"(?:(\d{1,2})월\s*)?(\d{1,2})일(?!\s*(?:만|간|동안|연속|째|후|전|이내)(?:에|부터|까지|의|간)?(?![가-힣]))"
+    ),
 }
 _AFTERNOON = ("午後", "오후")
-# Between the date and the verb, the launch was the day before the date: "13일 … 전날 발사한".
+# A time of day this close after the date is the launch's ("18日、北朝鮮が同日午後5時22分ごろ").
+TIME_REACH = 16
+# With no time after the date, these between the date and the verb put the launch on the day
+# before: "13일 북한은 전날 발사한" (on the 13th, the North said the missile it fired the day before).
 _DAY_BEFORE = {"ja": re.compile(r"前日|昨日|きのう|前夜"), "ko": re.compile(r"전날|전일|어제")}
 
 
-def _local_date(month: str | None, day: str, when: date) -> date | None:
-    """The date a report written on ``when`` means by "18日" or "12月18日": ``when``'s month,
-    or last month's for a day past ``when``'s by more than one; last year's for a month past
-    ``when``'s by more than one ("12月31日" in a story of 2 January)."""
-    year, mon, dom = when.year, int(month) if month else when.month, int(day)
-    if not month and dom > when.day + 1:
-        year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
-    elif month and mon > when.month + 1:
-        year -= 1
-    try:
-        return date(year, mon, dom)
-    except ValueError:
-        return None
+def local_date(month: str | None, day: str, when: date) -> date | None:
+    """The date a report written about ``when`` (its publication date, in UTC) means by "18日"
+    or "12月18日": of the months (or, with the month, the years) around ``when``, the one that
+    puts the date nearest to it ("1日" in a story of 31 December is 1 January, "12月31日" in one
+    of 2 January is last year's)."""
+    candidates = []
+    if month:
+        candidates = [(when.year + k, int(month), int(day)) for k in (-1, 0, 1)]
+    else:
+        for k in (-1, 0, 1):
+            year, mon = divmod(when.year * 12 + when.month - 1 + k, 12)
+            candidates.append((year, mon + 1, int(day)))
+    dates = []
+    for y, m, d in candidates:
+        try:
+            dates.append(date(y, m, d))
+        except ValueError:
+            continue
+    return min(dates, key=lambda d: abs((d - when).days), default=None)
 
 
-def launch_time(text: str, language: str | None, when: date | None) -> datetime | None:
-    """The earliest moment (UTC) a Japanese or Korean story says its launch was fired, from the
-    first sentence that reports a launch on a date: the last date before the launch verb ("17日
-    夜に引き続き、18日朝も…発射": the 18th; the day before with "前日", "전날" between them), at
-    the time of day written after it, else at the day's start; ``when`` (the publication date)
-    gives month and year. Later sentences are not read: "18日には…発射" after the story's own
-    launch recalls another. None without a date: a report of yesterday's launch gives the time
-    alone as often as one of today's, and a day too late would make it another launch."""
+@dataclass(frozen=True, slots=True)
+class LaunchDate:
+    """When a Japanese or Korean report says its launch was fired: the local day (UTC+9), and
+    the moment (UTC) when the report gives the time of day."""
+
+    day: date
+    moment: datetime | None
+
+
+def launch_date(text: str, language: str | None, when: date | None) -> LaunchDate | None:
+    """The launch a Japanese or Korean story reports, from the first sentence that dates a
+    launch: the last date before the sentence's last launch verb ("17일 밤 … 발사한 데 이어 18일
+    오전 8시 24분께 또 … 발사했다": the 18th), at the time of day that starts within
+    ``TIME_REACH`` characters after it, or in a later launch sentence of the same date; without
+    one, the day before when "前日", "전날" ... stand between the date and the verb. A later
+    sentence of another date is not read: "18日には…発射" after the story's own launch recalls
+    another. None without a date: a report of yesterday's launch gives the time alone as often
+    as one of today's."""
     verb = _LAUNCH_VERBS.get(language or "")
     if verb is None or when is None or verb not in text:
         return None
-    local_dates, times = _LOCAL_DATES[language or ""], _TIMES_OF_DAY[language or ""]
+    found: LaunchDate | None = None
     for sentence in re.split(r"\n|(?<=\.)\s|[。！？]", text):
-        end = sentence.find(verb)
-        dates = [
-            d
-            for d in local_dates.finditer(sentence, 0, max(end, 0))
-            if not _EARLIER.search(sentence, max(0, d.start() - 12), d.start())
-        ]
-        if not dates:
+        dated = _dated_launch(sentence, verb, language or "", when)
+        if dated is None:
             continue
-        month, dom = dates[-1].groups()
-        day = _local_date(month, dom, when)
-        if day is None:
-            return None
-        if _DAY_BEFORE[language or ""].search(sentence, dates[-1].end(), end):
-            return datetime.combine(day - timedelta(days=1), time(), _UTC9).astimezone(UTC)
-        found = times.search(sentence, dates[-1].end(), end)
-        half, hour, minute = found.groups() if found else ("", "0", "0")
-        hours, minutes = int(hour) % 12 + (12 if half in _AFTERNOON else 0), int(minute or 0)
-        at = time(hours, minutes) if minutes < 60 else time(hours)
-        return datetime.combine(day, at, _UTC9).astimezone(UTC)
-    return None
+        if found is None:
+            found = dated
+        elif dated.day != found.day:
+            continue
+        if found.moment is not None or dated.moment is not None:
+            return dated
+    return found
 
 
-def launch_day(launched: datetime) -> int:
-    """The day of the month, in UTC+9, of a moment ``launch_time`` read."""
-    return launched.astimezone(_UTC9).day
+def _dated_launch(sentence: str, verb: str, language: str, when: date) -> LaunchDate | None:
+    """The date (and time of day) a sentence gives its launch: ``launch_date`` for one sentence."""
+    end = sentence.rfind(verb)
+    dates = [
+        d
+        for d in _LOCAL_DATES[language].finditer(sentence, 0, max(end, 0))
+        if not _EARLIER.search(sentence, max(0, d.start() - 12), d.start())
+    ]
+    if not dates:
+        return None
+    month, dom = dates[-1].groups()
+    day = local_date(month, dom, when)
+    if day is None:
+        return None
+    found = _TIMES_OF_DAY[language].search(sentence, dates[-1].end(), end)
+    if found is None or found.start() > dates[-1].end() + TIME_REACH:
+        before = _DAY_BEFORE[language].search(sentence, dates[-1].end(), end)
+        return LaunchDate(day - timedelta(days=1) if before else day, None)
+    half, hour, minute = found.groups()
+    hours, minutes = int(hour) % 12 + (12 if half in _AFTERNOON else 0), int(minute or 0)
+    at = time(hours, minutes) if minutes < 60 else time(hours)
+    return LaunchDate(day, datetime.combine(day, at, _UTC9).astimezone(UTC))
+
+
+def launch_time(text: str, language: str | None, when: date | None) -> datetime | None:
+    """The moment (UTC) a Japanese or Korean story says its launch was fired, when it gives the
+    time of day (``launch_date``)."""
+    found = launch_date(text, language, when)
+    return found.moment if found is not None else None
 
 
 def struck(text: str) -> frozenset[str]:
@@ -442,6 +480,7 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
     where = named.positions(head)
     head_places = frozenset(where)
     actions = g.actions.find(head)
+    fired = launch_date(both, language, when)
     return Anchors(
         places=head_places | named.find(lead),
         head_places=head_places,
@@ -454,6 +493,7 @@ def anchors(title: str, lead: str, language: str | None = None, when: date | Non
         head_identifiers=identifiers(head),
         day=day_named(title, lead, when),
         struck=struck(both),
-        launched=launch_time(both, language, when),
+        launched=fired.moment if fired else None,
+        launch_day=fired.day if fired else None,
         action="lift" if "lift" in actions else "extend" if "extend" in actions else "impose",
     )

@@ -36,10 +36,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 
-from .anchors import gazetteer, launch_day
+from .anchors import gazetteer, local_date
 from .minhash import LSH
 from .sketch import NUM_PERM, Sketch, jaccard
 
@@ -176,18 +176,26 @@ def _other_authority(authority: str, places: frozenset[str], event: OpenEvent) -
     return authority not in event.actors and not set(event.actors) & places
 
 
+def _dated_only(event: OpenEvent) -> bool:
+    """Whether the event's first report gave a date without a time: stamped exactly midnight (a
+    feed that gives only the day, in its own time zone)."""
+    return event.first.time() == datetime.min.time()
+
+
 def _first_report(event: OpenEvent) -> datetime:
     """When the event was first reported, at the latest. A time of exactly midnight is a date
-    without a time (a feed that gives only the day, in its own time zone), so the report may
-    have come until that day's end at UTC-12: 36 hours later."""
-    first = event.first
-    return first + timedelta(hours=36) if first.time() == datetime.min.time() else first
+    without a time, so the report may have come until that day's end at UTC-12: 36 hours
+    later."""
+    return event.first + timedelta(hours=36) if _dated_only(event) else event.first
 
 
-def _after_days(day: int, event: OpenEvent) -> bool:
-    """Whether ``day`` (of the month) is one to three days after every day the event's stories
-    name: a launch fired then is not the one they report."""
-    return bool(event.days) and all(0 < (day - d) % 31 <= 3 for d in event.days)
+def _after_days(day: date, event: OpenEvent) -> bool:
+    """Whether ``day`` is one to three days after every day the event's stories name (each read
+    as the date nearest the event's first report): a launch fired then is not the one they
+    report."""
+    first = event.first.date()
+    named = [local_date(None, str(d), first) for d in event.days]
+    return bool(named) and all(n is not None and 1 <= (day - n).days <= 3 for n in named)
 
 
 def _other_targets(story: Sketch, event: OpenEvent) -> frozenset[str] | None:
@@ -320,10 +328,11 @@ class Grouper:
         if launch and a.launched is not None and a.launched > _first_report(event) + REPORT_SLACK:
             # A launch cannot be fired after it was reported: this is the next one.
             return f"fired {a.launched:%Y-%m-%d %H:%M} UTC, after the event was first reported"
-        if launch and a.launched is not None and _after_days(launch_day(a.launched), event):
+        if launch and a.launch_day and _dated_only(event) and _after_days(a.launch_day, event):
             # "12月18日午前8時24分ごろ…発射" against stories that all report the 17th: the next
-            # launch, however alike the words, when the feeds give only the day of each story.
-            return f"fired on day {launch_day(a.launched)} (UTC+9), after every day the event's stories name"
+            # launch, however alike the words. Only where the first report gave no time, which
+            # leaves the rule above 36 hours of doubt; with times, that rule decides.
+            return f"fired on {a.launch_day} (UTC+9), after every day the event's stories name"
         if launch and a.struck and event.struck and not a.struck & set(event.struck):
             # A war's strikes a day apart share attacker, country and words: where they land
             # tells them apart ("missiles hit Odesa" is not the event of "strike on Kyiv").

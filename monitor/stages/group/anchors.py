@@ -26,7 +26,7 @@ from typing import Any
 import ahocorasick_rs
 from babel import Locale, UnknownLocaleError
 
-from ..classify.segment import is_cjk
+from ..classify.segment import is_cjk, split_sentences
 from ..classify.topics import _yaml
 
 # The languages whose CLDR place names are read: those monitor has vocabularies for, and the
@@ -350,7 +350,7 @@ _LOCAL_DATES = {
 }
 _AFTERNOON = ("午後", "오후")
 # A time of day this close after the date is the launch's ("18日、北朝鮮が同日午後5時22分ごろ").
-TIME_REACH = 16
+_TIME_REACH = 16
 # With no time after the date, these between the date and the verb put the launch on the day
 # before: "13일 북한은 전날 발사한" (on the 13th, the North said the missile it fired the day before).
 _DAY_BEFORE = {"ja": re.compile(r"前日|昨日|きのう|前夜"), "ko": re.compile(r"전날|전일|어제")}
@@ -390,7 +390,7 @@ def launch_date(text: str, language: str | None, when: date | None) -> LaunchDat
     """The launch a Japanese or Korean story reports, from the first sentence that dates a
     launch: the last date before the sentence's last launch verb ("17일 밤 … 발사한 데 이어 18일
     오전 8시 24분께 또 … 발사했다": the 18th), at the time of day that starts within
-    ``TIME_REACH`` characters after it, or in a later launch sentence of the same date; without
+    ``_TIME_REACH`` characters after it, or in a later launch sentence of the same date; without
     one, the day before when "前日", "전날" ... stand between the date and the verb. A later
     sentence of another date is not read: "18日には…発射" after the story's own launch recalls
     another. None without a date: a report of yesterday's launch gives the time alone as often
@@ -399,8 +399,8 @@ def launch_date(text: str, language: str | None, when: date | None) -> LaunchDat
     if verb is None or when is None or verb not in text:
         return None
     found: LaunchDate | None = None
-    for sentence in re.split(r"\n|(?<=\.)\s|[。！？]", text):
-        dated = _dated_launch(sentence, verb, language or "", when)
+    for start, end in split_sentences(text):
+        dated = _dated_launch(text[start:end], verb, language or "", when)
         if dated is None:
             continue
         if found is None:
@@ -427,20 +427,13 @@ def _dated_launch(sentence: str, verb: str, language: str, when: date) -> Launch
     if day is None:
         return None
     found = _TIMES_OF_DAY[language].search(sentence, dates[-1].end(), end)
-    if found is None or found.start() > dates[-1].end() + TIME_REACH:
+    if found is None or found.start() > dates[-1].end() + _TIME_REACH:
         before = _DAY_BEFORE[language].search(sentence, dates[-1].end(), end)
         return LaunchDate(day - timedelta(days=1) if before else day, None)
     half, hour, minute = found.groups()
     hours, minutes = int(hour) % 12 + (12 if half in _AFTERNOON else 0), int(minute or 0)
     at = time(hours, minutes) if minutes < 60 else time(hours)
     return LaunchDate(day, datetime.combine(day, at, _UTC9).astimezone(UTC))
-
-
-def launch_time(text: str, language: str | None, when: date | None) -> datetime | None:
-    """The moment (UTC) a Japanese or Korean story says its launch was fired, when it gives the
-    time of day (``launch_date``)."""
-    found = launch_date(text, language, when)
-    return found.moment if found is not None else None
 
 
 def struck(text: str) -> frozenset[str]:

@@ -230,6 +230,12 @@ def test_word_pattern_and_fast_path_share_one_definition() -> None:
         ("rocket発射", True),
         ("rockets", False),
         ("xミサイル", True),
+        ("ミサイルx", True),
+        ("로켓rocket", True),
+        ("rocket-launch", False),
+        ("_rocket", False),
+        ("2rocket", False),
+        ("(rocket)", True),
     ]:
         assert (pattern.regex.search(text) is not None) is found, text
         hits = [(m.start(), m.end(), None) for m in re.finditer("ミサイル|rocket", text)]

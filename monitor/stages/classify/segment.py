@@ -232,14 +232,24 @@ def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, in
     """The hits ``(start, stop, value)`` where ``text[start:stop]`` stands as a whole word, as
     ``wrap`` defines it (\\w is ``str.isalnum()`` or "_"). Most hits of a string search fail
     here ("use" in "house")."""
+    # ``_joined`` written out: this runs for every hit of every document (Python calls cost more
+    # than the checks). Most hits fail at the first test ("use" in "house").
     size = len(text)
     words = []
     for hit in hits:
         start, stop, _ = hit
-        if (start and _joined(text[start - 1], text[start])) or (
-            stop < size and _joined(text[stop], text[stop - 1])
-        ):
-            continue
+        if start:
+            c = text[start - 1]
+            if (c.isalnum() or c == "_" or c == "-") and not (c >= "\u1100" and is_cjk(c)):
+                c = text[start]
+                if not (c >= "\u1100" and is_cjk(c)):
+                    continue
+        if stop < size:
+            c = text[stop]
+            if (c.isalnum() or c == "_" or c == "-") and not (c >= "\u1100" and is_cjk(c)):
+                c = text[stop - 1]
+                if not (c >= "\u1100" and is_cjk(c)):
+                    continue
         words.append(hit)
     return words
 

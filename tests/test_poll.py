@@ -7,7 +7,7 @@ import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -526,6 +526,57 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
         store.close()
     assert report.new == 40
     assert 1 < SlowWorker.most <= bound, SlowWorker.most
+
+
+def test_feeds_processing_stories_at_once_are_bounded(tmp_path: Path, site: Site) -> None:
+    """A feed's finished stories wait in memory for its commit: a poll of many feeds may not
+    have them all half done at once (a first poll of 200 feeds held some 1,200 stories' text),
+    only ``Work.feeds`` of them, however many feeds the poll has; and nothing is lost."""
+    from monitor.execute import LocalExecutor
+    from monitor.execute.local import pages_in_flight
+    from monitor.records import Extracted
+
+    feeds, entries = 12, 3
+    for f in range(feeds):
+        site.routes[f"/f{f}.xml"] = Response(rss([story(100 * f + j, site) for j in range(entries)]))
+    cfg = write_config(
+        tmp_path,
+        feeds=[{"name": f"Wire {f}", "url": site.url(f"/f{f}.xml")} for f in range(feeds)],
+        fetch={"concurrency": 1, "per_feed_concurrency": 1},
+    )
+    runtime = prepare(load_settings(cfg))
+    bound = pages_in_flight(runtime.settings)  # 1 + 2: one extraction thread
+    assert bound == 3
+
+    class Watched(LocalExecutor):
+        """The real executor, noting which feeds have a page extracted and one still to come."""
+
+        extracted: ClassVar[dict[int, int]] = {}  # feed -> its pages extracted
+        most = 0  # most feeds part way through their stories at once
+
+        async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+            feed = int(url.rsplit("/", 1)[1].split(".")[0]) // 100
+            Watched.extracted[feed] = Watched.extracted.get(feed, 0) + 1
+            begun = sum(1 for n in Watched.extracted.values() if n < entries)
+            Watched.most = max(Watched.most, begun)
+            await asyncio.sleep(0.01)  # the other feeds' pages get their turn meanwhile
+            return await super().extract(content, url, metadata=metadata)
+
+    store = Store(runtime.settings.database)
+
+    async def run() -> list[PollReport]:
+        async with Service(runtime, store, executor=Watched(runtime.settings)) as service:
+            await service.start()
+            assert service.poller.work.feeds == bound
+            return await service.poller.poll_all()
+
+    try:
+        reports = asyncio.run(run())
+    finally:
+        store.close()
+    assert sum(r.new for r in reports) == feeds * entries
+    assert rows(Path(runtime.settings.database), "select count(*) from articles") == [(feeds * entries,)]
+    assert 1 < Watched.most <= bound, Watched.most
 
 
 def test_extraction_workers_are_recycled_and_import_extraction_alone(

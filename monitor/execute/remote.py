@@ -85,6 +85,7 @@ class CeleryWork:
         self._batches: set[asyncio.Task[None]] = set()
         # Stories of one feed in flight at once: enough to fill two batches.
         self.per_feed = 2 * BATCH
+        self.feeds = settings.celery.in_flight
         self._tasks: list[asyncio.Task[None]] = []  # the reader and the sweeper
         self._counting: set[asyncio.Task[None]] = set()
 

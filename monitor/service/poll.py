@@ -143,6 +143,10 @@ class Poller:
         self.executor = executor
         self.clock = clock
         self._topics_key = topics_key(runtime.topics)
+        # Feeds processing their new stories at once (``Work.feeds``): each holds its finished
+        # stories until it commits them, so without a bound a poll of 200 feeds held some 1,200
+        # stories' text at once (issue 17).
+        self._processing = asyncio.Semaphore(work.feeds)
 
     async def sync_feeds(self) -> dict[str, FeedState]:
         states = await self.executor.db(self.store.sync_feeds, self.runtime.feeds, self.clock())
@@ -320,7 +324,8 @@ class Poller:
             # Keep the old validators, so the next poll gets the whole feed again, and come back
             # soon for the rest (feeds list newest first: the newest are taken now).
             next_at = min(next_at, now + timedelta(seconds=DEFERRED_RETRY))
-        remaining = await self._process(taken, state, now, progress)
+        async with self._processing:
+            remaining = await self._process(taken, state, now, progress)
         return PollOutcome(
             feed_id=state.id,
             polled_at=now,

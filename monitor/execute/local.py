@@ -292,7 +292,7 @@ class LocalWork:
         self.fetcher = fetcher
         self.executor = executor
         self.per_feed = settings.fetch.per_feed_concurrency
-        self.feeds = pages_in_flight(settings)
+        self.processing = asyncio.Semaphore(pages_in_flight(settings))
         self._in_flight: dict[tuple[str, bool], asyncio.Future[Extracted]] = {}
         self._pages = asyncio.Semaphore(pages_in_flight(settings))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
@@ -41,10 +42,11 @@ class Work(Protocol):
     the database, the schedule and the outbox; only records cross this line."""
 
     per_feed: int  # stories of one feed in flight at once (a feed of hanging links starves none)
-    # Feeds whose stories are in progress at once. A feed's finished stories wait in memory for
-    # its commit, so this bounds them whatever the size of a poll; enough that feeds of one new
-    # story each still fill every story slot.
-    feeds: int
+    # Held by a feed while it processes its new stories. A feed's finished stories wait in memory
+    # for its commit, so this bounds them whatever the size of a poll; sized so that feeds of one
+    # new story each still fill every story slot. The Work's, not the poller's: a reloaded
+    # configuration's poller shares it with the polls still running.
+    processing: asyncio.Semaphore
 
     async def feed(self, job: FeedJob) -> FeedDone:
         """Conditional GET of a feed, and its entries when it changed; never raises for a bad

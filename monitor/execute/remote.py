@@ -85,7 +85,9 @@ class CeleryWork:
         self._batches: set[asyncio.Task[None]] = set()
         # Stories of one feed in flight at once: enough to fill two batches.
         self.per_feed = 2 * BATCH
-        self.feeds = settings.celery.in_flight
+        # Feeds processing stories at once: a task carries up to BATCH stories, so that many
+        # feeds of one new story each fill every task slot.
+        self.processing = asyncio.Semaphore(settings.celery.in_flight * BATCH)
         self._tasks: list[asyncio.Task[None]] = []  # the reader and the sweeper
         self._counting: set[asyncio.Task[None]] = set()
 

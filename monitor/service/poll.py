@@ -143,10 +143,6 @@ class Poller:
         self.executor = executor
         self.clock = clock
         self._topics_key = topics_key(runtime.topics)
-        # Feeds processing their new stories at once (``Work.feeds``): each holds its finished
-        # stories until it commits them, so without a bound a poll of 200 feeds held some 1,200
-        # stories' text at once (issue 17).
-        self._processing = asyncio.Semaphore(work.feeds)
 
     async def sync_feeds(self) -> dict[str, FeedState]:
         states = await self.executor.db(self.store.sync_feeds, self.runtime.feeds, self.clock())
@@ -324,8 +320,13 @@ class Poller:
             # Keep the old validators, so the next poll gets the whole feed again, and come back
             # soon for the rest (feeds list newest first: the newest are taken now).
             next_at = min(next_at, now + timedelta(seconds=DEFERRED_RETRY))
-        async with self._processing:
-            remaining = await self._process(taken, state, now, progress)
+        remaining: tuple[NewArticle, ...] = ()
+        if taken:
+            # A feed holds its finished stories until it commits them: without a bound on the
+            # feeds processing at once (``Work.processing``), a first poll of 200 feeds held some
+            # 1,200 stories' text (issue 17). A feed with nothing new does not wait its turn.
+            async with self.work.processing:
+                remaining = await self._process(taken, state, now, progress)
         return PollOutcome(
             feed_id=state.id,
             polled_at=now,

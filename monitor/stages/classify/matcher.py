@@ -23,6 +23,7 @@ import re
 # CPython's own regex parser (Python >= 3.11), used only to derive prefilter literals.
 import re._constants as _c
 import re._parser as _parser
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -290,8 +291,10 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
         )
     return Vocabulary(
         pattern=WordPattern(patterns, re.IGNORECASE),
-        exact=tuple(sorted(exact)),
-        stems=tuple(sorted(stems)),
+        # Interned: a vocabulary's words are compiled again in every language's reading of a
+        # topic (its English words beside each language's), and would be held once per reading.
+        exact=tuple(sorted(map(sys.intern, exact))),
+        stems=tuple(sorted(map(sys.intern, stems))),
         groups=tuple(groups),
         unfiltered=tuple(g for g in groups if g.literals is None),
         index=index,
@@ -300,7 +303,8 @@ def compile_vocabulary(patterns: list[str], index: int) -> Vocabulary:
 
 # Per string: (indexes of the vocabularies that have it as an exact string, keys of the regex
 # groups that have it as a prefilter literal, indexes of the vocabularies that have it as a stem).
-Values = tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...]
+Value = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+Values = tuple[Value, ...]
 
 
 class Automaton:
@@ -339,7 +343,7 @@ class Automaton:
         return found
 
 
-_NO_VALUE: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] = ((), (), ())
+_NO_VALUE: Value = ((), (), ())
 
 
 def merge(automata: tuple[Automaton, ...]) -> tuple[Automaton, tuple[Values, ...]]:
@@ -371,7 +375,11 @@ def build_automaton(vocabularies: list[Vocabulary]) -> Automaton | None:
     if not exact and not literal and not stem:
         return None
     strings = tuple(sorted(exact.keys() | literal.keys() | stem.keys()))
-    return Automaton(
-        strings,
-        tuple((tuple(exact.get(s, ())), tuple(literal.get(s, ())), tuple(stem.get(s, ()))) for s in strings),
-    )
+    # One object per distinct value: most strings share theirs with many others (the same few
+    # vocabularies), and a reading has thousands of strings (9 MB for a daemon's readings before).
+    distinct: dict[Value, Value] = {}
+    values: list[Value] = []
+    for s in strings:
+        value = (tuple(exact.get(s, ())), tuple(literal.get(s, ())), tuple(stem.get(s, ())))
+        values.append(distinct.setdefault(value, value))
+    return Automaton(strings, tuple(values))

@@ -531,7 +531,8 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
 def test_feeds_processing_stories_at_once_are_bounded(tmp_path: Path, site: Site) -> None:
     """A feed's finished stories wait in memory for its commit: a poll of many feeds may not
     have them all half done at once (a first poll of 200 feeds held some 1,200 stories' text),
-    only ``Work.feeds`` of them, however many feeds the poll has; and nothing is lost."""
+    only as many as ``Work.processing`` lets in, however many feeds the poll has; and nothing
+    is lost."""
     from monitor.execute import LocalExecutor
     from monitor.execute.local import pages_in_flight
     from monitor.records import Extracted

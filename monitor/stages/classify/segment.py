@@ -232,8 +232,8 @@ def whole_words(text: str, hits: list[tuple[int, int, T]]) -> list[tuple[int, in
     """The hits ``(start, stop, value)`` where ``text[start:stop]`` stands as a whole word, as
     ``wrap`` defines it (\\w is ``str.isalnum()`` or "_"). Most hits of a string search fail
     here ("use" in "house")."""
-    # ``_joined`` written out: this runs for every hit of every document (Python calls cost more
-    # than the checks). Most hits fail at the first test ("use" in "house").
+    # ``_joined`` written out: this runs for every hit of every document, and a Python call costs
+    # more than the checks.
     size = len(text)
     words = []
     for hit in hits:

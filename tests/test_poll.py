@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,7 +13,8 @@ from typing import Any, ClassVar
 import pytest
 
 from monitor.clock import parse_iso
-from monitor.config import load_settings
+from monitor.config import Settings, load_settings
+from monitor.execute.ports import Executor
 from monitor.records import ExtractionStatus, PollReport
 from monitor.service import Runtime, Service, next_poll_time, poll_once, prepare
 from monitor.stages.extract import extract_article
@@ -34,6 +36,22 @@ def poll(config: Path, names: list[str] | None = None) -> list[PollReport]:
     finally:
         store.close()
     return reports
+
+
+def poll_through(runtime: Runtime, executor: Callable[[Settings], Executor]) -> list[PollReport]:
+    """One poll of every feed, as ``poll`` makes it, on the executor ``executor`` builds (a real
+    one that notes what it is asked), built inside the event loop as executors must be."""
+    store = Store(runtime.settings.database)
+
+    async def run() -> list[PollReport]:
+        async with Service(runtime, store, executor=executor(runtime.settings)) as service:
+            await service.start()
+            return await service.poller.poll_all()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        store.close()
 
 
 def start_service(runtime: Runtime) -> None:
@@ -513,17 +531,7 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
             finally:
                 SlowWorker.done += 1
 
-    store = Store(runtime.settings.database)
-
-    async def run() -> list[PollReport]:
-        async with Service(runtime, store, executor=SlowWorker(runtime.settings)) as service:
-            await service.start()
-            return await service.poller.poll_all()
-
-    try:
-        (report,) = asyncio.run(run())
-    finally:
-        store.close()
+    (report,) = poll_through(runtime, SlowWorker)
     assert report.new == 40
     assert 1 < SlowWorker.most <= bound, SlowWorker.most
 
@@ -563,17 +571,7 @@ def test_feeds_processing_stories_at_once_are_bounded(tmp_path: Path, site: Site
             await asyncio.sleep(0.01)  # the other feeds' pages get their turn meanwhile
             return await super().extract(content, url, metadata=metadata)
 
-    store = Store(runtime.settings.database)
-
-    async def run() -> list[PollReport]:
-        async with Service(runtime, store, executor=Watched(runtime.settings)) as service:
-            await service.start()
-            return await service.poller.poll_all()
-
-    try:
-        reports = asyncio.run(run())
-    finally:
-        store.close()
+    reports = poll_through(runtime, Watched)
     assert sum(r.new for r in reports) == feeds * entries
     assert rows(Path(runtime.settings.database), "select count(*) from articles") == [(feeds * entries,)]
     assert 1 < Watched.most <= bound, Watched.most
@@ -895,17 +893,7 @@ def test_the_page_s_metadata_is_read_only_for_what_the_feed_does_not_give(tmp_pa
             asked[url.rsplit("/", 1)[1]] = metadata
             return await super().extract(content, url, metadata=metadata)
 
-    store = Store(runtime.settings.database)
-
-    async def run() -> None:
-        async with Service(runtime, store, executor=Recording(runtime.settings)) as service:
-            await service.start()
-            await service.poller.poll_all()
-
-    try:
-        asyncio.run(run())
-    finally:
-        store.close()
+    poll_through(runtime, Recording)
     assert asked == {"full.html": False, "bare.html": True}
     conn = sqlite3.connect(runtime.settings.database)
     try:

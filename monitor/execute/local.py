@@ -292,9 +292,10 @@ class LocalWork:
         self.fetcher = fetcher
         self.executor = executor
         self.per_feed = settings.fetch.per_feed_concurrency
-        self.processing = asyncio.Semaphore(pages_in_flight(settings))
+        in_flight = pages_in_flight(settings)
+        self.processing = asyncio.Semaphore(in_flight)  # as many feeds as pages: see ``Work``
         self._in_flight: dict[tuple[str, bool], asyncio.Future[Extracted]] = {}
-        self._pages = asyncio.Semaphore(pages_in_flight(settings))
+        self._pages = asyncio.Semaphore(in_flight)
 
     async def feed(self, job: FeedJob) -> FeedDone:
         async with self.executor.network():

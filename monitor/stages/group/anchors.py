@@ -407,7 +407,7 @@ def launch_date(text: str, language: str | None, when: date | None) -> LaunchDat
             found = dated
         elif dated.day != found.day:
             continue
-        if found.moment is not None or dated.moment is not None:
+        if dated.moment is not None:  # the first dated sentence, or a later one of its day
             return dated
     return found
 

@@ -328,7 +328,7 @@ class Grouper:
         if launch and a.launched is not None and a.launched > _first_report(event) + REPORT_SLACK:
             # A launch cannot be fired after it was reported: this is the next one.
             return f"fired {a.launched:%Y-%m-%d %H:%M} UTC, after the event was first reported"
-        if launch and a.launch_day and _dated_only(event) and _after_days(a.launch_day, event):
+        if launch and a.launch_day is not None and _dated_only(event) and _after_days(a.launch_day, event):
             # "12月18日午前8時24分ごろ…発射" against stories that all report the 17th: the next
             # launch, however alike the words. Only where the first report gave no time, which
             # leaves the rule above 36 hours of doubt; with times, that rule decides.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -638,6 +641,53 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     assert caplog.text.count("extraction workers recycled after 3 pages") == 3
     zombies = [p for p in os.listdir("/proc") if p.isdigit() and _is_defunct_child(int(p))]
     assert not zombies, zombies
+
+
+def test_workers_do_not_import_the_main_module_of_the_process_that_started_them(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The ``monitor`` console script is a file whose first line imports the CLI. A worker
+    started by multiprocessing imports its parent's main module, which put the whole CLI
+    (apprise, aiohttp, the scheduler: 740 modules, about 35 MB) into every extraction worker's
+    private memory, and cost each new worker its import time. The pool's server turns that off."""
+    script = tmp_path / "monitor_script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, sys
+            from monitor.cli import main  # the first line of the console script
+            from monitor.config import Settings
+            from monitor.execute import LocalExecutor
+
+            HEAVY = "__import__('sys').modules.keys() & {'apprise', 'aiohttp', 'monitor.cli', 'pydantic'}"
+            PAGE = b"<html><body><article><p>" + b"The council approved the budget. " * 20 + b"</p></article>"
+
+            async def run(settings):
+                executor = LocalExecutor(settings)
+                try:
+                    extracted = await executor.extract(PAGE, "http://x.example/0")
+                    loop = asyncio.get_running_loop()
+                    return extracted.status, await loop.run_in_executor(executor._extractor, eval, HEAVY)
+                finally:
+                    executor.close()
+
+            if __name__ == "__main__":
+                settings = Settings.model_validate({"database": sys.argv[1], "extract": {"workers": 1}})
+                status, loaded = asyncio.run(run(settings))
+                print(status.value, sorted(loaded))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "x.db")],
+        env=cli_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "[]"], done.stdout
 
 
 def test_a_worker_killed_between_pages_costs_no_page(tmp_path: Path) -> None:

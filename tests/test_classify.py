@@ -535,6 +535,21 @@ def test_one_alternative_without_a_literal_does_not_unfilter_the_others() -> Non
         assert (classify("", text, (topic,))[0].score > 0) is found, text
 
 
+def test_a_prefilter_literal_is_weighed_without_its_spaces() -> None:
+    """The literal " at " is in most sentences, as "at" is: a regex's prefilter is the rarer set of words
+    every match holds (Arabic "حذر ... من ..." had " من ", "from", in every sentence)."""
+    topic = compile_topic(
+        "x", {"terms": {"a": ["(?:hit|fire)\\w* at \\w+ targets"]}, "rules": [{"all": ["a"]}]}
+    )
+    (group,) = topic.terms["a"].groups
+    assert group.literals == (" targets",)
+    topic = compile_topic("x", {"terms": {"a": ["(?:hit|fire)\\w* at \\w+"]}, "rules": [{"all": ["a"]}]})
+    (group,) = topic.terms["a"].groups
+    assert group.literals == ("fire", "hit")
+    for text, found in [("They fired at ships.", True), ("They looked at ships.", False)]:
+        assert (classify("", text, (topic,))[0].score > 0) is found, text
+
+
 def test_regexes_with_only_short_literals_run_where_those_are() -> None:
     """A regex whose literals are too short for the automaton but hold a digit or a hyphen ("h3",
     "g7") gets them as hints: it runs only in the sentences holding one, with the same results.

@@ -96,10 +96,18 @@ def _weight(string: str) -> int:
 MIN_WEIGHT = 3  # strings lighter than this cost more in boundary checks than they save
 
 
+def _literal_weight(literal: str) -> int:
+    """A prefilter literal's weight, its spaces left out: a space is in every sentence, so
+    " من " is as common as the word من (Arabic "from")."""
+    return _weight(literal.replace(" ", ""))
+
+
 def _selective(literal: str) -> bool:
     """Whether a required literal is worth a prefilter: as heavy as an exact string, or one
     Han, kana or Hangul character (러, 北: rare enough in a sentence to skip most of them)."""
-    return _weight(literal) >= MIN_WEIGHT or (len(literal) == 1 and literal >= "\u1100" and is_cjk(literal))
+    return _literal_weight(literal) >= MIN_WEIGHT or (
+        len(literal) == 1 and literal >= "\u1100" and is_cjk(literal)
+    )
 
 
 MIN_HINT_WEIGHT = 2  # a single letter is in every sentence: no use as a hint
@@ -123,7 +131,7 @@ def _required_literals(items: Any, selective: Any = _selective) -> set[str] | No
         if (
             candidate
             and all(selective(c) for c in candidate)
-            and (best is None or min(map(_weight, candidate)) > min(map(_weight, best)))
+            and (best is None or min(map(_literal_weight, candidate)) > min(map(_literal_weight, best)))
         ):
             best = candidate
 

@@ -120,6 +120,17 @@ def _number(spec: dict[str, Any], key: str, where: str, default: float, lo: floa
     return float(value)
 
 
+@functools.lru_cache(maxsize=16384)
+def _pattern_error(pattern: str) -> str | None:
+    """Why ``pattern`` is no valid regex as it is used (inside a group), or None. Cached: each
+    language's reading checks the English patterns again, more than ``re``'s own cache holds."""
+    try:
+        re.compile(wrap([pattern], cjk=False))
+    except re.error as exc:
+        return str(exc)
+    return None
+
+
 def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
     if not isinstance(raw, dict) or not raw:
         raise TopicError(f"{where}.terms: expected a mapping of vocabulary name -> list of patterns")
@@ -130,10 +141,9 @@ def _compile_terms(raw: object, where: str) -> dict[str, Vocabulary]:
         if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
             raise TopicError(f"{where}.terms.{name}: expected a list of patterns (strings)")
         for i, pattern in enumerate(patterns):
-            try:
-                re.compile(wrap([pattern], cjk=False))  # as it is used: inside a group
-            except re.error as exc:
-                raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {exc}") from None
+            error = _pattern_error(pattern)
+            if error is not None:
+                raise TopicError(f"{where}.terms.{name}[{i}]: invalid pattern {pattern!r}: {error}")
         terms[str(name)] = compile_vocabulary(patterns, len(terms))
     return terms
 

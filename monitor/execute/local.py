@@ -28,7 +28,7 @@ from ..stages.story import judge_story
 from .flight import once
 from .memory import Trimmer
 from .ports import Executor
-from .worker import extract_page, warm_worker
+from .worker import exit_with_parent, extract_page, warm_worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def _extract_pool(settings: ExtractSettings) -> PoolExecutor:
     context.set_forkserver_preload([f"{__package__}.preload"])
     # Not the executor's own max_tasks_per_child: on Python 3.11 a worker that exits at its limit
     # can leave the pool without workers (CPython gh-115634). LocalExecutor recycles whole pools.
-    return ProcessPoolExecutor(max_workers=settings.workers, mp_context=context)
+    return ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=exit_with_parent)
 
 
 def _stop_forkserver() -> None:

@@ -5,6 +5,9 @@ The daemon names these functions without importing extraction itself (trafilatur
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 import time
 
 from ..records import Extracted
@@ -31,3 +34,20 @@ def warm_worker() -> None:
     receives one."""
     extract_page(WARM_UP_PAGE, "http://localhost/")
     time.sleep(0.05)
+
+
+def exit_with_parent() -> None:
+    """The pool's initializer: end this worker when the process that started it ends. A worker
+    blocks on its queue for the next page and never learns that the daemon was killed (SIGKILL,
+    the OOM killer): it, its siblings and the forkserver (which lives while any of them does)
+    stayed for good, 150 MB a restart. ``parent_process().join()`` waits on the pipe the daemon
+    holds open for its workers, which the kernel closes however it ends."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # a thread pool (``extract.workers: 0``): nothing to watch
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(0)  # the daemon is gone: nobody awaits this worker's page
+
+    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()

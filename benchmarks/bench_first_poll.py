@@ -10,7 +10,8 @@ runs as ``monitor poll`` would, with ``extract.workers`` (default 2) extraction 
 - The peak memory of the whole tree (this process, the forkserver and every extraction worker;
   the page server left out) is the largest sum of their resident sizes, sampled every 250 ms
   (sampling more often took CPU from the poll), with the proportional sum (a page shared by n
-  processes counted 1/n in each) beside it. Issue 17's target: < 300 MB (goal 200 MB).
+  processes counted 1/n in each) beside it. Issue 17's target: < 300 MB (goal 200 MB), on the
+  proportional sum: each page counted once, as the kernel charges a service (docs/decisions.md).
 
 Usage: python -m benchmarks.bench_first_poll [FEEDS] [ENTRIES] [WORKERS]
 """
@@ -159,7 +160,7 @@ def main() -> None:
     print(f"  the polling process's own CPU (fetching, classifying, storing): {own:.1f} s")
     print(
         f"  peak memory of the process tree: {memory.peak:.0f} MB resident in {memory.peak_processes} "
-        f"processes, {memory.peak_proportional:.0f} MB proportional (target < 300 MB, goal 200 MB)"
+        f"processes, {memory.peak_proportional:.0f} MB proportional (target: this < 300 MB, goal 200 MB)"
     )
     daemon, *others = memory.peak_parts or [0.0]
     print(f"  at the proportional peak: the polling process {daemon:.0f} MB, the others {others_mb(others)}")

@@ -742,6 +742,37 @@ def test_a_killed_daemon_leaves_no_extraction_process_behind(tmp_path: Path, cli
     assert not [p for p in pids if _running(p)], pids
 
 
+def test_a_worker_without_a_thread_to_spare_still_extracts(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    """The parent watch is a thread; where none can be started (a pids limit), the worker says
+    so and goes on: a pool whose initializer raised would break at every page."""
+    script = tmp_path / "nothread.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import multiprocessing, threading
+
+            def child():
+                def refuse(self):
+                    raise RuntimeError("can't start new thread")
+                threading.Thread.start = refuse
+                from monitor.execute.worker import exit_with_parent
+                exit_with_parent()
+
+            if __name__ == "__main__":
+                process = multiprocessing.get_context("spawn").Process(target=child)
+                process.start()
+                process.join()
+                print(process.exitcode)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], env=cli_env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["0"], done.stderr
+    assert "cannot watch the daemon" in done.stderr and "can't start new thread" in done.stderr
+
+
 def test_a_worker_killed_between_pages_costs_no_page(tmp_path: Path) -> None:
     """A worker that dies (the OOM killer, a crash) breaks its pool: the next pages are not all
     lost with it, the workers are restarted and the pages extracted."""

@@ -29,7 +29,9 @@ def _skip_parent_main(_main: str) -> None:
 
 
 # Private names of multiprocessing.spawn (3.4 to 3.14); where they are gone, workers import the
-# parent's main module as before: slower to start and larger, never wrong.
+# parent's main module as before: slower to start and larger, never wrong. The server is one per
+# process: any other pool on the forkserver context (none in this project) would share it, and
+# could not be sent functions defined in the main module.
 for _name in ("_fixup_main_from_name", "_fixup_main_from_path"):
     if hasattr(spawn, _name):
         setattr(spawn, _name, _skip_parent_main)

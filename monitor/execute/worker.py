@@ -5,6 +5,7 @@ The daemon names these functions without importing extraction itself (trafilatur
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -12,6 +13,8 @@ import time
 
 from ..records import Extracted
 from .memory import Trimmer
+
+log = logging.getLogger(__name__)
 
 WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
 # A page's parse leaves the allocator's heap full of holes: handed back every tenth page.
@@ -43,11 +46,14 @@ def exit_with_parent() -> None:
     stayed for good, 150 MB a restart. ``parent_process().join()`` waits on the pipe the daemon
     holds open for its workers, which the kernel closes however it ends."""
     parent = multiprocessing.parent_process()
-    if parent is None:  # a thread pool (``extract.workers: 0``): nothing to watch
+    if parent is None:  # not a process multiprocessing started: there is no pool to leave
         return
 
     def watch() -> None:
         parent.join()
         os._exit(0)  # the daemon is gone: nobody awaits this worker's page
 
-    threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
+    try:
+        threading.Thread(target=watch, name="monitor-parent-watch", daemon=True).start()
+    except RuntimeError as exc:  # no thread to spare (a pids limit): extract all the same
+        log.warning("an extraction worker cannot watch the daemon, and may outlive it if killed: %s", exc)

@@ -98,9 +98,9 @@ MIN_WEIGHT = 3  # strings lighter than this cost more in boundary checks than th
 
 
 def _literal_weight(literal: str) -> int:
-    """A prefilter literal's weight, its spaces left out: a space is in every sentence, so
+    """A prefilter literal's weight, its white space left out: a space is in every sentence, so
     " من " is as common as the word من (Arabic "from")."""
-    return _weight(literal.replace(" ", ""))
+    return _weight("".join(literal.split()))
 
 
 def _selective(literal: str) -> bool:

@@ -742,7 +742,7 @@ def test_a_killed_daemon_leaves_no_extraction_process_behind(tmp_path: Path, cli
     assert not [p for p in pids if _running(p)], pids
 
 
-def test_a_worker_without_a_thread_to_spare_still_extracts(tmp_path: Path, cli_env: dict[str, str]) -> None:
+def test_a_worker_without_a_thread_to_spare_still_starts(tmp_path: Path, cli_env: dict[str, str]) -> None:
     """The parent watch is a thread; where none can be started (a pids limit), the worker says
     so and goes on: a pool whose initializer raised would break at every page."""
     script = tmp_path / "nothread.py"

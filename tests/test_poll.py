@@ -773,6 +773,71 @@ def test_a_worker_without_a_thread_to_spare_still_starts(tmp_path: Path, cli_env
     assert "cannot watch the daemon" in done.stderr and "can't start new thread" in done.stderr
 
 
+def test_pages_are_extracted_while_no_worker_can_be_started_and_workers_return_when_they_can(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """Where no worker process can be started (here a daemonic process, which multiprocessing
+    forbids to have children; in service, a pids limit or no memory), every page's poll failed
+    with an internal error, and went on failing after the cause was gone. Pages are now
+    extracted in the process itself, the cause said once, and the workers tried again at every
+    page: they return as soon as they can start (the flag cleared below stands for a limit
+    lifted)."""
+    script = tmp_path / "daemonic.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, multiprocessing, os, sys
+
+            PAGE = (b"<html><body><article><p>" + b"The council approved the new budget on Tuesday. " * 20
+                    + b"</p></article></body></html>")
+
+            async def run(database):
+                from monitor.config import Settings
+                from monitor.execute import LocalExecutor
+                settings = Settings.model_validate({"database": database, "extract": {"workers": 1}})
+                executor = LocalExecutor(settings)
+                try:
+                    for i in range(4):
+                        if i == 3:
+                            multiprocessing.current_process()._config["daemon"] = False
+                        done = await executor.extract(PAGE, f"http://x.example/{i}")
+                        workers = len(executor._extractor._processes)
+                        print(done.status.value, "council approved" in done.text, workers)
+                finally:
+                    executor.close()
+
+            def child(database):
+                import logging
+                logging.basicConfig(level=logging.WARNING, format="%(message)s")
+                asyncio.run(run(database))
+                sys.stdout.flush()
+                os._exit(0)  # not multiprocessing's exit, which joins the worker before its pool stops
+
+            if __name__ == "__main__":
+                spawn = multiprocessing.get_context("spawn")
+                process = spawn.Process(target=child, args=(sys.argv[1],), daemon=True)
+                process.start()
+                process.join()
+                print("exit", process.exitcode)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "x.db")],
+        env=cli_env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = [line.split() for line in done.stdout.splitlines()]
+    expected = [["ok", "True", "0"]] * 3 + [["ok", "True", "1"], ["exit", "0"]]
+    assert lines == expected, (done.stdout, done.stderr)
+    assert done.stderr.count("extraction workers cannot be started") == 1, done.stderr
+    assert "daemonic processes are not allowed to have children" in done.stderr
+    assert done.stderr.count("extraction workers start again") == 1, done.stderr
+
+
 def test_a_worker_killed_between_pages_costs_no_page(tmp_path: Path) -> None:
     """A worker that dies (the OOM killer, a crash) breaks its pool: the next pages are not all
     lost with it, the workers are restarted and the pages extracted."""

@@ -46,6 +46,10 @@ def _extract_pool(settings: ExtractSettings) -> PoolExecutor:
     return ProcessPoolExecutor(max_workers=settings.workers, mp_context=context, initializer=exit_with_parent)
 
 
+class _NoWorkers(MonitorError):
+    """The extraction workers cannot be started (``LocalExecutor._cannot_start``)."""
+
+
 def _stop_forkserver() -> None:
     """Stop multiprocessing's forkserver, and the warm extraction it holds (~70 MB); the next
     pool starts a new one. Python has no public call for this: ``ForkServer._stop`` is the one
@@ -105,6 +109,8 @@ class LocalExecutor:
         self._released: asyncio.Future[None] | None = None  # an idle pool and server stopping
         # The pages fetched for extraction leave this process's heap full of holes too.
         self._trimmer = Trimmer(every=25)
+        self._start_failure: str | None = None  # why the last pool's workers could not start
+        self._here: ThreadPoolExecutor | None = None  # extraction while they cannot
         self._closed = False
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -136,7 +142,13 @@ class LocalExecutor:
                 # Warm the pool this page will run on: a pool replaced while the page waited for
                 # its turn starts cold, and start-up must not count against the budget.
                 await self._recycle_when_drained()
-                await self._warm_up()
+                try:
+                    await self._warm_up()
+                except _NoWorkers:
+                    return await self._extract_here(content, url, metadata)
+                except BrokenProcessPool:  # a worker died starting: a new pool, and another go
+                    self._replace_extractor(self._extractor, reason="an extraction worker died starting")
+                    continue
                 executor = self._extractor
                 self._extracted += 1
                 waits = self._on_pool >= self._slots  # every worker has a page: this one queues
@@ -236,6 +248,8 @@ class LocalExecutor:
         self._db_thread.shutdown(wait=True)
         if self._owns_extractor:
             self._extractor.shutdown(wait=False, cancel_futures=True)
+        if self._here is not None:
+            self._here.shutdown(wait=False, cancel_futures=True)
 
     async def _warm_up(self) -> None:
         """Start every worker of a new process pool (and import trafilatura there) before any
@@ -247,13 +261,45 @@ class LocalExecutor:
             return
         if self._warm_for is not executor:
             loop = asyncio.get_running_loop()
-            self._warm_for = executor
-            workers = max(self.settings.extract.workers, 1)
-            self._warming = asyncio.gather(
-                *(loop.run_in_executor(executor, warm_worker) for _ in range(workers))
-            )
+            started: list[asyncio.Future[None]] = []
+            try:
+                for _ in range(max(self.settings.extract.workers, 1)):
+                    started.append(loop.run_in_executor(executor, warm_worker))
+            except Exception as exc:  # no process could be started: see _cannot_start
+                for future in started:
+                    future.cancel()
+                self._cannot_start(executor, exc)
+                raise _NoWorkers from exc
+            if self._start_failure is not None:
+                log.warning("extraction workers start again: extracting in them")
+                self._start_failure = None
+            self._warm_for, self._warming = executor, asyncio.gather(*started)
         assert self._warming is not None
         await asyncio.shield(self._warming)
+
+    def _cannot_start(self, executor: ProcessPoolExecutor, exc: Exception) -> None:
+        """A pool whose workers cannot be started: the kernel refused a process (a pids limit
+        such as systemd's TasksMax, no memory), or this is a daemonic process, which
+        multiprocessing forbids to have children. Every page failed with an internal error,
+        for good: the pool kept the failed start. Now the pool is replaced, so that the next
+        page tries again, and pages are extracted on a thread of this process meanwhile (as
+        with ``extract.workers: 0``). Said once per cause, not at every page."""
+        failure = f"{type(exc).__name__}: {exc}"
+        if failure != self._start_failure:
+            log.warning(
+                "extraction workers cannot be started (%s): extracting in this process until they can",
+                failure,
+            )
+            self._start_failure = failure
+        self._extracted = 0
+        self._extractor = _extract_pool(self.settings.extract)
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _extract_here(self, content: bytes, url: str, metadata: bool) -> Extracted:
+        """Extract on a thread of this process: the budget stops the waiting, not the thread."""
+        if self._here is None:
+            self._here = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-extract")
+        return await self._extract_on(self._here, content, url, metadata, waits=False)
 
     def _replace_extractor(
         self, executor: PoolExecutor, reason: str | None = "an extraction exceeded its budget"

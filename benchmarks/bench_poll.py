@@ -25,6 +25,7 @@ from html import escape
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from benchmarks.page_server import serve
 from monitor.config import Settings
 from monitor.service import Runtime, poll_once, prepare
 from monitor.service.grouping import EventGrouping
@@ -90,17 +91,17 @@ def corpus_site(site: Site, feeds: int, entries: int) -> None:
 
 
 def _serve(routes: Callable[[Site], None], pipe: Connection) -> None:
-    site = Site().start()
+    site = Site()  # its routes and its listening socket, served by the lean server
     routes(site)
-    pipe.send(site.base)
-    pipe.recv()  # until the parent is done
-    site.stop()
+    serve(site, ready=lambda: pipe.send(site.base), stop=pipe.recv)  # until the parent is done
+    site.server.server_close()
 
 
 @contextmanager
 def served(routes: Callable[[Site], None]) -> Iterator[str]:
     """A loopback site in a process of its own (so this process's memory and CPU are the
-    poller's alone), with the routes ``routes`` registers; yields its base URL. Spawned, not
+    poller's alone), with the routes ``routes`` registers, served by ``page_server`` (as nginx
+    would: next to no CPU); yields its base URL. Spawned, not
     forked: a forked server shares this process's pages (20 MB before a first poll), and the
     proportional sizes the memory benchmarks report would count half of them to the server
     they leave out."""

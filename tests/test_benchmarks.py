@@ -53,3 +53,65 @@ def test_the_events_benchmark_groups_what_it_stores(corpus: Path, tmp_path: Path
     plain, none, story_alerts = run(False, 1, tmp_path)
     assert 40 <= events < 100 and events <= alerts < 100  # 53 real events, one alert each (and updates)
     assert none == 0 and story_alerts == 296 and per_story > 0 and plain > 0
+
+
+def test_the_benchmarks_page_server_answers_as_a_web_server_would() -> None:
+    """The lean server the benchmarks poll: what the routes say, a 304 for the ETag it gave,
+    a 404 for anything else, several requests on one connection."""
+    import http.client
+    import threading
+
+    from benchmarks.page_server import serve
+    from tests.loopback import Response, Site
+
+    site = Site()
+    site.routes["/a.html"] = Response(b"<p>one</p>", headers={"ETag": '"e1"', "Content-Type": "text/html"})
+    site.routes["/b.xml"] = lambda request: Response(request.path.encode())
+    ready, stop = threading.Event(), threading.Event()
+    server = threading.Thread(target=serve, args=(site, ready.set, stop.wait), daemon=True)
+    server.start()
+    assert ready.wait(10)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", site.server.server_address[1], timeout=10)
+        answers = []
+        asked = [("/a.html", {}), ("/a.html", {"If-None-Match": '"e1"'}), ("/b.xml", {}), ("/c", {})]
+        for path, headers in asked:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            answers.append((response.status, response.read(), response.getheader("ETag")))
+        connection.close()
+    finally:
+        stop.set()
+        server.join(10)
+        site.server.server_close()
+    assert answers == [
+        (200, b"<p>one</p>", '"e1"'),
+        (304, b"", '"e1"'),
+        (200, b"/b.xml", None),
+        (404, b"not found", None),
+    ]
+
+
+@pytest.mark.slow
+def test_the_first_poll_benchmark_brackets_each_round_with_floors(corpus: Path) -> None:
+    """A tiny run: every round's poll stores every story and is compared with the floors
+    measured before and after it; the median and the memory figures are printed."""
+    import re
+    import subprocess
+    import sys
+
+    if not (corpus / "html").is_dir():
+        pytest.skip("corpus pages absent")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_first_poll", "3", "2", "1", "2"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rounds = re.findall(r"round (\d): .* floor ([\d.]+) CPU-s before, ([\d.]+) after: ([\d.]+)x", done.stdout)
+    assert [r[0] for r in rounds] == ["1", "2"], done.stdout
+    assert rounds[0][2] == rounds[1][1]  # the floor after one round is the one before the next
+    assert re.search(r"first poll / floor: [\d.]+x, the median of 2 rounds", done.stdout), done.stdout
+    assert re.search(r"\d+ MB proportional \(target: this < 300 MB", done.stdout), done.stdout

@@ -838,6 +838,44 @@ def test_pages_are_extracted_while_no_worker_can_be_started_and_workers_return_w
     assert done.stderr.count("extraction workers start again") == 1, done.stderr
 
 
+def test_the_extraction_workers_start_while_the_first_pages_are_fetched(tmp_path: Path, site: Site) -> None:
+    """Starting the workers takes most of a second (the forkserver imports extraction, each
+    worker warms up). They were started by the first page to extract, so that second came on
+    top of its fetch; a poll that finds new stories now starts them before fetching the pages.
+    The page here is answered only once the workers run (or after 20 s, without them)."""
+    from monitor.execute import LocalExecutor
+
+    held: list[LocalExecutor] = []
+
+    class Kept(LocalExecutor):
+        def __init__(self, settings: Settings) -> None:
+            super().__init__(settings)
+            held.append(self)
+
+    def workers() -> int:
+        return len(getattr(held[0]._extractor, "_processes", None) or {}) if held else 0
+
+    running_when_answered: list[int] = []
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(3)])
+
+    def answer_once_workers_run(_request: Any) -> Response:
+        deadline = time.monotonic() + 20
+        while not workers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        running_when_answered.append(workers())
+        return Response(page, headers={"Content-Type": "text/html"})
+
+    item = story(0, site)
+    site.routes["/a/0.html"] = answer_once_workers_run
+    site.routes["/feed.xml"] = Response(rss([item]))
+    settings = load_settings(one_feed(tmp_path, site, extract={"workers": 1}, fetch={"timeout": "60s"}))
+    reports = poll_through(prepare(settings), Kept)
+    assert reports[0].new == 1
+    assert running_when_answered == [1]
+    stored = rows(tmp_path / "monitor.db", "SELECT extraction_status FROM articles")
+    assert stored == [("ok",)]
+
+
 def test_a_worker_killed_between_pages_costs_no_page(tmp_path: Path) -> None:
     """A worker that dies (the OOM killer, a crash) breaks its pool: the next pages are not all
     lost with it, the workers are restarted and the pages extracted."""
@@ -933,6 +971,37 @@ def test_idle_extraction_workers_exit_and_the_next_page_starts_them_again(tmp_pa
     assert statuses == [ExtractionStatus.OK] * 2
     assert len(before) == 2 and len(after) == 2 and not before & after  # a worker and its server
     assert alive_then_gone == [True] * 5
+
+
+def test_workers_started_ahead_of_pages_that_never_come_exit_when_idle(tmp_path: Path) -> None:
+    """Workers started for a poll's pages (``warm``) whose fetches all fail receive no page:
+    they exit ``extract.idle_timeout`` later all the same, as after a last page."""
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "x.db"), "extract": {"workers": 1, "idle_timeout": 0.3}}
+    )
+
+    async def run() -> tuple[set[int], bool, bool]:
+        executor = LocalExecutor(settings)
+        try:
+            executor.warm()
+            executor.warm()  # once starting, not again
+            deadline = time.monotonic() + 20
+            while not getattr(executor._extractor, "_processes", None) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            started = set(executor._extractor._processes)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.1)
+            alive = all(os.path.exists(f"/proc/{pid}") and not _is_defunct_child(pid) for pid in started)
+            await asyncio.sleep(2.5)
+            gone = all(not os.path.exists(f"/proc/{pid}") or _is_defunct_child(pid) for pid in started)
+            return started, alive, gone
+        finally:
+            executor.close()
+
+    started, alive, gone = asyncio.run(run())
+    assert len(started) == 1 and alive and gone
 
 
 def test_a_page_ready_behind_another_is_not_cut_short_for_waiting(tmp_path: Path) -> None:

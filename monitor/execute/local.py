@@ -111,6 +111,7 @@ class LocalExecutor:
         self._trimmer = Trimmer(every=25)
         self._start_failure: str | None = None  # why the last pool's workers could not start
         self._here: ThreadPoolExecutor | None = None  # extraction while they cannot
+        self._warm_task: asyncio.Task[None] | None = None  # workers started ahead of pages (warm)
         self._closed = False
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -123,6 +124,26 @@ class LocalExecutor:
     async def parse(self, content: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
         # feedparser is pure Python: a large feed must not stall the other polls on the loop.
         return await asyncio.to_thread(parse_feed, content, url=url, content_type=content_type)
+
+    def warm(self) -> None:
+        """Start the workers now, in the background, unless they run or are starting: a poll
+        that finds new stories calls this before fetching their pages, so that the workers'
+        start (most of a second: the forkserver imports extraction, then each worker warms up)
+        overlaps the fetching instead of holding back the first page."""
+        if self._closed or self._warm_task is not None or self._warm_for is self._extractor:
+            return
+        if not isinstance(self._extractor, ProcessPoolExecutor):
+            return
+        self._warm_task = asyncio.get_running_loop().create_task(self._warm_in_background())
+
+    async def _warm_in_background(self) -> None:
+        try:
+            await self._warm_up()
+        except Exception:  # the first page meets the same failure, and deals with it (_extract)
+            log.debug("starting the extraction workers ahead of the pages failed", exc_info=True)
+        finally:
+            self._warm_task = None
+        self._stop_when_idle()  # no page may come (their fetches failed): stop them in time
 
     async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
         if self._idle is not None:
@@ -366,6 +387,9 @@ class LocalWork:
         else:
             extracted = Extracted(status=ExtractionStatus.NO_LINK)
         return judge_story(job, extracted, topics)
+
+    def expect_pages(self) -> None:
+        self.executor.warm()
 
     async def aclose(self) -> None:
         """The fetcher and the executor belong to the service, which closes them."""

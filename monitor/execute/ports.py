@@ -26,6 +26,11 @@ class Executor(Protocol):
         """Parse feed bytes without blocking the event loop."""
         ...
 
+    def warm(self) -> None:
+        """Start the extraction workers in the background if they are not running; never
+        raises (a failure is the first page's to meet)."""
+        ...
+
     async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
         """Extract an article page within the ``extract.timeout`` budget (its title, author and
         date too, with ``metadata``); never raises for a bad page (the outcome is a status)."""
@@ -56,6 +61,11 @@ class Work(Protocol):
     async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
         """Fetch and extract the entry's page, and classify the story; never raises for a bad
         page."""
+        ...
+
+    def expect_pages(self) -> None:
+        """A feed has new stories with links: get their extraction ready while their pages are
+        fetched (starting extraction workers takes most of a second)."""
         ...
 
     async def aclose(self) -> None:

@@ -152,6 +152,9 @@ class CeleryWork:
             if not future.done():  # its poll was cancelled meanwhile
                 future.set_result(story)
 
+    def expect_pages(self) -> None:
+        """The Celery workers extract, and run already."""
+
     async def aclose(self) -> None:
         if self._flushing is not None:
             self._flushing.cancel()

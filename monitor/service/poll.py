@@ -321,6 +321,8 @@ class Poller:
             # soon for the rest (feeds list newest first: the newest are taken now).
             next_at = min(next_at, now + timedelta(seconds=DEFERRED_RETRY))
         remaining: tuple[NewArticle, ...] = ()
+        if any(entry.url for entry in taken):
+            self.work.expect_pages()
         if taken:
             # A feed holds its finished stories until it commits them: without a bound on the
             # feeds processing at once (``Work.processing``), a first poll of 200 feeds held some

@@ -45,10 +45,16 @@ from monitor.stages.parse import parse_feed
 from tests.loopback import Response, Site
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def descendants(root: int) -> list[int]:
     """Every process below ``root`` (from /proc: each process's parent)."""
+    return list(generations(root))
+
+
+def generations(root: int) -> dict[int, int]:
+    """Every process below ``root``, with its generation: 1 for a child, 2 for a grandchild."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -59,12 +65,23 @@ def descendants(root: int) -> list[int]:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(parent, []).append(int(entry.name))
-    found, queue = [], [root]
+    found: dict[int, int] = {}
+    queue = [(root, 0)]
     while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
+        parent, generation = queue.pop()
+        for child in children.get(parent, []):
+            found[child] = generation + 1
+            queue.append((child, generation + 1))
     return found
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU time of ``pid`` so far, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def page_server() -> set[int]:
@@ -97,7 +114,9 @@ class TreeMemory:
     """Samples the memory of ``root`` and its descendants (but ``exclude``): the resident sum
     every 250 ms, and the proportional sum (``smaps_rollup``, which walks every mapping: a few
     ms a process) with the process list every second, so that sampling takes next to nothing
-    from the poll it measures (``cpu``: this thread's own CPU seconds)."""
+    from the poll it measures (``cpu``: this thread's own CPU seconds). Also the CPU time of
+    the root's grandchildren, the extraction workers (``workers_cpu``: the last reading of each,
+    so a worker's last 250 ms before it is recycled may be missed)."""
 
     def __init__(self, root: int, exclude: frozenset[int] = frozenset()) -> None:
         self.root, self.exclude = root, exclude
@@ -106,15 +125,19 @@ class TreeMemory:
         self.peak_proportional = 0.0
         self.peak_parts: list[float] = []  # at the proportional peak: the root's, then the others'
         self.cpu = 0.0
+        self._workers: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         pids: list[int] = []
+        workers: list[int] = []
         tick = 0
         while not self._stop.wait(0.25):
             if tick % 4 == 0:
-                pids = [self.root] + [p for p in descendants(self.root) if p not in self.exclude]
+                below = {p: g for p, g in generations(self.root).items() if p not in self.exclude}
+                pids = [self.root, *below]
+                workers = [p for p, generation in below.items() if generation == 2]
                 parts = [proportional_mb(p) for p in pids]
                 if sum(parts) > self.peak_proportional:
                     self.peak_proportional = sum(parts)
@@ -123,7 +146,15 @@ class TreeMemory:
             total = sum(resident_mb(p) for p in pids)
             if total > self.peak:
                 self.peak, self.peak_processes = total, len(pids)
+            for pid in workers:
+                seconds = cpu_seconds(pid)
+                if seconds is not None:
+                    self._workers[pid] = seconds
         self.cpu = time.thread_time()
+
+    @property
+    def workers_cpu(self) -> float:
+        return sum(self._workers.values())
 
     def __enter__(self) -> TreeMemory:
         self._thread.start()
@@ -223,13 +254,16 @@ def main() -> None:
             result, memory = measured_poll(base, feeds, workers)
             assert result.new == feeds * entries, f"{result.new} new stories, expected {feeds * entries}"
             floors.append(measured_floor(feeds, entries))
-            ratio = result.wall / statistics.mean(floors[-2:])
+            floor_cpu = statistics.mean(floors[-2:])
+            ratio = result.wall / floor_cpu
             ratios.append(ratio)
             polls.append(result)
             memories.append(memory)
             print(
                 f"  round {n}: {result.wall:.1f} s wall = {result.new / result.wall:.0f} articles/s; floor "
-                f"{floors[-2]:.1f} CPU-s before, {floors[-1]:.1f} after: {ratio:.2f}x",
+                f"{floors[-2]:.1f} CPU-s before, {floors[-1]:.1f} after: {ratio:.2f}x; CPU over the poll: "
+                f"extraction workers {memory.workers_cpu / floor_cpu:.2f}x the floor, the polling process "
+                f"{result.own / floor_cpu:.2f}x",
                 flush=True,
             )
     print(

@@ -2,7 +2,7 @@
 
 Measures one full pass (every entry new: page fetch, extraction in the process pool,
 classification, one transaction per feed) and a second pass (every feed answers 304), plus the
-process's peak memory. Pages and feeds are served by the tests' loopback server (ETags, 304).
+process's peak memory. Pages and feeds are served on loopback by `page_server` (ETags, 304).
 Usage: python -m benchmarks.bench_poll [FEEDS] [ENTRIES] [PARAGRAPHS]  (12 paragraphs: a 3 KB page;
 500: a 100 KB page, the size of a real news page with its markup)
 """

@@ -1,6 +1,6 @@
 """Re-polling unchanged feeds: N feeds that all answer 304, wall time and the poller's CPU.
 
-The feeds are served by the tests' loopback server in a process of its own, so the CPU figure
+The feeds are served on loopback by `page_server` in a process of its own, so the CPU figure
 is the poller's alone (its threads included: the single writer, the resolver). The first pass
 stores each feed's entries (no links, so no page fetches) and is not measured; the second pass
 is, three times, best of three. Issue 17's target: 1,000 feeds in < 2 s and < 1 CPU-second.

@@ -224,15 +224,24 @@ def measured_floor(feeds: int, entries: int) -> float:
     return float(value)
 
 
-def measured_poll(base: str, feeds: int, workers: int) -> tuple[Round, TreeMemory]:
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by state (user, nice, system, idle, iowait, ...)."""
+    with open("/proc/stat") as stat:
+        return [int(n) for n in stat.readline().split()[1:]]
+
+
+def measured_poll(base: str, feeds: int, workers: int) -> tuple[Round, TreeMemory, float]:
+    """A round's poll, the memory of its tree, and the share of the cores' time left idle."""
     _, pipe, process = in_child(_poll_child, base, feeds, workers)
     assert process.pid is not None
     with TreeMemory(root=process.pid) as memory:
+        before = cpu_ticks()
         pipe.send("go")
         result = pipe.recv()
+        spent = [b - a for a, b in zip(before, cpu_ticks(), strict=True)]
     process.join()
     assert isinstance(result, Round)
-    return result, memory
+    return result, memory, spent[3] / max(sum(spent), 1)
 
 
 def others_mb(sizes: list[float]) -> str:
@@ -251,7 +260,7 @@ def main() -> None:
     with served(partial(corpus_site, feeds=feeds, entries=entries)) as base:
         floors = [measured_floor(feeds, entries)]
         for n in range(1, rounds + 1):
-            result, memory = measured_poll(base, feeds, workers)
+            result, memory, idle = measured_poll(base, feeds, workers)
             assert result.new == feeds * entries, f"{result.new} new stories, expected {feeds * entries}"
             floors.append(measured_floor(feeds, entries))
             floor_cpu = statistics.mean(floors[-2:])
@@ -263,7 +272,7 @@ def main() -> None:
                 f"  round {n}: {result.wall:.1f} s wall = {result.new / result.wall:.0f} articles/s; floor "
                 f"{floors[-2]:.1f} CPU-s before, {floors[-1]:.1f} after: {ratio:.2f}x; CPU over the poll: "
                 f"extraction workers {memory.workers_cpu / floor_cpu:.2f}x the floor, the polling process "
-                f"{result.own / floor_cpu:.2f}x",
+                f"{result.own / floor_cpu:.2f}x; the cores idle {idle:.1%} of it",
                 flush=True,
             )
     print(

@@ -779,9 +779,8 @@ def test_pages_are_extracted_while_no_worker_can_be_started_and_workers_return_w
     """Where no worker process can be started (here a daemonic process, which multiprocessing
     forbids to have children; in service, a pids limit or no memory), every page's poll failed
     with an internal error, and went on failing after the cause was gone. Pages are now
-    extracted in the process itself, the cause said once, and the workers tried again at every
-    page: they return as soon as they can start (the flag cleared below stands for a limit
-    lifted)."""
+    extracted in the process itself, the cause said once, and the workers tried again a while
+    later: they return once they can start (the flag cleared below stands for a limit lifted)."""
     script = tmp_path / "daemonic.py"
     script.write_text(
         textwrap.dedent(
@@ -795,11 +794,13 @@ def test_pages_are_extracted_while_no_worker_can_be_started_and_workers_return_w
                 from monitor.config import Settings
                 from monitor.execute import LocalExecutor
                 settings = Settings.model_validate({"database": database, "extract": {"workers": 1}})
+                LocalExecutor.RETRY_START = 1.0  # 60 s in service
                 executor = LocalExecutor(settings)
                 try:
                     for i in range(4):
                         if i == 3:
                             multiprocessing.current_process()._config["daemon"] = False
+                            await asyncio.sleep(1.1)
                         done = await executor.extract(PAGE, f"http://x.example/{i}")
                         workers = len(executor._extractor._processes)
                         print(done.status.value, "council approved" in done.text, workers)
@@ -874,6 +875,37 @@ def test_the_extraction_workers_start_while_the_first_pages_are_fetched(tmp_path
     assert running_when_answered == [1]
     stored = rows(tmp_path / "monitor.db", "SELECT extraction_status FROM articles")
     assert stored == [("ok",)]
+
+
+def test_a_worker_dying_as_it_starts_costs_one_new_pool_and_no_page(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every page waiting for a pool's start meets its worker's death: the pool is replaced once,
+    not once per page (each page replaced the new pool as it started), and every page is
+    extracted on the new one."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate({"database": str(tmp_path / "x.db"), "extract": {"workers": 2}})
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
+    dying = ProcessPoolExecutor(
+        2, mp_context=multiprocessing.get_context("forkserver"), initializer=os._exit, initargs=(3,)
+    )
+
+    async def run() -> list[ExtractionStatus]:
+        executor = LocalExecutor(settings, extract_pool=dying)
+        try:
+            done = await asyncio.gather(*(executor.extract(page, f"http://x.example/{i}") for i in range(4)))
+            return [d.status for d in done]
+        finally:
+            executor.close()
+            executor._extractor.shutdown(wait=True)  # the replacement is this test's to stop
+
+    assert asyncio.run(run()) == [ExtractionStatus.OK] * 4
+    assert caplog.text.count("an extraction worker died starting") == 1, caplog.text
 
 
 def test_a_worker_killed_between_pages_costs_no_page(tmp_path: Path) -> None:
@@ -1002,6 +1034,37 @@ def test_workers_started_ahead_of_pages_that_never_come_exit_when_idle(tmp_path:
 
     started, alive, gone = asyncio.run(run())
     assert len(started) == 1 and alive and gone
+
+
+def test_a_poll_expecting_pages_keeps_idle_workers_running(tmp_path: Path) -> None:
+    """``warm`` on running workers gives them the idle timeout anew: a poll that finds new
+    stories just before the timeout would otherwise lose its workers as its pages arrive."""
+    from monitor.config import Settings
+    from monitor.execute import LocalExecutor
+
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "x.db"), "extract": {"workers": 1, "idle_timeout": 1.0}}
+    )
+    page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
+
+    def alive(pids: set[int]) -> bool:
+        return all(os.path.exists(f"/proc/{pid}") and not _is_defunct_child(pid) for pid in pids)
+
+    async def run() -> tuple[bool, bool]:
+        executor = LocalExecutor(settings)
+        try:
+            await executor.extract(page, "http://x.example/0")
+            workers = set(executor._extractor._processes)  # type: ignore[attr-defined]
+            await asyncio.sleep(0.7)
+            executor.warm()  # a poll found new stories: their pages are on their way
+            await asyncio.sleep(0.7)  # 1.4 s after the page, 0.7 s after warm
+            kept = alive(workers)
+            await asyncio.sleep(2.5)
+            return kept, not alive(workers)
+        finally:
+            executor.close()
+
+    assert asyncio.run(run()) == (True, True)
 
 
 def test_a_page_ready_behind_another_is_not_cut_short_for_waiting(tmp_path: Path) -> None:

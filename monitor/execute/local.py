@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor as PoolExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -87,6 +88,8 @@ def _release(executor: ProcessPoolExecutor) -> None:
 class LocalExecutor:
     """One per process; create it inside the running event loop."""
 
+    RETRY_START = 60.0  # seconds between attempts to start workers that could not start
+
     def __init__(self, settings: Settings, *, extract_pool: PoolExecutor | None = None) -> None:
         self.settings = settings
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
@@ -101,7 +104,7 @@ class LocalExecutor:
         self._extracting = asyncio.Semaphore(2 * self._slots)
         self._on_pool = 0  # pages handed to the pool and not yet back
         self._warm_for: PoolExecutor | None = None
-        self._warming: asyncio.Future[list[None]] | None = None
+        self._warming: asyncio.Future[None] | None = None
         self._extracted = 0  # pages the current pool has taken
         self._inside = 0  # pages in extract()
         self._drained = asyncio.Event()  # set whenever the last page on the pool comes back
@@ -111,6 +114,8 @@ class LocalExecutor:
         self._trimmer = Trimmer(every=25)
         self._start_failure: str | None = None  # why the last pool's workers could not start
         self._here: ThreadPoolExecutor | None = None  # extraction while they cannot
+        self._here_turn = asyncio.Lock()
+        self._retry_start_at = 0.0  # monotonic time: not before, after a failed start
         self._warm_task: asyncio.Task[None] | None = None  # workers started ahead of pages (warm)
         self._closed = False
 
@@ -129,11 +134,19 @@ class LocalExecutor:
         """Start the workers now, in the background, unless they run or are starting: a poll
         that finds new stories calls this before fetching their pages, so that the workers'
         start (most of a second: the forkserver imports extraction, then each worker warms up)
-        overlaps the fetching instead of holding back the first page."""
-        if self._closed or self._warm_task is not None or self._warm_for is self._extractor:
+        overlaps the fetching instead of holding back the first page. Workers already running
+        get the idle timeout anew, so that they are not stopped just before the pages come."""
+        if self._closed or self._warm_task is not None:
             return
-        if not isinstance(self._extractor, ProcessPoolExecutor):
+        if not isinstance(self._extractor, ProcessPoolExecutor) or self._no_workers():
             return
+        if self._warm_for is self._extractor:
+            if self._idle is not None:
+                self._stop_when_idle()
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         self._warm_task = asyncio.get_running_loop().create_task(self._warm_in_background())
 
     async def _warm_in_background(self) -> None:
@@ -167,8 +180,9 @@ class LocalExecutor:
                     await self._warm_up()
                 except _NoWorkers:
                     return await self._extract_here(content, url, metadata)
-                except BrokenProcessPool:  # a worker died starting: a new pool, and another go
-                    self._replace_extractor(self._extractor, reason="an extraction worker died starting")
+                except BrokenProcessPool:  # a worker died starting (a new pool is up), or closed
+                    if self._closed:
+                        break
                     continue
                 executor = self._extractor
                 self._extracted += 1
@@ -251,7 +265,7 @@ class LocalExecutor:
     def _stop_idle_workers(self) -> None:
         self._idle = None
         executor = self._extractor
-        if self._inside or not isinstance(executor, ProcessPoolExecutor):
+        if self._inside or self._warm_task is not None or not isinstance(executor, ProcessPoolExecutor):
             return
         if not _workers(executor):
             return  # no worker started: nothing to give back
@@ -266,6 +280,8 @@ class LocalExecutor:
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
+        if self._warm_task is not None:
+            self._warm_task.cancel()
         self._db_thread.shutdown(wait=True)
         if self._owns_extractor:
             self._extractor.shutdown(wait=False, cancel_futures=True)
@@ -274,53 +290,78 @@ class LocalExecutor:
 
     async def _warm_up(self) -> None:
         """Start every worker of a new process pool (and import trafilatura there) before any
-        extraction is timed: the budget bounds extraction, not process start-up."""
+        extraction is timed: the budget bounds extraction, not process start-up. Every page
+        waiting for the same pool shares its start."""
         if self._released is not None:  # the last idle pool's server must be gone first
             await asyncio.shield(self._released)  # never raises (_release)
         executor = self._extractor
         if not isinstance(executor, ProcessPoolExecutor):
             return
+        if self._no_workers():
+            raise _NoWorkers
         if self._warm_for is not executor:
-            loop = asyncio.get_running_loop()
-            started: list[asyncio.Future[None]] = []
-            try:
-                for _ in range(max(self.settings.extract.workers, 1)):
-                    started.append(loop.run_in_executor(executor, warm_worker))
-            except Exception as exc:  # no process could be started: see _cannot_start
-                for future in started:
-                    future.cancel()
-                self._cannot_start(executor, exc)
-                raise _NoWorkers from exc
-            if self._start_failure is not None:
-                log.warning("extraction workers start again: extracting in them")
-                self._start_failure = None
-            self._warm_for, self._warming = executor, asyncio.gather(*started)
+            self._warm_for = executor
+            self._warming = asyncio.get_running_loop().create_task(self._start(executor))
         assert self._warming is not None
-        await asyncio.shield(self._warming)
+        try:
+            await asyncio.shield(self._warming)
+        except BrokenProcessPool:
+            # A worker died starting. Replaced here, where the pool is known, and only if it is
+            # still the current one: each page waiting on it meets the error.
+            self._replace_extractor(executor, reason="an extraction worker died starting")
+            raise
+
+    async def _start(self, executor: ProcessPoolExecutor) -> None:
+        """Start ``executor``'s workers and warm them up. Starting a worker waits for the
+        forkserver, which first imports extraction (0.4 s): done on a thread, not the loop."""
+        workers = max(self.settings.extract.workers, 1)
+        try:
+            started = await asyncio.to_thread(lambda: [executor.submit(warm_worker) for _ in range(workers)])
+        except BrokenProcessPool:
+            raise
+        except Exception as exc:
+            if self._closed or executor is not self._extractor:  # shut down meanwhile: not a failure
+                raise BrokenProcessPool("the pool was stopped while starting") from exc
+            self._cannot_start(executor, exc)
+            raise _NoWorkers from exc
+        await asyncio.gather(*map(asyncio.wrap_future, started))
+        if self._start_failure is not None:
+            log.warning("extraction workers start again: extracting in them")
+            self._start_failure = None
+
+    def _no_workers(self) -> bool:
+        """Whether the last attempt to start the workers failed less than ``RETRY_START`` ago."""
+        return self._start_failure is not None and time.monotonic() < self._retry_start_at
 
     def _cannot_start(self, executor: ProcessPoolExecutor, exc: Exception) -> None:
         """A pool whose workers cannot be started: the kernel refused a process (a pids limit
         such as systemd's TasksMax, no memory), or this is a daemonic process, which
         multiprocessing forbids to have children. Every page failed with an internal error,
-        for good: the pool kept the failed start. Now the pool is replaced, so that the next
-        page tries again, and pages are extracted on a thread of this process meanwhile (as
-        with ``extract.workers: 0``). Said once per cause, not at every page."""
+        for good: the pool kept the failed start. Now the pool is replaced, pages are extracted
+        on a thread of this process (as with ``extract.workers: 0``; trafilatura is then loaded
+        here), and the workers are tried again ``RETRY_START`` later (each attempt may start a
+        forkserver, 0.4 CPU-s and 70 MB). Said once per cause, not at every page."""
         failure = f"{type(exc).__name__}: {exc}"
         if failure != self._start_failure:
             log.warning(
-                "extraction workers cannot be started (%s): extracting in this process until they can",
+                "extraction workers cannot be started (%s): extracting in this process, trying "
+                "them again every %gs",
                 failure,
+                self.RETRY_START,
             )
-            self._start_failure = failure
+        self._start_failure = failure
+        self._retry_start_at = time.monotonic() + self.RETRY_START
         self._extracted = 0
         self._extractor = _extract_pool(self.settings.extract)
         executor.shutdown(wait=False, cancel_futures=True)
 
     async def _extract_here(self, content: bytes, url: str, metadata: bool) -> Extracted:
-        """Extract on a thread of this process: the budget stops the waiting, not the thread."""
+        """Extract on a thread of this process, one page at a time: a page's budget runs from
+        when the thread takes it, and stops the waiting, not the thread."""
         if self._here is None:
             self._here = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-extract")
-        return await self._extract_on(self._here, content, url, metadata, waits=False)
+        async with self._here_turn:
+            return await self._extract_on(self._here, content, url, metadata, waits=False)
 
     def _replace_extractor(
         self, executor: PoolExecutor, reason: str | None = "an extraction exceeded its budget"

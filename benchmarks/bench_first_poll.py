@@ -85,8 +85,9 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def page_server() -> set[int]:
-    """The loopback page server's process (``bench_poll.served``), left out of the measure; not
-    multiprocessing's resource tracker, which starting it started and which the daemon has too."""
+    """The processes this one started through multiprocessing (the loopback page server,
+    ``bench_poll.served``, and a round's poll), with their descendants: not multiprocessing's
+    resource tracker, which starting them started and which the daemon has too."""
     servers = {child.pid for child in multiprocessing.active_children() if child.pid is not None}
     return servers | {d for pid in servers for d in descendants(pid)}
 
@@ -111,33 +112,32 @@ def proportional_mb(pid: int) -> float:
 
 
 class TreeMemory:
-    """Samples the memory of ``root`` and its descendants (but ``exclude``): the resident sum
+    """Samples the memory of ``root``, its descendants and ``also``: the resident sum
     every 250 ms, and the proportional sum (``smaps_rollup``, which walks every mapping: a few
     ms a process) with the process list every second, so that sampling takes next to nothing
     from the poll it measures (``cpu``: this thread's own CPU seconds). Also the CPU time of
-    the root's grandchildren, the extraction workers (``workers_cpu``: the last reading of each,
-    so a worker's last 250 ms before it is recycled may be missed)."""
+    the root's descendants, the forkserver and the extraction workers (``extraction_cpu``: the
+    last reading of each, so a worker's last 250 ms before it ends may be missed)."""
 
-    def __init__(self, root: int, exclude: frozenset[int] = frozenset()) -> None:
-        self.root, self.exclude = root, exclude
+    def __init__(self, root: int, also: frozenset[int] = frozenset()) -> None:
+        self.root, self.also = root, also
         self.peak = 0.0
         self.peak_processes = 0
         self.peak_proportional = 0.0
         self.peak_parts: list[float] = []  # at the proportional peak: the root's, then the others'
         self.cpu = 0.0
-        self._workers: dict[int, float] = {}
+        self._extraction: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         pids: list[int] = []
-        workers: list[int] = []
+        below: list[int] = []
         tick = 0
         while not self._stop.wait(0.25):
             if tick % 4 == 0:
-                below = {p: g for p, g in generations(self.root).items() if p not in self.exclude}
-                pids = [self.root, *below]
-                workers = [p for p, generation in below.items() if generation == 2]
+                below = list(generations(self.root))
+                pids = [self.root, *below, *self.also]
                 parts = [proportional_mb(p) for p in pids]
                 if sum(parts) > self.peak_proportional:
                     self.peak_proportional = sum(parts)
@@ -146,15 +146,15 @@ class TreeMemory:
             total = sum(resident_mb(p) for p in pids)
             if total > self.peak:
                 self.peak, self.peak_processes = total, len(pids)
-            for pid in workers:
+            for pid in below:
                 seconds = cpu_seconds(pid)
                 if seconds is not None:
-                    self._workers[pid] = seconds
+                    self._extraction[pid] = seconds
         self.cpu = time.thread_time()
 
     @property
-    def workers_cpu(self) -> float:
-        return sum(self._workers.values())
+    def extraction_cpu(self) -> float:
+        return sum(self._extraction.values())
 
     def __enter__(self) -> TreeMemory:
         self._thread.start()
@@ -218,28 +218,40 @@ def in_child(target: Callable[..., None], *args: object) -> tuple[Any, Connectio
     return parent.recv(), parent, process
 
 
+def ended(process: BaseProcess) -> None:
+    """Wait for a round's process to exit; a stuck one is killed and the benchmark stops."""
+    process.join(120)
+    if process.is_alive():
+        process.kill()
+        sys.exit(f"a benchmark process ({process.name}) did not exit within 120 s of its result")
+
+
 def measured_floor(feeds: int, entries: int) -> float:
     value, _pipe, process = in_child(_floor_child, feeds, entries)
-    process.join()
+    ended(process)
     return float(value)
 
 
 def cpu_ticks() -> list[int]:
-    """The machine's CPU time so far by state (user, nice, system, idle, iowait, ...)."""
+    """The machine's CPU time so far: user, nice, system, idle, iowait, irq, softirq, steal (the
+    guest times that follow are already counted in user and nice)."""
     with open("/proc/stat") as stat:
-        return [int(n) for n in stat.readline().split()[1:]]
+        return [int(n) for n in stat.readline().split()[1:9]]
 
 
 def measured_poll(base: str, feeds: int, workers: int) -> tuple[Round, TreeMemory, float]:
-    """A round's poll, the memory of its tree, and the share of the cores' time left idle."""
+    """A round's poll, the memory of its tree, and the share of the cores' time left idle. The
+    tree is the poll's process, its forkserver and workers, and multiprocessing's resource
+    tracker (the daemon has one; here the poll's process shares this one's)."""
     _, pipe, process = in_child(_poll_child, base, feeds, workers)
     assert process.pid is not None
-    with TreeMemory(root=process.pid) as memory:
+    tracker = frozenset(p for p, g in generations(os.getpid()).items() if g == 1) - page_server()
+    with TreeMemory(root=process.pid, also=tracker) as memory:
         before = cpu_ticks()
         pipe.send("go")
         result = pipe.recv()
         spent = [b - a for a, b in zip(before, cpu_ticks(), strict=True)]
-    process.join()
+    ended(process)
     assert isinstance(result, Round)
     return result, memory, spent[3] / max(sum(spent), 1)
 
@@ -271,8 +283,8 @@ def main() -> None:
             print(
                 f"  round {n}: {result.wall:.1f} s wall = {result.new / result.wall:.0f} articles/s; floor "
                 f"{floors[-2]:.1f} CPU-s before, {floors[-1]:.1f} after: {ratio:.2f}x; CPU over the poll: "
-                f"extraction workers {memory.workers_cpu / floor_cpu:.2f}x the floor, the polling process "
-                f"{result.own / floor_cpu:.2f}x; the cores idle {idle:.1%} of it",
+                f"extraction (workers, forkserver) {memory.extraction_cpu / floor_cpu:.2f}x the floor, "
+                f"the polling process {result.own / floor_cpu:.2f}x; the cores idle {idle:.1%} of it",
                 flush=True,
             )
     print(

@@ -70,6 +70,14 @@ def serve(site: Site, ready: Callable[[], None], stop: Callable[[], object]) -> 
     """Serve ``site``'s routes at ``site.base`` (on the socket its unstarted server listens on);
     call ``ready()`` once accepting, and return when ``stop()`` (called in a thread) returns."""
 
+    unserved = [
+        path
+        for path, r in site.routes.items()
+        if isinstance(r, Response) and (r.delay or r.drip or r.endless)
+    ]
+    if unserved:
+        raise ValueError(f"the benchmarks' server has no delays, drips or endless bodies: {unserved[:3]}")
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(lambda: _Connection(site), sock=site.server.socket)

@@ -308,7 +308,8 @@ class LocalExecutor:
         except BrokenProcessPool:
             # A worker died starting. Replaced here, where the pool is known, and only if it is
             # still the current one: each page waiting on it meets the error.
-            self._replace_extractor(executor, reason="an extraction worker died starting")
+            if not self._closed:
+                self._replace_extractor(executor, reason="an extraction worker died starting")
             raise
 
     async def _start(self, executor: ProcessPoolExecutor) -> None:

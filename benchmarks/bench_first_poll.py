@@ -13,11 +13,12 @@ processes.
   (0.59-0.82x over nine runs of the same code): the floor is measured before and after every
   round, in a process of its own, each round is compared with the mean of the two, and the
   median of ROUNDS rounds (default 3) is the figure.
-- The peak memory of the whole tree (the polling process, the forkserver and every extraction
-  worker) is the largest sum of their resident sizes, sampled every 250 ms, with the
-  proportional sum (a page shared by n processes counted 1/n in each) beside it, sampled every
-  second (it costs a few ms a process). Issue 17's target: < 300 MB (goal 200 MB), on the
-  proportional sum: each page counted once, as the kernel charges a service (docs/decisions.md).
+- The peak memory of the whole tree (the polling process, the forkserver, every extraction
+  worker and multiprocessing's resource tracker) is the largest sum of their resident sizes,
+  sampled every 250 ms, with the proportional sum (a page shared by n processes counted 1/n in
+  each) beside it, sampled every second (it costs a few ms a process). Issue 17's target:
+  < 300 MB (goal 200 MB), on the proportional sum: each page counted once, as the kernel charges
+  a service (docs/decisions.md).
 
 Usage: python -m benchmarks.bench_first_poll [FEEDS] [ENTRIES] [WORKERS] [ROUNDS]
 """

@@ -679,16 +679,23 @@ def test_workers_do_not_import_the_main_module_of_the_process_that_started_them(
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "x.db")],
-        env=cli_env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_script(script, str(tmp_path / "x.db"), env=cli_env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "[]"], done.stdout
+
+
+def run_script(
+    script: Path, *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a test's Python script in its own directory, as a new interpreter; its output as text."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        env=env,
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _running(pid: int) -> bool:
@@ -766,9 +773,7 @@ def test_a_worker_without_a_thread_to_spare_still_starts(tmp_path: Path, cli_env
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, str(script)], env=cli_env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    done = run_script(script, env=cli_env, timeout=60)
     assert done.stdout.split() == ["0"], done.stderr
     assert "cannot watch the daemon" in done.stderr and "can't start new thread" in done.stderr
 
@@ -823,14 +828,7 @@ def test_pages_are_extracted_while_no_worker_can_be_started_and_workers_return_w
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "x.db")],
-        env=cli_env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_script(script, str(tmp_path / "x.db"), env=cli_env)
     lines = [line.split() for line in done.stdout.splitlines()]
     expected = [["ok", "True", "0"]] * 3 + [["ok", "True", "1"], ["exit", "0"]]
     assert lines == expected, (done.stdout, done.stderr)

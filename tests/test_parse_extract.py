@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.stages.extract import declared_language, extract_article
+from monitor.stages.extract import declared_language, extract_article, page_metadata
 from monitor.stages.parse import html_to_text, parse_feed
 
 
@@ -66,6 +66,74 @@ def test_extract_main_text_and_metadata() -> None:
     assert (bare.status, bare.text, bare.language) == (extracted.status, extracted.text, "en")
     assert (bare.title, bare.author, bare.published_at) == (None, None, None)
     assert extracted.published_at is not None and extracted.published_at.year == 2026
+
+
+def _trafilatura_metadata(page: bytes, url: str) -> tuple[str | None, str | None, str | None]:
+    """Title, author and date as trafilatura's whole metadata pass reads them (what a full
+    extraction read before ``page_metadata``)."""
+    from trafilatura import extract_metadata
+
+    found = extract_metadata(page, default_url=url)
+    return found.title, found.author, found.date
+
+
+SAMPLE_PAGES = [
+    # Meta tags; JSON-LD; a byline in the body only; a one-word author (not a name); nothing.
+    b"<html><head><title>T1 | Site</title><meta name='author' content='Anna Writer'>"
+    b"<meta property='article:published_time' content='2026-11-20T08:00:00Z'></head><body><article>"
+    + b"<p>North Korea fired a ballistic missile on Thursday, officials in Seoul said today.</p>" * 4
+    + b"</article></body></html>",
+    b'<html><head><script type="application/ld+json">{"@type": "NewsArticle", "headline": "JSON head",'
+    b' "author": {"@type": "Person", "name": "Jo Reporter"}, "datePublished": "2026-10-01"}</script>'
+    b"</head><body><article>"
+    + b"<p>The Treasury imposed sanctions on three shipping firms.</p>" * 5
+    + b"</article></body></html>",
+    b"<html><body><h1>Byline page</h1><p class='byline'>By Kim Min-jun</p><time datetime='2026-09-02'>"
+    b"</time><article>"
+    + b"<p>Officials said the test was the third this month and drew protests.</p>" * 5
+    + b"</article></body></html>",
+    b"<html><head><meta name='author' content='admin'><title>x</title></head>"
+    b"<body><p>short</p></body></html>",
+    b"<html><body><p>no metadata at all</p></body></html>",
+]
+
+
+@pytest.mark.parametrize("page", SAMPLE_PAGES)
+def test_the_page_s_title_author_and_date_are_trafilatura_s(page: bytes) -> None:
+    """``page_metadata`` is trafilatura's metadata pass without the parts a story never keeps:
+    the three values it keeps are the pass's own, and a full extraction keeps them too."""
+    from trafilatura.utils import load_html
+
+    url = "https://x.example/2026/a"
+    expected = _trafilatura_metadata(page, url)
+    assert page_metadata(load_html(page), url) == expected
+    extracted = extract_article(page, url)
+    assert extracted.title == expected[0] and extracted.author == expected[1]
+    assert (extracted.published_at.date().isoformat() if extracted.published_at else None) == expected[2]
+
+
+def test_the_metadata_of_real_pages_is_trafilatura_s(corpus: Path) -> None:
+    """Over every page of the corpus (its article pages and their expected renderings): the same
+    title, author and date as trafilatura's whole metadata pass, and the same text as an
+    extraction without metadata, so reading less changed nothing kept. A trafilatura release that
+    reads them differently fails here."""
+    from trafilatura.utils import load_html
+
+    pages = sorted((corpus / "html").glob("*/*.html"))
+    assert len(pages) >= 100
+    dated = 0
+    for path in pages:
+        page, url = path.read_bytes(), "https://example.org/2024/article"
+        expected = _trafilatura_metadata(page, url)
+        tree = load_html(page)
+        if tree is None:  # not HTML lxml reads (some expected renderings are fragments)
+            assert expected == (None, None, None), path
+            continue
+        assert page_metadata(tree, url) == expected, path
+        dated += expected[2] is not None
+        with_metadata = extract_article(page, url)
+        assert with_metadata.text == extract_article(page, url, metadata=False).text, path
+    assert dated >= 20  # the dates compared are not all missing
 
 
 @pytest.mark.parametrize(

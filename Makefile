@@ -28,6 +28,7 @@ demo: $(STAMP)
 # About half an hour: each benchmark prints its figures with issue 17's targets beside them.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_classify
+	$(BIN)/python -m benchmarks.bench_extract
 	$(BIN)/python -m benchmarks.bench_poll 200 10
 	$(BIN)/python -m benchmarks.bench_first_poll 200 10
 	$(BIN)/python -m benchmarks.bench_repoll 1000

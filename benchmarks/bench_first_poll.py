@@ -168,13 +168,9 @@ class TreeMemory:
 
 def floor(feeds: int, entries: int) -> float:
     """CPU seconds to parse every feed and extract every page of the site, in one process, one
-    after the other (run in a process of its own: see ``in_child``), as the extraction workers
-    do, their collector's setting included: what the poll saves by extracting the same way is
-    not what this ratio measures."""
-    from monitor.execute.worker import collect_less_often
+    after the other (run in a process of its own: see ``in_child``), with the extraction the
+    workers run: what the poll saves by extracting less is not what this ratio measures."""
     from monitor.stages.extract import extract_article
-
-    collect_less_often()
 
     site = Site()  # routes only: never started
     corpus_site(site, feeds, entries)

@@ -115,3 +115,26 @@ def test_the_first_poll_benchmark_brackets_each_round_with_floors(corpus: Path) 
     assert rounds[0][2] == rounds[1][1]  # the floor after one round is the one before the next
     assert re.search(r"first poll / floor: [\d.]+x, the median of 2 rounds", done.stdout), done.stdout
     assert re.search(r"\d+ MB proportional \(target: this < 300 MB", done.stdout), done.stdout
+
+
+def test_the_extraction_benchmark_prices_each_way_against_the_whole_metadata_pass(corpus: Path) -> None:
+    """A tiny run: a line for each way, each a ratio to trafilatura's whole metadata pass (1.00x
+    by construction)."""
+    import re
+    import subprocess
+    import sys
+
+    if not (corpus / "html").is_dir():
+        pytest.skip("corpus pages absent")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_extract", "1", "4"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "extraction of the corpus's 4 article pages, 1 rounds" in done.stdout, done.stdout
+    lines = re.findall(r"^  (.+?) +([\d.]+) s +([\d.]+)x$", done.stdout, re.M)
+    assert [way for way, _, _ in lines] == ["trafilatura's metadata pass", "page_metadata", "no metadata"]
+    assert lines[0][2] == "1.00" and all(float(seconds) > 0 for _, seconds, _ in lines), done.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sqlite3
 import subprocess
@@ -20,7 +19,6 @@ import pytest
 from monitor.clock import parse_iso
 from monitor.config import Settings, load_settings
 from monitor.execute.ports import Executor
-from monitor.execute.worker import EXTRACTION_GC_THRESHOLD
 from monitor.records import ExtractionStatus, PollReport
 from monitor.service import Runtime, Service, next_poll_time, poll_once, prepare
 from monitor.stages.extract import extract_article
@@ -612,9 +610,8 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Workers fork from a server that imported extraction and nothing else (not the CLI,
-    apprise or the network), with a collector that runs less often, and are replaced after
-    ``extract.max_tasks_per_child`` pages each: every page is still extracted, and the replaced
-    workers are gone."""
+    apprise or the network), and are replaced after ``extract.max_tasks_per_child`` pages each:
+    every page is still extracted, and the replaced workers are gone."""
     import logging
 
     from monitor.config import Settings
@@ -626,23 +623,20 @@ def test_extraction_workers_are_recycled_and_import_extraction_alone(
     page = article_page("Budget approved", [f"Item {k} of the agenda. {FILLER}" for k in range(4)])
     heavy = "__import__('sys').modules.keys() & {'apprise', 'aiohttp', 'monitor.cli', 'monitor.service'}"
 
-    async def run() -> tuple[list[str], set[str], tuple[int, ...], int]:
+    async def run() -> tuple[list[str], set[str], int]:
         executor = LocalExecutor(settings)
         try:
             statuses = [(await executor.extract(page, f"http://x.example/{i}")).status for i in range(10)]
             loop = asyncio.get_running_loop()
             loaded: set[str] = await loop.run_in_executor(executor._extractor, eval, heavy)
-            collector = await loop.run_in_executor(executor._extractor, gc.get_threshold)
-            return statuses, loaded, collector, len(executor._extractor._processes)  # type: ignore[attr-defined,return-value]
+            return statuses, loaded, len(executor._extractor._processes)  # type: ignore[attr-defined,return-value]
         finally:
             executor.close()
 
     with caplog.at_level(logging.INFO, logger="monitor.execute.local"):
-        statuses, loaded, collector, workers = asyncio.run(run())
+        statuses, loaded, workers = asyncio.run(run())
     assert statuses == [ExtractionStatus.OK] * 10
     assert loaded == set(), loaded
-    # The workers' collector runs less often than the daemon's (8-9 % of an extraction's CPU).
-    assert collector[0] == EXTRACTION_GC_THRESHOLD > gc.get_threshold()[0], collector
     assert workers == 1
     # Pages 1-3, 4-6 and 7-9 each on a pool of their own (the warm-up call counts no page).
     assert caplog.text.count("extraction workers recycled after 3 pages") == 3

@@ -29,9 +29,6 @@ def worker(config_file: str | None, concurrency: int | None) -> None:
     if settings.executor != "celery" or not settings.broker:
         raise click.UsageError("monitor worker needs `executor: celery` and a `broker:` in the configuration")
     from ..execute.tasks import QUEUE, celery_app, register_tasks
-    from ..execute.worker import collect_less_often
-
-    collect_less_often()  # the worker's processes extract pages, and are forked from this one
 
     app = celery_app(settings)
     register_tasks(app, settings, runtime.topics)

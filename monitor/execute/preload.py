@@ -3,8 +3,7 @@
 Loads trafilatura and the data it reads on a first extraction (about 60 MB), so that every
 worker forked from the server starts warm and shares those pages with the others instead of
 loading its own copy; and nothing else: by default the forkserver imports ``__main__``, the whole
-CLI (issue 17). ``gc.freeze`` keeps the collector from touching, and so copying, what is shared,
-and the workers inherit a collector that runs less often (``worker.collect_less_often``).
+CLI (issue 17). ``gc.freeze`` keeps the collector from touching, and so copying, what is shared.
 
 A worker forked from the server would still import the parent's main module when it starts
 (multiprocessing's ``spawn.prepare``, so that functions defined there can be unpickled): for
@@ -21,7 +20,7 @@ from multiprocessing import spawn
 
 from ..stages.extract import extract_article
 from .memory import trim
-from .worker import WARM_UP_PAGE, collect_less_often
+from .worker import WARM_UP_PAGE
 
 
 def _skip_parent_main(_main: str) -> None:
@@ -41,4 +40,3 @@ extract_article(WARM_UP_PAGE, "http://localhost/")
 gc.collect()
 trim()  # what the imports and the warm-up freed is not copied into every worker
 gc.freeze()
-collect_less_often()  # every worker forked from the server inherits it

@@ -5,7 +5,6 @@ The daemon names these functions without importing extraction itself (trafilatur
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
@@ -20,20 +19,6 @@ log = logging.getLogger(__name__)
 WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
 # A page's parse leaves the allocator's heap full of holes: handed back every tenth page.
 _trimmer = Trimmer(every=10)
-
-
-# The cycle collector's youngest generation in a process that extracts (Python's default: 700).
-EXTRACTION_GC_THRESHOLD = 10_000
-
-
-def collect_less_often() -> None:
-    """Let the cycle collector's youngest generation grow to ``EXTRACTION_GC_THRESHOLD`` objects
-    in a process that extracts pages. An extraction allocates tens of thousands of objects that
-    live until its page is done (lxml's element proxies, trafilatura's lists), so at Python's
-    default the collector ran about once a page and traversed them all each time: 8-9 % of an
-    extraction's CPU on the corpus's pages, for cycles that are rare (reference counting frees
-    a page's memory as it ends). Now it runs about once in a hundred pages."""
-    gc.set_threshold(EXTRACTION_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def extract_page(content: bytes, url: str, metadata: bool = True) -> Extracted:

@@ -199,7 +199,7 @@ class StoryJob:
     title: str
     summary: str
     # Whether the page's title, author and date are wanted: not when the entry gives all three
-    # (reading them is about a quarter of an extraction's CPU).
+    # (reading them is about a fifth of an extraction's CPU).
     page_metadata: bool = True
 
 

@@ -1187,7 +1187,7 @@ def test_leases_of_a_killed_poller_on_this_host_are_released_at_start(tmp_path: 
 
 
 def test_the_page_s_metadata_is_read_only_for_what_the_feed_does_not_give(tmp_path: Path, site: Site) -> None:
-    """trafilatura's metadata pass (a quarter of an extraction) is skipped for an entry whose feed
+    """The page's metadata (about a fifth of an extraction) is not read for an entry whose feed
     gives its headline, author and date; an entry without an author still gets the page's."""
     from monitor.execute import LocalExecutor
     from monitor.records import Extracted

@@ -93,10 +93,10 @@ _EXTENSIVE_DATES = DEFAULT_CONFIG.getboolean("DEFAULT", "EXTENSIVE_DATE_SEARCH")
 def page_metadata(tree: HtmlElement, url: str | None) -> tuple[str | None, str | None, str | None]:
     """The page's title, author and date (``YYYY-MM-DD``), read as trafilatura's
     ``extract_metadata`` reads them, without what it also reads and a story never keeps (the
-    categories, tags, licence and site name: a third of the pass's CPU, 16 % of an extraction
-    on the corpus's pages). ``tree`` is left as it was. A test holds the three values to
-    ``extract_metadata``'s on the corpus's pages, so a trafilatura release that reads them
-    differently is caught there."""
+    categories, tags, licence and site name: about 40 % of the pass's CPU, 10-17 % of an
+    extraction on the corpus's pages, ``benchmarks/bench_extract.py``). ``tree`` is left as it
+    was. A test holds the three values to ``extract_metadata``'s on the corpus's pages, so a
+    trafilatura release that reads them differently is caught there."""
     found = examine_meta(tree)
     if found.author and " " not in found.author:  # as extract_metadata: one word is not a name
         found.author = None
@@ -119,8 +119,8 @@ def page_metadata(tree: HtmlElement, url: str | None) -> tuple[str | None, str |
 
 def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool = True) -> Extracted:
     """Main text plus the declared language, and with ``metadata`` the title, author and date
-    (``page_metadata``: 16 % of an extraction's CPU on the corpus's pages, skipped when the
-    feed entry gives all three); ``status`` says why text is missing."""
+    (``page_metadata``: about a fifth of an extraction's CPU on the corpus's pages, skipped when
+    the feed entry gives all three); ``status`` says why text is missing."""
     if not page:
         return Extracted(status=ExtractionStatus.EMPTY_PAGE)
     language = declared_language(page)  # whatever the extraction gives: the summary may be the text

@@ -2,7 +2,8 @@
 
 Every page of the corpus with a source (``../shared/corpus/html/*/source.html``) is extracted
 ROUNDS times (default 3) each way, the ways taking turns by blocks of a few pages (``BLOCK``,
-each from a collected heap) so that the machine's drift falls on all of them alike. Each way is
+each from a collected heap, each way first in turn) so that the machine's drift falls on all of
+them alike. Each way is
 printed as CPU seconds per pass and as a ratio to the first (what the extractor did before
 2026-12-03):
 
@@ -55,9 +56,12 @@ def main() -> None:
     for way in WAYS.values():  # trafilatura's first page loads its data
         way(pages[0], "https://example.org/a")
     spent = dict.fromkeys(WAYS, 0.0)
+    names = list(WAYS)
     for _ in range(rounds):
-        for first in range(0, len(pages), BLOCK):
-            for name, way in WAYS.items():
+        for block, first in enumerate(range(0, len(pages), BLOCK)):
+            turn = block % len(names)
+            for name in names[turn:] + names[:turn]:  # each way first in turn: no order favoured
+                way = WAYS[name]
                 gc.collect()  # untimed: each block starts from the same state
                 started = time.process_time()
                 for page in pages[first : first + BLOCK]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.records import ExtractionStatus
 from monitor.stages.extract import declared_language, extract_article, page_metadata
 from monitor.stages.parse import html_to_text, parse_feed
 
@@ -95,6 +96,19 @@ SAMPLE_PAGES = [
     b"<html><head><meta name='author' content='admin'><title>x</title></head>"
     b"<body><p>short</p></body></html>",
     b"<html><body><p>no metadata at all</p></body></html>",
+    # JSON-LD that counts (with its @context) over a one-word meta author; an entity in the title;
+    # a date in the body beside the one in the URL.
+    b'<html><head><meta name="author" content="desk"><script type="application/ld+json">'
+    b'{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "JSON-LD headline",'
+    b' "author": {"@type": "Person", "name": "Lee Ji-won"}}</script></head><body><article>'
+    + b"<p>The ministry said the launch was detected at dawn and tracked for ten minutes.</p>" * 5
+    + b"</article></body></html>",
+    b"<html><head><title>Caf&amp;eacute; talks &amp;amp; sanctions</title></head><body><article>"
+    + b"<p>Envoys met again on Friday to discuss the sanctions regime and its exemptions.</p>" * 5
+    + b"</article></body></html>",
+    b"<html><head><title>Dated</title></head><body><article><p>Updated 2026-01-05</p>"
+    + b"<p>Analysts said the satellite launch used the same engine as last year's test.</p>" * 5
+    + b"</article></body></html>",
 ]
 
 
@@ -104,12 +118,41 @@ def test_the_page_s_title_author_and_date_are_trafilatura_s(page: bytes) -> None
     the three values it keeps are the pass's own, and a full extraction keeps them too."""
     from trafilatura.utils import load_html
 
-    url = "https://x.example/2026/a"
+    url = "https://x.example/2026/11/20/a"  # a date in the address, which htmldate reads
     expected = _trafilatura_metadata(page, url)
     assert page_metadata(load_html(page), url) == expected
     extracted = extract_article(page, url)
     assert extracted.title == expected[0] and extracted.author == expected[1]
     assert (extracted.published_at.date().isoformat() if extracted.published_at else None) == expected[2]
+
+
+def test_a_large_page_is_parsed_again_with_the_same_outcome() -> None:
+    """Above ``COPY_TREE_BELOW`` the page is parsed a second time for the text rather than its
+    tree copied (the copy would be held beside the tree): the same title, author and text."""
+    from monitor.stages.extract import COPY_TREE_BELOW
+
+    paragraph = "<p>Paragraph {}: the coast guard said the missile fell outside the economic zone.</p>"
+    body = "".join(paragraph.format(i) for i in range(COPY_TREE_BELOW // 80))
+    page = (
+        "<html><head><title>Long report</title><meta name='author' content='Anna Writer'></head>"
+        f"<body><article>{body}</article></body></html>"
+    ).encode()
+    assert len(page) > COPY_TREE_BELOW
+    large = extract_article(page, "https://x.example/a")
+    assert (large.status, large.title, large.author) == ("ok", "Long report", "Anna Writer")
+    assert large.text == extract_article(page, "https://x.example/a", metadata=False).text
+    assert "Paragraph 9000:" in large.text
+
+
+def test_a_page_of_a_type_trafilatura_does_not_read_has_no_text_as_before() -> None:
+    """trafilatura refuses input that is neither text nor bytes (TypeError) inside its own
+    metadata pass, which returned no document: the page has no main text, in either mode."""
+    page = bytearray(
+        b"<html><body><article><p>" + b"Words of a story. " * 40 + b"</p></article></body></html>"
+    )
+    for metadata in (True, False):
+        extracted = extract_article(page, "https://x.example/a", metadata=metadata)  # type: ignore[arg-type]
+        assert extracted.status == ExtractionStatus.NO_MAIN_TEXT, (metadata, extracted)
 
 
 def test_the_metadata_of_real_pages_is_trafilatura_s(corpus: Path) -> None:

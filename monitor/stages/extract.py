@@ -86,17 +86,15 @@ def _code(value: bytes) -> str | None:
     return language_code(value.decode("ascii", "replace"))
 
 
+COPY_TREE_BELOW = 1_000_000  # a page this long (characters or bytes) or shorter is parsed once
 # What bare_extraction asks of htmldate by default: its configuration's extensive date search.
 _EXTENSIVE_DATES = DEFAULT_CONFIG.getboolean("DEFAULT", "EXTENSIVE_DATE_SEARCH")
 
 
 def page_metadata(tree: HtmlElement, url: str | None) -> tuple[str | None, str | None, str | None]:
     """The page's title, author and date (``YYYY-MM-DD``), read as trafilatura's
-    ``extract_metadata`` reads them, without what it also reads and a story never keeps (the
-    categories, tags, licence and site name: about 40 % of the pass's CPU, 10-17 % of an
-    extraction on the corpus's pages, ``benchmarks/bench_extract.py``). ``tree`` is left as it
-    was. A test holds the three values to ``extract_metadata``'s on the corpus's pages, so a
-    trafilatura release that reads them differently is caught there."""
+    ``extract_metadata`` reads them, without what it also reads and a story never keeps
+    (categories, tags, licence, site name). ``tree`` is left as it was."""
     found = examine_meta(tree)
     if found.author and " " not in found.author:  # as extract_metadata: one word is not a name
         found.author = None
@@ -128,10 +126,18 @@ def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool
     content: bytes | str | HtmlElement = page
     try:
         if metadata:
-            content = load_html(page)  # parsed once for both: trafilatura copies a tree it is given
-            if content is None:  # nothing lxml can read as HTML
+            try:
+                tree = load_html(page)
+                if tree is None:  # nothing lxml can read as HTML
+                    raise ValueError("not HTML")
+                title, author, date = page_metadata(tree, url)
+            except (TypeError, ValueError):  # as inside bare_extraction, where this pass ran: no text
                 return Extracted(status=ExtractionStatus.NO_MAIN_TEXT, language=language)
-            title, author, date = page_metadata(content, url)
+            if len(page) <= COPY_TREE_BELOW:
+                # Parsed once for both: trafilatura copies a tree it is given (a tenth of the cost
+                # of parsing again). Not a large page: the copy is held beside the tree (22 MB
+                # more at 5 MB).
+                content = tree
         doc = trafilatura.bare_extraction(
             content,
             url=url,

@@ -3,9 +3,8 @@
 Every page of the corpus with a source (``../shared/corpus/html/*/source.html``) is extracted
 ROUNDS times (default 3) each way, the ways taking turns by blocks of a few pages (``BLOCK``,
 each from a collected heap, each way first in turn) so that the machine's drift falls on all of
-them alike. Each way is
-printed as CPU seconds per pass and as a ratio to the first (what the extractor did before
-2026-12-03):
+them alike. Each way is printed as CPU seconds per pass and as a ratio to the first (what the
+extractor did before 2026-12-03):
 
 - ``trafilatura's metadata pass``: ``bare_extraction(with_metadata=True)``, which also reads
   the categories, tags, licence and site name;

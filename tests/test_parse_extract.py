@@ -79,7 +79,8 @@ def _trafilatura_metadata(page: bytes, url: str) -> tuple[str | None, str | None
 
 
 SAMPLE_PAGES = [
-    # Meta tags; JSON-LD; a byline in the body only; a one-word author (not a name); nothing.
+    # Meta tags; JSON-LD without its @context (not read); a byline in the body only; a one-word
+    # author (not a name); nothing.
     b"<html><head><title>T1 | Site</title><meta name='author' content='Anna Writer'>"
     b"<meta property='article:published_time' content='2026-11-20T08:00:00Z'></head><body><article>"
     + b"<p>North Korea fired a ballistic missile on Thursday, officials in Seoul said today.</p>" * 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,24 +94,29 @@ def test_the_benchmarks_page_server_answers_as_a_web_server_would() -> None:
     ]
 
 
-@pytest.mark.slow
-def test_the_first_poll_benchmark_brackets_each_round_with_floors(corpus: Path) -> None:
-    """A tiny run: every round's poll stores every story and is compared with the floors
-    measured before and after it; the median and the memory figures are printed."""
-    import re
-    import subprocess
-    import sys
-
+def run_on_corpus_pages(corpus: Path, benchmark: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A benchmark of the corpus's article pages run as ``make bench`` runs it, which must
+    succeed (skipped where the pages are absent); its output as text."""
     if not (corpus / "html").is_dir():
         pytest.skip("corpus pages absent")
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_first_poll", "3", "2", "1", "2"],
+        [sys.executable, "-m", f"benchmarks.{benchmark}", *args],
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.mark.slow
+def test_the_first_poll_benchmark_brackets_each_round_with_floors(corpus: Path) -> None:
+    """A tiny run: every round's poll stores every story and is compared with the floors
+    measured before and after it; the median and the memory figures are printed."""
+    import re
+
+    done = run_on_corpus_pages(corpus, "bench_first_poll", "3", "2", "1", "2")
     rounds = re.findall(r"round (\d): .* floor ([\d.]+) CPU-s before, ([\d.]+) after: ([\d.]+)x", done.stdout)
     assert [r[0] for r in rounds] == ["1", "2"], done.stdout
     assert rounds[0][2] == rounds[1][1]  # the floor after one round is the one before the next
@@ -121,19 +128,8 @@ def test_the_extraction_benchmark_prices_each_way_against_the_whole_metadata_pas
     """A tiny run: a line for each way, each a ratio to trafilatura's whole metadata pass (1.00x
     by construction)."""
     import re
-    import subprocess
-    import sys
 
-    if not (corpus / "html").is_dir():
-        pytest.skip("corpus pages absent")
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_extract", "1", "4"],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_on_corpus_pages(corpus, "bench_extract", "1", "4")
     assert "extraction of the corpus's 4 article pages, 1 rounds" in done.stdout, done.stdout
     lines = re.findall(r"^  (.+?) +([\d.]+) s +([\d.]+)x$", done.stdout, re.M)
     assert [way for way, _, _ in lines] == ["trafilatura's metadata pass", "page_metadata", "no metadata"]

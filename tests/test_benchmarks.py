@@ -132,5 +132,10 @@ def test_the_extraction_benchmark_prices_each_way_against_the_whole_metadata_pas
     done = run_on_corpus_pages(corpus, "bench_extract", "1", "4")
     assert "extraction of the corpus's 4 article pages, 1 rounds" in done.stdout, done.stdout
     lines = re.findall(r"^  (.+?) +([\d.]+) s +([\d.]+)x$", done.stdout, re.M)
-    assert [way for way, _, _ in lines] == ["trafilatura's metadata pass", "page_metadata", "no metadata"]
+    assert [way for way, _, _ in lines] == [
+        "trafilatura's metadata pass",
+        "page_metadata",
+        "author only",
+        "no metadata",
+    ]
     assert lines[0][2] == "1.00" and all(float(seconds) > 0 for _, seconds, _ in lines), done.stdout

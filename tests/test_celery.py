@@ -460,3 +460,22 @@ def _rows(db: Path, columns: str) -> list[tuple[Any, ...]]:
         return conn.execute(f"SELECT {columns} FROM articles").fetchall()
     finally:
         conn.close()
+
+
+def test_a_story_job_crosses_the_broker_as_json_with_the_page_fields_it_wants() -> None:
+    """What a story wants of its page survives the message, and a message from an older hub
+    (which said only whether to read all three) still decodes: workers are upgraded first."""
+    from monitor.execute.codec import decode, encode
+    from monitor.records import PAGE_FIELDS, PageField, StoryJob
+
+    job = StoryJob(
+        url="https://x.example/a", title="T", summary="", page_metadata=frozenset({PageField.AUTHOR})
+    )
+    message = encode(job)
+    assert message["page_metadata"] == ["author"]
+    assert decode(StoryJob, message) == job
+    older = {"url": "https://x.example/a", "title": "T", "summary": ""}
+    assert decode(StoryJob, {**older, "page_metadata": True}).page_metadata == PAGE_FIELDS
+    assert decode(StoryJob, {**older, "page_metadata": False}).page_metadata == frozenset()
+    with pytest.raises(ValueError, match="page_metadata"):
+        decode(StoryJob, {**older, "page_metadata": ["headline"]})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.records import ExtractionStatus
+from monitor.records import PAGE_FIELDS, ExtractionStatus, PageField
 from monitor.stages.extract import declared_language, extract_article, page_metadata
 from monitor.stages.parse import html_to_text, parse_feed
 
@@ -63,7 +63,7 @@ def test_extract_main_text_and_metadata() -> None:
     assert extracted.author == "Anna Writer"
     assert extracted.language == "en"
     # Without the metadata pass (the feed gave them): the same text and language, no metadata.
-    bare = extract_article(page.encode(), "https://x.example/a", metadata=False)
+    bare = extract_article(page.encode(), "https://x.example/a", metadata=frozenset())
     assert (bare.status, bare.text, bare.language) == (extracted.status, extracted.text, "en")
     assert (bare.title, bare.author, bare.published_at) == (None, None, None)
     assert extracted.published_at is not None and extracted.published_at.year == 2026
@@ -125,6 +125,17 @@ def test_the_page_s_title_author_and_date_are_trafilatura_s(page: bytes) -> None
     extracted = extract_article(page, url)
     assert extracted.title == expected[0] and extracted.author == expected[1]
     assert (extracted.published_at.date().isoformat() if extracted.published_at else None) == expected[2]
+    # What an entry lacks, read alone: each the same as read with the others, the rest unread.
+    for wanted in _SUBSETS:
+        assert page_metadata(load_html(page), url, wanted) == _only(expected, wanted), wanted
+
+
+_ORDER = (PageField.TITLE, PageField.AUTHOR, PageField.DATE)  # page_metadata's
+_SUBSETS = [frozenset({field}) for field in _ORDER] + [frozenset({PageField.AUTHOR, PageField.DATE})]
+
+
+def _only(values: tuple[str | None, ...], wanted: frozenset[PageField]) -> tuple[str | None, ...]:
+    return tuple(value if field in wanted else None for field, value in zip(_ORDER, values, strict=True))
 
 
 def test_a_large_page_is_parsed_again_with_the_same_outcome() -> None:
@@ -141,7 +152,7 @@ def test_a_large_page_is_parsed_again_with_the_same_outcome() -> None:
     assert len(page) > COPY_TREE_BELOW
     large = extract_article(page, "https://x.example/a")
     assert (large.status, large.title, large.author) == ("ok", "Long report", "Anna Writer")
-    assert large.text == extract_article(page, "https://x.example/a", metadata=False).text
+    assert large.text == extract_article(page, "https://x.example/a", metadata=frozenset()).text
     assert "Paragraph 9000:" in large.text
 
 
@@ -151,14 +162,15 @@ def test_a_page_of_a_type_trafilatura_does_not_read_has_no_text_as_before() -> N
     page = bytearray(
         b"<html><body><article><p>" + b"Words of a story. " * 40 + b"</p></article></body></html>"
     )
-    for metadata in (True, False):
+    for metadata in (PAGE_FIELDS, frozenset()):
         extracted = extract_article(page, "https://x.example/a", metadata=metadata)  # type: ignore[arg-type]
         assert extracted.status == ExtractionStatus.NO_MAIN_TEXT, (metadata, extracted)
 
 
 def test_the_metadata_of_real_pages_is_trafilatura_s(corpus: Path) -> None:
     """Over every page of the corpus (its article pages and their expected renderings): the same
-    title, author and date as trafilatura's whole metadata pass, and the same text as an
+    title, author and date as trafilatura's whole metadata pass (each also when read alone, as
+    for an entry that lacks only it), and the same text as an
     extraction without metadata, so reading less changed nothing kept. A trafilatura release that
     reads them differently fails here."""
     from trafilatura.utils import load_html
@@ -175,8 +187,10 @@ def test_the_metadata_of_real_pages_is_trafilatura_s(corpus: Path) -> None:
             continue
         assert page_metadata(tree, url) == expected, path
         dated += expected[2] is not None
+        for wanted in _SUBSETS:
+            assert page_metadata(tree, url, wanted) == _only(expected, wanted), (path, wanted)
         with_metadata = extract_article(page, url)
-        assert with_metadata.text == extract_article(page, url, metadata=False).text, path
+        assert with_metadata.text == extract_article(page, url, metadata=frozenset()).text, path
     assert dated >= 20  # the dates compared are not all missing
 
 

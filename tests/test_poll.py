@@ -19,7 +19,7 @@ import pytest
 from monitor.clock import parse_iso
 from monitor.config import Settings, load_settings
 from monitor.execute.ports import Executor
-from monitor.records import ExtractionStatus, PollReport
+from monitor.records import PAGE_FIELDS, ExtractionStatus, PageField, PollReport
 from monitor.service import Runtime, Service, next_poll_time, poll_once, prepare
 from monitor.stages.extract import extract_article
 from monitor.store import Store
@@ -526,7 +526,9 @@ def test_pages_wait_for_extraction_in_bounded_numbers(tmp_path: Path, site: Site
         done = 0  # pages extracted
         most = 0  # most pages fetched and not yet extracted at once
 
-        async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+        async def extract(
+            self, content: bytes, url: str, *, metadata: frozenset[PageField] = PAGE_FIELDS
+        ) -> Extracted:
             fetched = len([r for r in site.requests if r.path.startswith("/a/")])
             SlowWorker.most = max(SlowWorker.most, fetched - SlowWorker.done)
             await asyncio.sleep(0.05)
@@ -567,7 +569,9 @@ def test_feeds_processing_stories_at_once_are_bounded(tmp_path: Path, site: Site
         extracted: ClassVar[dict[int, int]] = {}  # feed -> its pages extracted
         most = 0  # most feeds part way through their stories at once
 
-        async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+        async def extract(
+            self, content: bytes, url: str, *, metadata: frozenset[PageField] = PAGE_FIELDS
+        ) -> Extracted:
             feed = int(url.rsplit("/", 1)[1].split(".")[0]) // 100
             Watched.extracted[feed] = Watched.extracted.get(feed, 0) + 1
             begun = sum(1 for n in Watched.extracted.values() if n < entries)
@@ -1187,24 +1191,27 @@ def test_leases_of_a_killed_poller_on_this_host_are_released_at_start(tmp_path: 
 
 
 def test_the_page_s_metadata_is_read_only_for_what_the_feed_does_not_give(tmp_path: Path, site: Site) -> None:
-    """The page's metadata (about a fifth of an extraction) is not read for an entry whose feed
-    gives its headline, author and date; an entry without an author still gets the page's."""
+    """A page's metadata (about a fifth of an extraction) is read only for what its entry lacks:
+    nothing for an entry with its headline, author and date; the author alone, or the date
+    alone, for one without it; and the story keeps the entry's values and the page's for the
+    rest."""
     from monitor.execute import LocalExecutor
     from monitor.records import Extracted
 
     page = (
         "<html lang='en'><head><title>Page title</title><meta name='author' content='Page Writer'>"
-        "<meta property='article:published_time' content='2026-11-20T08:00:00Z'></head><body><article>"
+        "<meta property='article:published_time' content='2026-11-18T08:00:00Z'></head><body><article>"
         + "".join(f"<p>Paragraph {i}: {FILLER}</p>" for i in range(4))
         + "</article></body></html>"
     ).encode()
-    site.routes["/a/full.html"] = Response(page, headers={"Content-Type": "text/html"})
-    site.routes["/a/bare.html"] = Response(page, headers={"Content-Type": "text/html"})
-    items = "".join(
-        f"<item><title>{name} story</title><link>{site.url(f'/a/{name}.html')}</link>"
-        f"<pubDate>Fri, 20 Nov 2026 09:00:00 +0000</pubDate>{creator}</item>"
-        for name, creator in (("full", "<dc:creator>Feed Writer</dc:creator>"), ("bare", ""))
+    creator, dated = (
+        "<dc:creator>Feed Writer</dc:creator>",
+        "<pubDate>Fri, 20 Nov 2026 09:00:00 +0000</pubDate>",
     )
+    items = ""
+    for name, given in (("full", creator + dated), ("unsigned", dated), ("undated", creator)):
+        site.routes[f"/a/{name}.html"] = Response(page, headers={"Content-Type": "text/html"})
+        items += f"<item><title>{name} story</title><link>{site.url(f'/a/{name}.html')}</link>{given}</item>"
     site.routes["/feed.xml"] = Response(
         (
             "<?xml version='1.0'?><rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'>"
@@ -1212,20 +1219,33 @@ def test_the_page_s_metadata_is_read_only_for_what_the_feed_does_not_give(tmp_pa
         ).encode()
     )
     runtime = prepare(load_settings(one_feed(tmp_path, site)))
-    asked: dict[str, bool] = {}
+    asked: dict[str, frozenset[PageField]] = {}
 
     class Recording(LocalExecutor):
-        """The real executor, noting whether each page's metadata was asked for."""
+        """The real executor, noting which of each page's metadata was asked for."""
 
-        async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+        async def extract(
+            self, content: bytes, url: str, *, metadata: frozenset[PageField] = PAGE_FIELDS
+        ) -> Extracted:
             asked[url.rsplit("/", 1)[1]] = metadata
             return await super().extract(content, url, metadata=metadata)
 
     poll_through(runtime, Recording)
-    assert asked == {"full.html": False, "bare.html": True}
+    assert asked == {
+        "full.html": frozenset(),
+        "unsigned.html": {PageField.AUTHOR},
+        "undated.html": {PageField.DATE},
+    }
     conn = sqlite3.connect(runtime.settings.database)
     try:
-        stored = dict(conn.execute("SELECT title, author FROM articles").fetchall())
+        stored = {
+            title: (author, published[:10])
+            for title, author, published in conn.execute("SELECT title, author, published_at FROM articles")
+        }
     finally:
         conn.close()
-    assert stored == {"full story": "Feed Writer", "bare story": "Page Writer"}
+    assert stored == {
+        "full story": ("Feed Writer", "2026-11-20"),
+        "unsigned story": ("Page Writer", "2026-11-20"),
+        "undated story": ("Feed Writer", "2026-11-18"),
+    }

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
-from ..records import FeedDone, FeedJob, StoryDone, StoryJob
+from ..records import PAGE_FIELDS, FeedDone, FeedJob, StoryDone, StoryJob
 
 T = TypeVar("T")
 
@@ -24,5 +24,8 @@ def encode(record: object) -> dict[str, Any]:
 
 def decode(kind: type[T], data: Any) -> T:
     """The record back, validated: a malformed message is a ``pydantic.ValidationError``."""
+    if kind is StoryJob and isinstance(data, dict) and isinstance(data.get("page_metadata"), bool):
+        # An older hub sends whether to read all three: upgrade the workers first, then the hub.
+        data = {**data, "page_metadata": list(PAGE_FIELDS) if data["page_metadata"] else []}
     record: T = _ADAPTERS[kind].validate_python(data)
     return record

@@ -22,7 +22,17 @@ from typing import Any, TypeVar
 from ..config import ExtractSettings, Settings
 from ..errors import MonitorError
 from ..fetch import Fetcher
-from ..records import Extracted, ExtractionStatus, FeedDone, FeedJob, ParsedFeed, StoryDone, StoryJob
+from ..records import (
+    PAGE_FIELDS,
+    Extracted,
+    ExtractionStatus,
+    FeedDone,
+    FeedJob,
+    PageField,
+    ParsedFeed,
+    StoryDone,
+    StoryJob,
+)
 from ..stages.classify import Topic
 from ..stages.parse import parse_feed
 from ..stages.story import judge_story
@@ -158,7 +168,9 @@ class LocalExecutor:
             self._warm_task = None
         self._stop_when_idle()  # no page may come (their fetches failed): stop them in time
 
-    async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
+    async def extract(
+        self, content: bytes, url: str, *, metadata: frozenset[PageField] = PAGE_FIELDS
+    ) -> Extracted:
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
@@ -170,7 +182,7 @@ class LocalExecutor:
             self._trimmer.tick()
             self._stop_when_idle()
 
-    async def _extract(self, content: bytes, url: str, metadata: bool) -> Extracted:
+    async def _extract(self, content: bytes, url: str, metadata: frozenset[PageField]) -> Extracted:
         for _attempt in range(2):
             async with self._extracting:
                 # Warm the pool this page will run on: a pool replaced while the page waited for
@@ -206,7 +218,7 @@ class LocalExecutor:
         return Extracted(status=ExtractionStatus.INTERRUPTED)
 
     async def _extract_on(
-        self, executor: PoolExecutor, content: bytes, url: str, metadata: bool, *, waits: bool
+        self, executor: PoolExecutor, content: bytes, url: str, metadata: frozenset[PageField], *, waits: bool
     ) -> Extracted:
         """Extract on ``executor`` within the budget. A page that ``waits`` behind another may
         wait at most that page's budget (it is cut there), so it is allowed both: it is never
@@ -356,7 +368,7 @@ class LocalExecutor:
         self._extractor = _extract_pool(self.settings.extract)
         executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _extract_here(self, content: bytes, url: str, metadata: bool) -> Extracted:
+    async def _extract_here(self, content: bytes, url: str, metadata: frozenset[PageField]) -> Extracted:
         """Extract on a thread of this process, one page at a time: a page's budget runs from
         when the thread takes it, and stops the waiting, not the thread."""
         if self._here is None:
@@ -403,7 +415,7 @@ class LocalWork:
         self.per_feed = settings.fetch.per_feed_concurrency
         in_flight = pages_in_flight(settings)
         self.processing = asyncio.Semaphore(in_flight)  # as many feeds as pages: see ``Work``
-        self._in_flight: dict[tuple[str, bool], asyncio.Future[Extracted]] = {}
+        self._in_flight: dict[tuple[str, frozenset[PageField]], asyncio.Future[Extracted]] = {}
         self._pages = asyncio.Semaphore(in_flight)
 
     async def feed(self, job: FeedJob) -> FeedDone:
@@ -420,8 +432,8 @@ class LocalWork:
 
     async def story(self, job: StoryJob, topics: tuple[Topic, ...]) -> StoryDone:
         if job.url:
-            # Fetched and extracted once, even when several feeds carry it at once (twice at most:
-            # an entry without an author or date may want the page's, another not).
+            # Fetched and extracted once, even when several feeds carry it at once (more only when
+            # their entries lack different metadata: one an author, another a date).
             url, metadata = job.url, job.page_metadata
             extracted = await once(
                 self._in_flight, (url, metadata), lambda: self._fetch_and_extract(url, metadata)
@@ -436,7 +448,7 @@ class LocalWork:
     async def aclose(self) -> None:
         """The fetcher and the executor belong to the service, which closes them."""
 
-    async def _fetch_and_extract(self, url: str, metadata: bool) -> Extracted:
+    async def _fetch_and_extract(self, url: str, metadata: frozenset[PageField]) -> Extracted:
         # Back-pressure: a page holds its slot from fetch to extracted text, so memory is set by
         # the pages in flight, not by the size of a poll (2,000 fetched pages waiting for two
         # extraction workers).

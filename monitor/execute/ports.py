@@ -7,7 +7,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
-from ..records import Extracted, FeedDone, FeedJob, ParsedFeed, StoryDone, StoryJob
+from ..records import PAGE_FIELDS, Extracted, FeedDone, FeedJob, PageField, ParsedFeed, StoryDone, StoryJob
 from ..stages.classify import Topic
 
 T = TypeVar("T")
@@ -31,9 +31,11 @@ class Executor(Protocol):
         raises (a failure is the first page's to meet)."""
         ...
 
-    async def extract(self, content: bytes, url: str, *, metadata: bool = True) -> Extracted:
-        """Extract an article page within the ``extract.timeout`` budget (its title, author and
-        date too, with ``metadata``); never raises for a bad page (the outcome is a status)."""
+    async def extract(
+        self, content: bytes, url: str, *, metadata: frozenset[PageField] = PAGE_FIELDS
+    ) -> Extracted:
+        """Extract an article page within the ``extract.timeout`` budget (and those of its title,
+        author and date in ``metadata``); never raises for a bad page (the outcome is a status)."""
         ...
 
     def close(self) -> None:

@@ -38,12 +38,14 @@ from celery.exceptions import SoftTimeLimitExceeded
 from ..config import Settings
 from ..fetch import Fetcher
 from ..records import (
+    PAGE_FIELDS,
     Extracted,
     ExtractionStatus,
     FeedDone,
     FeedErrorKind,
     FeedJob,
     FetchResult,
+    PageField,
     StoryJob,
 )
 from ..stages.classify import Topic
@@ -180,7 +182,7 @@ class _Process:
             return Extracted(status=ExtractionStatus.FETCH_FAILED, detail=page.error)
         return page
 
-    def extract(self, page: FetchResult, metadata: bool = True) -> Extracted:
+    def extract(self, page: FetchResult, metadata: frozenset[PageField] = PAGE_FIELDS) -> Extracted:
         """``extract_article`` within ``extract.timeout``, as the local executor bounds it: an
         alarm interrupts the extraction (tasks run on the worker process's main thread). Run as
         an extraction worker runs it (``extract_page``), handing freed memory back."""

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 
-from ..records import Extracted
+from ..records import PAGE_FIELDS, Extracted, PageField
 from .memory import Trimmer
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ WARM_UP_PAGE = b"<html><body><article><p>warm up</p></article></body></html>"
 _trimmer = Trimmer(every=10)
 
 
-def extract_page(content: bytes, url: str, metadata: bool = True) -> Extracted:
+def extract_page(content: bytes, url: str, metadata: frozenset[PageField] = PAGE_FIELDS) -> Extracted:
     """``stages.extract.extract_article``, imported where it runs."""
     from ..stages.extract import extract_article
 

@@ -31,6 +31,7 @@ from ..records import (
     FeedJob,
     FeedState,
     NewArticle,
+    PageField,
     PollOutcome,
     PollReport,
     StoryDone,
@@ -74,6 +75,13 @@ def _without_params(entry: Entry, keys: frozenset[str]) -> Entry:
         return entry
     url = without_params(entry.url, keys)
     return replace(entry, url=url, identity=url if entry.identity == entry.url else entry.identity)
+
+
+def page_fields(entry: Entry) -> frozenset[PageField]:
+    """What a story will take from its page's metadata: what its entry lacks (``article_from``
+    and ``judge_story`` prefer the entry's)."""
+    given = {PageField.TITLE: entry.title, PageField.AUTHOR: entry.author, PageField.DATE: entry.published_at}
+    return frozenset(field for field, value in given.items() if not value)
 
 
 def article_from(entry: Entry, feed: FeedState, story: StoryDone, now: datetime) -> Article:
@@ -421,7 +429,7 @@ class Poller:
             url=entry.url,
             title=entry.title,
             summary=entry.summary,
-            page_metadata=not (entry.title and entry.author and entry.published_at),
+            page_metadata=page_fields(entry),
         )
         topics = self.runtime.topics
         async with slots:  # this feed's share of the network

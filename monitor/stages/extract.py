@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from trafilatura.metadata import examine_meta, extract_author, extract_meta_json
 from trafilatura.settings import DEFAULT_CONFIG, set_date_params
 from trafilatura.utils import load_html
 
-from ..records import Extracted, ExtractionStatus
+from ..records import PAGE_FIELDS, Extracted, ExtractionStatus, PageField
 from .language import language_code
 from .sanitize import strip_controls
 
@@ -91,10 +92,14 @@ COPY_TREE_BELOW = 1_000_000  # a page this long (characters or bytes) or shorter
 _EXTENSIVE_DATES = DEFAULT_CONFIG.getboolean("DEFAULT", "EXTENSIVE_DATE_SEARCH")
 
 
-def page_metadata(tree: HtmlElement, url: str | None) -> tuple[str | None, str | None, str | None]:
-    """The page's title, author and date (``YYYY-MM-DD``), read as trafilatura's
-    ``extract_metadata`` reads them, without what it also reads and a story never keeps
-    (categories, tags, licence, site name). ``tree`` is left as it was."""
+def page_metadata(
+    tree: HtmlElement, url: str | None, wanted: Collection[PageField] = PAGE_FIELDS
+) -> tuple[str | None, str | None, str | None]:
+    """The page's title, author and date (``YYYY-MM-DD``) among ``wanted`` (None for the
+    others), read as trafilatura's ``extract_metadata`` reads them, without what it also reads
+    and a story never keeps (categories, tags, licence, site name). Each field's search is its
+    own, so one left unread changes no other: the date (htmldate) and the author (a copy of the
+    whole tree) cost a tenth of an extraction each. ``tree`` is left as it was."""
     found = examine_meta(tree)
     if found.author and " " not in found.author:  # as extract_metadata: one word is not a name
         found.author = None
@@ -102,23 +107,30 @@ def page_metadata(tree: HtmlElement, url: str | None) -> tuple[str | None, str |
         found = extract_meta_json(tree, found)
     except Exception as exc:  # as extract_metadata: its JSON-LD reader has bugs of its own
         log.debug("JSON-LD metadata unreadable for %s: %r", url, exc)
-    if not found.title:
+    if PageField.TITLE in wanted and not found.title:
         found.title = extract_title(tree)
-    if not found.author:
+    if PageField.AUTHOR in wanted and not found.author:
         found.author = extract_author(tree)
-    if not found.url:
-        found.url = extract_url(tree, url)
-    dating = set_date_params(_EXTENSIVE_DATES)  # today as the latest date: as bare_extraction, per call
-    dating["url"] = found.url
-    found.date = find_date(tree, **dating)
+    if PageField.DATE in wanted:
+        if not found.url:
+            found.url = extract_url(tree, url)
+        dating = set_date_params(_EXTENSIVE_DATES)  # today as the latest date: as bare_extraction, per call
+        dating["url"] = found.url
+        found.date = find_date(tree, **dating)
     found.clean_and_trim()  # entities, spaces, control characters and length, as extract_metadata
-    return found.title, found.author, found.date
+    return (
+        found.title if PageField.TITLE in wanted else None,
+        found.author if PageField.AUTHOR in wanted else None,
+        found.date if PageField.DATE in wanted else None,
+    )
 
 
-def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool = True) -> Extracted:
-    """Main text plus the declared language, and with ``metadata`` the title, author and date
-    (``page_metadata``: about a fifth of an extraction's CPU on the corpus's pages, skipped when
-    the feed entry gives all three); ``status`` says why text is missing."""
+def extract_article(
+    page: bytes | str, url: str | None = None, *, metadata: Collection[PageField] = PAGE_FIELDS
+) -> Extracted:
+    """Main text plus the declared language, and the title, author and date among ``metadata``
+    (``page_metadata``: all three are about a fifth of an extraction's CPU on the corpus's pages;
+    a story asks only for what its feed entry lacks); ``status`` says why text is missing."""
     if not page:
         return Extracted(status=ExtractionStatus.EMPTY_PAGE)
     language = declared_language(page)  # whatever the extraction gives: the summary may be the text
@@ -130,7 +142,7 @@ def extract_article(page: bytes | str, url: str | None = None, *, metadata: bool
                 tree = load_html(page)
                 if tree is None:  # nothing lxml can read as HTML
                     raise ValueError("not HTML")
-                title, author, date = page_metadata(tree, url)
+                title, author, date = page_metadata(tree, url, metadata)
             except (TypeError, ValueError):  # as inside bare_extraction, where this pass ran: no text
                 return Extracted(status=ExtractionStatus.NO_MAIN_TEXT, language=language)
             if len(page) <= COPY_TREE_BELOW:

@@ -209,8 +209,8 @@ class StoryJob:
     url: str | None
     title: str
     summary: str
-    # The page's metadata wanted: what the entry lacks. Reading all three is about a fifth of an
-    # extraction's CPU; the author alone (most feeds give a title and a date) a tenth.
+    # The page's metadata wanted: what the entry lacks (reading all three is about a fifth of an
+    # extraction's CPU; most feeds give a title and a date, many no author).
     page_metadata: frozenset[PageField] = PAGE_FIELDS
 
 

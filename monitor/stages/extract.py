@@ -98,8 +98,8 @@ def page_metadata(
     """The page's title, author and date (``YYYY-MM-DD``) among ``wanted`` (None for the
     others), read as trafilatura's ``extract_metadata`` reads them, without what it also reads
     and a story never keeps (categories, tags, licence, site name). Each field's search is its
-    own, so one left unread changes no other: the date (htmldate) and the author (a copy of the
-    whole tree) cost a tenth of an extraction each. ``tree`` is left as it was."""
+    own, so one left unread changes no other; the author's (on a copy of the whole tree) costs
+    the most. ``tree`` is left as it was."""
     found = examine_meta(tree)
     if found.author and " " not in found.author:  # as extract_metadata: one word is not a name
         found.author = None

@@ -1156,6 +1156,42 @@ def test_a_feed_another_hub_is_polling_is_left_alone(tmp_path: Path, site: Site)
     assert not poll(one_feed(tmp_path, site))[0].leased
 
 
+def test_a_poll_of_every_feed_leases_them_at_once_and_leaves_one_leased_elsewhere(
+    tmp_path: Path, site: Site
+) -> None:
+    """A poll of every feed leases them in one transaction before fetching (one each, queued on
+    the database's writer, held the first feed's new stories back behind all the others), and
+    still leaves alone a feed another hub is polling."""
+    feeds = 6
+    for f in range(feeds):
+        site.routes[f"/f{f}.xml"] = Response(rss([story(10 * f, site)]))
+    cfg = write_config(
+        tmp_path, feeds=[{"name": f"Wire {f}", "url": site.url(f"/f{f}.xml")} for f in range(feeds)]
+    )
+    runtime = prepare(load_settings(cfg))
+    start_service(runtime)
+    store = Store(runtime.settings.database)
+    now = datetime.now(UTC)
+    statements: list[str] = []
+    try:
+        assert store.claim_feed("Wire 3", "elsewhere:1:ffff", now, now + timedelta(minutes=15), None)
+        store.db.conn.set_trace_callback(statements.append)
+        reports, _ = asyncio.run(poll_once(runtime, store))
+    finally:
+        store.close()
+    assert [r.feed for r in reports if r.leased] == ["Wire 3"]
+    assert sum(r.new for r in reports) == feeds - 1 and not site.hits("/f3.xml")
+    leases = [
+        i
+        for i, q in enumerate(statements)
+        if q.startswith("UPDATE feeds SET lease_owner") and "NULL," not in q
+    ]  # not the release at the end
+    first = leases[0]
+    # Every feed's lease in the first transaction; Wire 3's tried once more on its own.
+    assert statements[first - 1].startswith("BEGIN") and leases[:feeds] == list(range(first, first + feeds))
+    assert statements[first + feeds] == "COMMIT" and len(leases) == feeds + 1
+
+
 def test_leases_of_a_killed_poller_on_this_host_are_released_at_start(tmp_path: Path, site: Site) -> None:
     """A poller SIGKILLed mid-poll leaves its leases; the next start on this host releases them
     (its process is gone), while a live process's and another host's leases are kept."""

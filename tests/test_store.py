@@ -265,3 +265,27 @@ def test_a_feed_lease_is_held_against_another_owner_until_released_or_expired(tm
         assert store.claim_feed("wire", "hub-b", now, until, None)
     finally:
         store.close()
+
+
+def test_many_feeds_are_leased_in_one_transaction_except_those_leased_elsewhere(tmp_path: Path) -> None:
+    """``claim_feeds`` (a poll of every feed): the names leased, in order; a feed another owner
+    holds is left out, a feed this owner holds is renewed, and an expired lease is taken."""
+    from datetime import timedelta
+
+    store = Store(str(tmp_path / "m.db"))
+    try:
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        until = now + timedelta(minutes=15)
+        names = ["a", "b", "c", "d"]
+        store.sync_feeds([Feed(name=n, url=f"http://example.org/{n}", interval=900) for n in names], now)
+        assert store.claim_feed("b", "hub-b", now, until, None)
+        assert store.claim_feed("c", "hub-a", now, until, None)
+        assert store.claim_feed("d", "hub-b", now - timedelta(hours=1), now, None)  # expires now
+        statements: list[str] = []
+        store.db.conn.set_trace_callback(statements.append)
+        assert store.claim_feeds(["d", "c", "b", "a", "unknown"], "hub-a", now, until) == ["d", "c", "a"]
+        store.db.conn.set_trace_callback(None)
+        assert [q.split()[0] for q in statements] == ["BEGIN", *["UPDATE"] * 5, "COMMIT"]
+        assert not store.claim_feed("a", "hub-b", now, until, None)
+    finally:
+        store.close()

@@ -213,14 +213,24 @@ class Store:
         """Lease a feed for one poll: true unless another owner holds an unexpired lease (or,
         with ``due_by``, the feed is not due by then). One statement, so two hubs racing for
         a feed cannot both win."""
-        due = iso(due_by) if due_by is not None else None
         with self.transaction():
-            cursor = self.db.execute(
-                "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name = ? "
-                "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?) "
-                "AND (? IS NULL OR next_poll_at IS NULL OR next_poll_at <= ?)",
-                [owner, iso(until), name, iso(now), owner, due, due],
-            )
+            return self._lease(name, owner, now, until, due_by)
+
+    def claim_feeds(self, names: Iterable[str], owner: str, now: datetime, until: datetime) -> list[str]:
+        """``claim_feed`` for many feeds at once, in one transaction (a poll of every feed:
+        200 transactions queued on the writer held the first feed's new stories back by two
+        seconds); the names leased, in order."""
+        with self.transaction():
+            return [name for name in names if self._lease(name, owner, now, until, None)]
+
+    def _lease(self, name: str, owner: str, now: datetime, until: datetime, due_by: datetime | None) -> bool:
+        due = iso(due_by) if due_by is not None else None
+        cursor = self.db.execute(
+            "UPDATE feeds SET lease_owner = ?, lease_until = ? WHERE name = ? "
+            "AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?) "
+            "AND (? IS NULL OR next_poll_at IS NULL OR next_poll_at <= ?)",
+            [owner, iso(until), name, iso(now), owner, due, due],
+        )
         return bool(cursor.rowcount)
 
     def lease_owners(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -131,7 +132,7 @@ def test_the_page_s_title_author_and_date_are_trafilatura_s(page: bytes) -> None
 
 
 _ORDER = (PageField.TITLE, PageField.AUTHOR, PageField.DATE)  # page_metadata's
-_SUBSETS = [frozenset({field}) for field in _ORDER] + [frozenset({PageField.AUTHOR, PageField.DATE})]
+_SUBSETS = [frozenset(fields) for size in (1, 2) for fields in itertools.combinations(_ORDER, size)]
 
 
 def _only(values: tuple[str | None, ...], wanted: frozenset[PageField]) -> tuple[str | None, ...]:

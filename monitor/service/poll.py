@@ -167,8 +167,8 @@ class Poller:
         feeds table (a feed added since is synced by its own poll)."""
         wanted = set(names) if names is not None else None
         feeds = [f for f in self.runtime.feeds if wanted is None or f.name in wanted]
-        # Leased in one transaction: one each, queued on the writer ahead of the first feed's
-        # new stories, held those back by two seconds in a first poll of 200 feeds.
+        # Leased in one transaction: one transaction per feed, queued on the writer ahead of the
+        # first feed's lookup of its new stories, held those back by 2 s in a first poll of 200.
         claimed = await self.executor.db(self._claim_all, [f.name for f in feeds], self.clock())
 
         async def one(feed: Feed) -> PollReport:
@@ -188,7 +188,11 @@ class Poller:
         ``leased``."""
         started = time.monotonic()
         now = self.clock()
-        state = claimed or await self.executor.db(self._claim, feed.name, now, due_by)
+        if claimed is not None and due_by is not None:
+            raise ValueError("a feed already claimed has no due time to check")
+        state = (
+            claimed if claimed is not None else await self.executor.db(self._claim, feed.name, now, due_by)
+        )
         if state is None and await self.feed_state(feed.name) is None:  # added since the last sync
             await self.sync_feeds()
             state = await self.executor.db(self._claim, feed.name, now, due_by)

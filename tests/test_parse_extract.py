@@ -192,6 +192,8 @@ def test_the_metadata_of_real_pages_is_trafilatura_s(corpus: Path) -> None:
             assert page_metadata(tree, url, wanted) == _only(expected, wanted), (path, wanted)
         with_metadata = extract_article(page, url)
         assert with_metadata.text == extract_article(page, url, metadata=frozenset()).text, path
+        author_only = extract_article(page, url, metadata={PageField.AUTHOR})  # the commonest entry's
+        assert (author_only.text, author_only.author) == (with_metadata.text, with_metadata.author), path
     assert dated >= 20  # the dates compared are not all missing
 
 
